@@ -1,0 +1,221 @@
+//! SQL for users, roles and sessions.
+
+use sqlx::{Any, Executor, FromRow};
+
+use super::domain::{IdNumber, Phone, Role};
+use crate::crypto::{Keys, sha256_hex};
+use crate::db::{Tx, now_ms};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub name: String,
+    pub class_name: Option<String>,
+    pub phone_enc: Option<String>,
+    pub phone_bidx: Option<String>,
+    pub id_number_enc: Option<String>,
+    pub id_number_bidx: Option<String>,
+    pub enrolment_status: String,
+    pub password_hash: Option<String>,
+    pub failed_logins: i64,
+    pub locked_until: Option<i64>,
+    pub lang: String,
+    pub active: i64,
+}
+
+const USER_COLUMNS: &str = "id, username, name, class_name, phone_enc, phone_bidx, id_number_enc, id_number_bidx, \
+                            enrolment_status, password_hash, failed_logins, locked_until, lang, active";
+
+pub async fn find_by_username<'e>(exec: impl Executor<'e, Database = Any>, username: &str) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1")))
+        .bind(username)
+        .fetch_optional(exec)
+        .await
+}
+
+pub async fn find_by_id<'e>(exec: impl Executor<'e, Database = Any>, id: i64) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")))
+        .bind(id)
+        .fetch_optional(exec)
+        .await
+}
+
+pub async fn roles_of<'e>(exec: impl Executor<'e, Database = Any>, user_id: i64) -> sqlx::Result<Vec<Role>> {
+    let names: Vec<String> = sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
+        .bind(user_id)
+        .fetch_all(exec)
+        .await?;
+    Ok(names.iter().filter_map(|n| n.parse().ok()).collect())
+}
+
+pub struct NewUser {
+    pub username: String,
+    pub name: String,
+    pub class_name: Option<String>,
+    pub phone: Option<Phone>,
+    pub id_number: Option<IdNumber>,
+    pub enrolment_status: String,
+    pub password_hash: Option<String>,
+    pub roles: Vec<Role>,
+}
+
+/// Encrypted column value and blind index of a phone number, bound to the user's login name.
+pub fn seal_phone(keys: &Keys, username: &str, phone: Option<&Phone>) -> (Option<String>, Option<String>) {
+    match phone {
+        Some(p) => (
+            Some(keys.encrypt(&format!("users.phone|{username}"), p.as_str())),
+            Some(keys.blind_index("phone", p.as_str())),
+        ),
+        None => (None, None),
+    }
+}
+
+pub fn seal_id_number(keys: &Keys, username: &str, id: Option<&IdNumber>) -> (Option<String>, Option<String>) {
+    match id {
+        Some(i) => (
+            Some(keys.encrypt(&format!("users.id_number|{username}"), i.as_str())),
+            Some(keys.blind_index("id_number", i.as_str())),
+        ),
+        None => (None, None),
+    }
+}
+
+pub fn open_phone(keys: &Keys, user: &UserRow) -> Option<String> {
+    let sealed = user.phone_enc.as_deref()?;
+    keys.decrypt(&format!("users.phone|{}", user.username), sealed).ok()
+}
+
+pub fn open_id_number(keys: &Keys, user: &UserRow) -> Option<String> {
+    let sealed = user.id_number_enc.as_deref()?;
+    keys.decrypt(&format!("users.id_number|{}", user.username), sealed).ok()
+}
+
+pub async fn insert_user(tx: &mut Tx, keys: &Keys, user: &NewUser) -> sqlx::Result<i64> {
+    let now = now_ms();
+    let (phone_enc, phone_bidx) = seal_phone(keys, &user.username, user.phone.as_ref());
+    let (id_enc, id_bidx) = seal_id_number(keys, &user.username, user.id_number.as_ref());
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO users (username, name, class_name, phone_enc, phone_bidx, id_number_enc, id_number_bidx,
+                            enrolment_status, password_hash, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+    )
+    .bind(&user.username)
+    .bind(&user.name)
+    .bind(user.class_name.as_deref())
+    .bind(phone_enc)
+    .bind(phone_bidx)
+    .bind(id_enc)
+    .bind(id_bidx)
+    .bind(&user.enrolment_status)
+    .bind(user.password_hash.as_deref())
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    for role in &user.roles {
+        add_role(tx, id, *role).await?;
+    }
+    Ok(id)
+}
+
+pub async fn add_role(tx: &mut Tx, user_id: i64, role: Role) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(user_id)
+        .bind(role.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_password(tx: &mut Tx, user_id: i64, hash: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = NULL, updated_at = $2 WHERE id = $3")
+        .bind(hash)
+        .bind(now_ms())
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Counts a failed login; at `max` failures the account locks until `now + lockout_ms`.
+/// Answers whether this failure locked it.
+pub async fn register_failure(tx: &mut Tx, user_id: i64, max: i64, lockout_ms: i64) -> sqlx::Result<bool> {
+    let now = now_ms();
+    let failed: i64 = sqlx::query_scalar(
+        "UPDATE users SET failed_logins = failed_logins + 1, updated_at = $1 WHERE id = $2 RETURNING failed_logins",
+    )
+    .bind(now)
+    .bind(user_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if failed >= max {
+        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = $1 WHERE id = $2")
+            .bind(now + lockout_ms)
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+pub async fn clear_failures(tx: &mut Tx, user_id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL)")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SessionRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub kind: String,
+    pub csrf_token: String,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A new session; answers the token to hand out (only its hash is kept) and the row id.
+pub async fn create_session(tx: &mut Tx, user_id: i64, kind: &str, absolute_ms: i64) -> sqlx::Result<(String, i64)> {
+    let token = crate::crypto::random_token();
+    let now = now_ms();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO sessions (token_hash, user_id, kind, csrf_token, created_at, last_seen_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING id",
+    )
+    .bind(sha256_hex(token.as_bytes()))
+    .bind(user_id)
+    .bind(kind)
+    .bind(crate::crypto::random_token())
+    .bind(now)
+    .bind(now + absolute_ms)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok((token, id))
+}
+
+pub async fn find_session<'e>(exec: impl Executor<'e, Database = Any>, token: &str) -> sqlx::Result<Option<SessionRow>> {
+    sqlx::query_as::<_, SessionRow>(
+        "SELECT id, user_id, kind, csrf_token, last_seen_at, expires_at, revoked_at FROM sessions WHERE token_hash = $1",
+    )
+    .bind(sha256_hex(token.as_bytes()))
+    .fetch_optional(exec)
+    .await
+}
+
+pub async fn touch_session<'e>(exec: impl Executor<'e, Database = Any>, id: i64, now: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2").bind(now).bind(id).execute(exec).await?;
+    Ok(())
+}
+
+pub async fn revoke_session(tx: &mut Tx, id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! medclaim: medical reimbursement and insurance claims, self-hosted.
+//!
+//! Modules follow the bounded contexts of the product (accounts, audit, roster, …); shared
+//! plumbing lives in `http`, `db`, `config`, `crypto` and `telemetry`.
+
+rust_i18n::i18n!("locales", fallback = "zh-CN");
+
+pub mod accounts;
+pub mod audit;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod demo;
+pub mod http;
+pub mod roster;
+pub mod telemetry;
+pub mod web;
+
+pub use config::Settings;
+pub use http::Application;

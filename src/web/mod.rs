@@ -1,0 +1,148 @@
+//! Server-rendered pages: the login page, the student app (mobile-first) and the staff console
+//! (desktop), in Simplified Chinese by default and English on request. Assets are embedded.
+
+pub mod csrf;
+mod shell;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use serde::Deserialize;
+
+use crate::accounts::CurrentUser;
+use crate::http::{AppError, AppState};
+
+pub const LANG_COOKIE: &str = "medclaim_lang";
+pub const LANGS: [&str; 2] = ["zh-CN", "en"];
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(shell::home))
+        .route("/app", get(shell::student_home))
+        .route("/console", get(shell::console_home))
+        .route("/lang/{code}", get(set_lang))
+        .route("/static/{file}", get(asset))
+        .merge(crate::accounts::pages::router())
+}
+
+/// Translations for one request.
+#[derive(Clone, Copy, Debug)]
+pub struct Tr {
+    pub lang: &'static str,
+}
+
+impl Tr {
+    pub fn t(&self, key: &str) -> String {
+        rust_i18n::t!(key, locale = self.lang).into_owned()
+    }
+    /// The `lang` attribute value.
+    pub fn html_lang(&self) -> &'static str {
+        self.lang
+    }
+    pub fn other_lang(&self) -> &'static str {
+        if self.lang == "en" { "zh-CN" } else { "en" }
+    }
+    pub fn other_lang_label(&self) -> &'static str {
+        if self.lang == "en" { "中文" } else { "English" }
+    }
+    pub fn from_parts(parts: &Parts) -> Tr {
+        Tr::from_headers(&parts.headers)
+    }
+    pub fn from_headers(headers: &axum::http::HeaderMap) -> Tr {
+        let jar = CookieJar::from_headers(headers);
+        let lang = jar.get(LANG_COOKIE).map(|c| c.value().to_string());
+        Tr { lang: pick_lang(lang.as_deref()) }
+    }
+}
+
+fn pick_lang(value: Option<&str>) -> &'static str {
+    match value {
+        Some(v) if v.eq_ignore_ascii_case("en") => "en",
+        _ => "zh-CN",
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Tr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Tr::from_parts(parts))
+    }
+}
+
+/// A signed-in user on a page; without a session the page sends the browser to the login page.
+pub struct PageUser(pub CurrentUser);
+
+impl FromRequestParts<AppState> for PageUser {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match CurrentUser::from_request_parts(parts, state).await {
+            Ok(user) => Ok(PageUser(user)),
+            Err(e) if e.status == StatusCode::UNAUTHORIZED => Err(Redirect::to("/login").into_response()),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+async fn set_lang(Path(code): Path<String>, Query(q): Query<NextQuery>, jar: CookieJar) -> Response {
+    let lang = pick_lang(Some(&code));
+    let cookie = Cookie::build((LANG_COOKIE, lang)).path("/").same_site(SameSite::Lax).max_age(time_year()).build();
+    // Only a local path, never another site.
+    let next = q.next.filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or_else(|| "/".into());
+    (jar.add(cookie), Redirect::to(&next)).into_response()
+}
+
+fn time_year() -> time::Duration {
+    time::Duration::days(365)
+}
+
+/// Embedded assets: campus intranets have no CDN.
+async fn asset(Path(file): Path<String>) -> Response {
+    let (body, mime): (&'static [u8], &str) = match file.as_str() {
+        "app.css" => (include_bytes!("../../assets/app.css"), "text/css; charset=utf-8"),
+        "app.js" => (include_bytes!("../../assets/app.js"), "text/javascript; charset=utf-8"),
+        "logo.svg" => (include_bytes!("../../assets/logo.svg"), "image/svg+xml"),
+        _ => return AppError::not_found().into_response(),
+    };
+    ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+}
+
+pub fn not_found_page(req: &Request) -> Response {
+    let tr = Tr::from_headers(req.headers());
+    let page = shell::NotFoundPage { tr };
+    (StatusCode::NOT_FOUND, render(&page)).into_response()
+}
+
+/// Renders a template; a template error is a 500 with the cause logged.
+pub fn render<T: askama::Template>(t: &T) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => AppError::internal(anyhow::anyhow!("template: {e}")).into_response(),
+    }
+}
+
+/// Unix milliseconds as RFC 3339 (UTC).
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+impl axum::extract::OptionalFromRequestParts<AppState> for PageUser {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+        match CurrentUser::resolve(parts, state).await {
+            Ok(user) => Ok(user.map(PageUser)),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
