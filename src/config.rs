@@ -37,7 +37,8 @@ impl Settings {
             lockout: Duration::from_secs(env_u64("MEDCLAIM_LOCKOUT_SECS", 15 * 60)),
             login_per_minute: env_u64("MEDCLAIM_LOGIN_PER_MINUTE", 30) as u32,
             max_json_bytes: 1024 * 1024,
-            secure_cookies: std::env::var("MEDCLAIM_SECURE_COOKIES").is_ok_and(|v| v == "1" || v == "true"),
+            secure_cookies: std::env::var("MEDCLAIM_SECURE_COOKIES")
+                .is_ok_and(|v| v == "1" || v == "true"),
             time_zone: std::env::var("MEDCLAIM_TIME_ZONE")
                 .ok()
                 .and_then(|z| z.parse().ok())
@@ -46,14 +47,20 @@ impl Settings {
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| Db::sqlite_url(&self.data_dir))
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| Db::sqlite_url(&self.data_dir))
     }
 
     /// Creates the data directory, connects, migrates and loads the keys: what every command
     /// that touches data needs first.
     pub async fn open(&self) -> anyhow::Result<(Db, Keys)> {
-        std::fs::create_dir_all(&self.data_dir)
-            .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", self.data_dir.display()))?;
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create data directory {}: {e}",
+                self.data_dir.display()
+            )
+        })?;
         let db = Db::connect(&self.database_url()).await?;
         crate::db::migrate(&db).await?;
         let keys = Keys::load_or_create(&self.data_dir)?;
@@ -62,5 +69,8 @@ impl Settings {
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }

@@ -33,17 +33,33 @@ impl Keys {
     /// Keys from `MEDCLAIM_DATA_KEY` and `MEDCLAIM_INDEX_KEY` (base64, 32 bytes each) or from
     /// `keys.json` in the data directory, generated there (mode 0600) on first start.
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Keys> {
-        if let (Ok(d), Ok(i)) = (std::env::var("MEDCLAIM_DATA_KEY"), std::env::var("MEDCLAIM_INDEX_KEY")) {
-            return Ok(Keys { data: decode_key(&d)?, index: decode_key(&i)? });
+        if let (Ok(d), Ok(i)) = (
+            std::env::var("MEDCLAIM_DATA_KEY"),
+            std::env::var("MEDCLAIM_INDEX_KEY"),
+        ) {
+            return Ok(Keys {
+                data: decode_key(&d)?,
+                index: decode_key(&i)?,
+            });
         }
         let path = data_dir.join("keys.json");
         if path.exists() {
             let text = std::fs::read_to_string(&path).context("reading keys.json")?;
             let v: serde_json::Value = serde_json::from_str(&text).context("parsing keys.json")?;
-            let get = |k: &str| v.get(k).and_then(|x| x.as_str()).context("keys.json is missing a key");
-            return Ok(Keys { data: decode_key(get("data_key")?)?, index: decode_key(get("index_key")?)? });
+            let get = |k: &str| {
+                v.get(k)
+                    .and_then(|x| x.as_str())
+                    .context("keys.json is missing a key")
+            };
+            return Ok(Keys {
+                data: decode_key(get("data_key")?)?,
+                index: decode_key(get("index_key")?)?,
+            });
         }
-        let keys = Keys { data: rand::random(), index: rand::random() };
+        let keys = Keys {
+            data: rand::random(),
+            index: rand::random(),
+        };
         let text = serde_json::json!({
             "data_key": B64.encode(keys.data),
             "index_key": B64.encode(keys.index),
@@ -55,7 +71,10 @@ impl Keys {
 
     /// Fixed keys for tests.
     pub fn for_tests() -> Keys {
-        Keys { data: [7; 32], index: [9; 32] }
+        Keys {
+            data: [7; 32],
+            index: [9; 32],
+        }
     }
 
     /// Encrypts `plain`, bound to `context` (e.g. `users.phone|2023001`) as associated data.
@@ -63,7 +82,13 @@ impl Keys {
         let cipher = XChaCha20Poly1305::new(&self.data.into());
         let nonce = XNonce::from(rand::random::<[u8; 24]>());
         let sealed = cipher
-            .encrypt(&nonce, Payload { msg: plain.as_bytes(), aad: context.as_bytes() })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plain.as_bytes(),
+                    aad: context.as_bytes(),
+                },
+            )
             .expect("encryption cannot fail for in-memory data");
         let mut bytes = nonce.to_vec();
         bytes.extend_from_slice(&sealed);
@@ -80,7 +105,13 @@ impl Keys {
         let cipher = XChaCha20Poly1305::new(&self.data.into());
         let nonce = XNonce::try_from(nonce).map_err(|_| DecryptError)?;
         let plain = cipher
-            .decrypt(&nonce, Payload { msg: sealed, aad: context.as_bytes() })
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: sealed,
+                    aad: context.as_bytes(),
+                },
+            )
             .map_err(|_| DecryptError)?;
         String::from_utf8(plain).map_err(|_| DecryptError)
     }
@@ -98,7 +129,9 @@ impl Keys {
 
 fn decode_key(b64: &str) -> anyhow::Result<[u8; 32]> {
     let bytes = B64.decode(b64.trim()).context("key is not base64")?;
-    bytes.try_into().map_err(|_| anyhow::anyhow!("key must be 32 bytes"))
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("key must be 32 bytes"))
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -107,7 +140,9 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(text.as_bytes())?;
     Ok(())
 }
@@ -153,15 +188,28 @@ mod tests {
         let keys = Keys::for_tests();
         let sealed = keys.encrypt("users.phone|a", "13800138000");
         assert!(!sealed.contains("13800138000"));
-        assert_eq!(keys.decrypt("users.phone|a", &sealed).unwrap(), "13800138000");
-        assert!(keys.decrypt("users.phone|b", &sealed).is_err(), "moved ciphertext must not decrypt");
-        assert_ne!(sealed, keys.encrypt("users.phone|a", "13800138000"), "nonces are random");
+        assert_eq!(
+            keys.decrypt("users.phone|a", &sealed).unwrap(),
+            "13800138000"
+        );
+        assert!(
+            keys.decrypt("users.phone|b", &sealed).is_err(),
+            "moved ciphertext must not decrypt"
+        );
+        assert_ne!(
+            sealed,
+            keys.encrypt("users.phone|a", "13800138000"),
+            "nonces are random"
+        );
     }
 
     #[test]
     fn blind_index_is_keyed_and_scoped() {
         let keys = Keys::for_tests();
-        assert_eq!(keys.blind_index("phone", "1"), keys.blind_index("phone", "1"));
+        assert_eq!(
+            keys.blind_index("phone", "1"),
+            keys.blind_index("phone", "1")
+        );
         assert_ne!(keys.blind_index("phone", "1"), keys.blind_index("id", "1"));
     }
 

@@ -25,16 +25,32 @@ const STAFF: [(&str, &str, Role); 5] = [
     ("auditor", "审计处 周强", Role::Auditor),
 ];
 
-const SURNAMES: [&str; 20] = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林", "罗"];
-const GIVEN: [&str; 20] = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超", "秀英", "华", "慧"];
+const SURNAMES: [&str; 20] = [
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "高", "林", "罗",
+];
+const GIVEN: [&str; 20] = [
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明",
+    "超", "秀英", "华", "慧",
+];
 
 /// A valid identity card number for demo student `n` (Beijing, born 2004–2006).
 fn demo_id_number(n: usize) -> String {
-    let first17 = format!("110105{}{:02}{:02}{:03}", 2004 + n % 3, 1 + n % 12, 1 + n % 28, n % 1000);
+    let first17 = format!(
+        "110105{}{:02}{:02}{:03}",
+        2004 + n % 3,
+        1 + n % 12,
+        1 + n % 28,
+        n % 1000
+    );
     format!("{first17}{}", check_char(&first17))
 }
 
-pub async fn seed(db: &Db, keys: &Keys, time_zone: chrono_tz::Tz) -> anyhow::Result<Vec<DemoLogin>> {
+pub async fn seed(
+    db: &Db,
+    keys: &Keys,
+    time_zone: chrono_tz::Tz,
+) -> anyhow::Result<Vec<DemoLogin>> {
     let hash = hash_password(DEMO_PASSWORD.to_string()).await?;
     let year = chrono::Utc::now().with_timezone(&time_zone).year() as i64;
     let mut tx = db.begin().await?;
@@ -55,7 +71,10 @@ pub async fn seed(db: &Db, keys: &Keys, time_zone: chrono_tz::Tz) -> anyhow::Res
             store::insert_user(&mut tx, keys, &user).await?;
             created += 1;
         }
-        logins.push(DemoLogin { username: username.into(), role: role.as_str() });
+        logins.push(DemoLogin {
+            username: username.into(),
+            role: role.as_str(),
+        });
     }
     for n in 1..=DEMO_STUDENTS {
         let username = format!("2025{n:06}");
@@ -89,15 +108,28 @@ pub async fn seed(db: &Db, keys: &Keys, time_zone: chrono_tz::Tz) -> anyhow::Res
             .await?;
         }
         if n <= 3 {
-            logins.push(DemoLogin { username, role: "student" });
+            logins.push(DemoLogin {
+                username,
+                role: "student",
+            });
         }
     }
-    let notices: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notices").fetch_one(&mut *tx).await?;
+    let notices: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notices")
+        .fetch_one(&mut *tx)
+        .await?;
     if notices == 0 {
         let now = now_ms();
         for (title, body, priority) in [
-            ("医保报销材料提交须知", "请在就诊后一年内提交报销申请。发票须为转诊医院开具的正式医疗发票，病历照片需清晰完整。", 10),
-            ("现场交票预约开放", "审核通过后请在线预约交票时段，携带发票原件按时到受理点现场确认。", 5),
+            (
+                "医保报销材料提交须知",
+                "请在就诊后一年内提交报销申请。发票须为转诊医院开具的正式医疗发票，病历照片需清晰完整。",
+                10,
+            ),
+            (
+                "现场交票预约开放",
+                "审核通过后请在线预约交票时段，携带发票原件按时到受理点现场确认。",
+                5,
+            ),
         ] {
             sqlx::query(
                 "INSERT INTO notices (title, body, priority, published_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $4, $4)",
@@ -128,7 +160,10 @@ mod tests {
     #[test]
     fn demo_id_numbers_are_valid() {
         for n in 1..=super::DEMO_STUDENTS {
-            assert!(crate::accounts::domain::IdNumber::parse(&super::demo_id_number(n)).is_ok(), "{n}");
+            assert!(
+                crate::accounts::domain::IdNumber::parse(&super::demo_id_number(n)).is_ok(),
+                "{n}"
+            );
         }
     }
 }

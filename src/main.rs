@@ -15,12 +15,21 @@ use medclaim::roster::{self, Kind};
 use medclaim::{Application, Settings};
 
 #[derive(Parser)]
-#[command(name = "medclaim", version, about = "Medical reimbursement and insurance claims")]
+#[command(
+    name = "medclaim",
+    version,
+    about = "Medical reimbursement and insurance claims"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Data directory: SQLite database, uploads and keys.
-    #[arg(long, global = true, env = "MEDCLAIM_DATA_DIR", default_value = "./data")]
+    #[arg(
+        long,
+        global = true,
+        env = "MEDCLAIM_DATA_DIR",
+        default_value = "./data"
+    )]
     data_dir: PathBuf,
 }
 
@@ -114,13 +123,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (db, keys) = settings.open().await?;
             if args.demo {
                 let logins = medclaim::demo::seed(&db, &keys, settings.time_zone).await?;
-                println!("Demo university ready. Every demo login uses the password: {}", medclaim::demo::DEMO_PASSWORD);
+                println!(
+                    "Demo university ready. Every demo login uses the password: {}",
+                    medclaim::demo::DEMO_PASSWORD
+                );
                 for l in &logins {
                     println!("  {:<12} {}", l.username, l.role);
                 }
             }
             let app = Application::build_with(settings, db, keys).await?;
-            println!("medclaim listening on http://{}:{}/", app.state().settings.bind.ip(), app.port());
+            println!(
+                "medclaim listening on http://{}:{}/",
+                app.state().settings.bind.ip(),
+                app.port()
+            );
             app.run_until_stopped().await?;
         }
         Command::Migrate => {
@@ -128,13 +144,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let n = medclaim::db::migrate(&db).await?;
             println!("{n} migration(s) applied");
         }
-        Command::User(UserCommand::Add { username, name, roles }) => {
-            let username = Username::parse(&username).map_err(|why| anyhow::anyhow!("username {why}"))?;
+        Command::User(UserCommand::Add {
+            username,
+            name,
+            roles,
+        }) => {
+            let username =
+                Username::parse(&username).map_err(|why| anyhow::anyhow!("username {why}"))?;
             anyhow::ensure!(!name.trim().is_empty(), "name is empty");
             let password = read_password()?;
             let (db, keys) = settings.open().await?;
             anyhow::ensure!(
-                store::find_by_username(&db.pool, username.as_str()).await?.is_none(),
+                store::find_by_username(&db.pool, username.as_str())
+                    .await?
+                    .is_none(),
                 "a user named {} exists already",
                 username.as_str()
             );
@@ -186,12 +209,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ImportCommand::Students { file } => (Kind::Students, file),
                 ImportCommand::Coverage { file } => (Kind::Coverage, file),
             };
-            let bytes = std::fs::read(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let bytes = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let (db, keys) = settings.open().await?;
-            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let report = roster::import(&db, &keys, kind, &name, &bytes, &cli_actor).await?;
             if !report.applied {
-                eprintln!("nothing imported: {} problem(s) in {}", report.errors.len(), file.display());
+                eprintln!(
+                    "nothing imported: {} problem(s) in {}",
+                    report.errors.len(),
+                    file.display()
+                );
                 for e in &report.errors {
                     eprintln!("  {e}");
                 }
@@ -207,7 +238,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match audit::verify(&db).await? {
                 Verdict::Intact { events } => println!("audit log intact: {events} event(s)"),
                 Verdict::Broken { seq, event_id, why } => {
-                    let id = event_id.map(|i| format!(" (row id {i})")).unwrap_or_default();
+                    let id = event_id
+                        .map(|i| format!(" (row id {i})"))
+                        .unwrap_or_default();
                     eprintln!("audit log BROKEN at event {seq}{id}: {why}");
                     return Ok(ExitCode::from(3));
                 }

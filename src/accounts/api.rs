@@ -15,7 +15,10 @@ use crate::crypto::{mask_id_number, mask_phone};
 use crate::http::{ApiJson, AppError, AppResult, AppState, ClientIp};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(login)).routes(routes!(logout)).routes(routes!(me))
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -48,7 +51,11 @@ async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> AppResult<Json<LoginResponse>> {
     if body.username.len() > 64 || body.password.len() > 1024 {
-        return Err(AppError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "Wrong login name or password."));
+        return Err(AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "Wrong login name or password.",
+        ));
     }
     let signed = super::sign_in(&state, &body.username, &body.password, "api", ip).await?;
     Ok(Json(LoginResponse {
@@ -89,7 +96,9 @@ pub struct Me {
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = crate::http::error::ErrorBodySchema)))]
 async fn me(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<Me>> {
-    let row = store::find_by_id(&state.db.pool, user.id).await?.ok_or_else(AppError::unauthenticated)?;
+    let row = store::find_by_id(&state.db.pool, user.id)
+        .await?
+        .ok_or_else(AppError::unauthenticated)?;
     Ok(Json(Me {
         phone_masked: store::open_phone(&state.keys, &row).map(|p| mask_phone(&p)),
         id_number_masked: store::open_id_number(&state.keys, &row).map(|i| mask_id_number(&i)),

@@ -19,7 +19,14 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [Role::Student, Role::Reviewer1, Role::Reviewer2, Role::Admin, Role::Finance, Role::Auditor];
+    pub const ALL: [Role; 6] = [
+        Role::Student,
+        Role::Reviewer1,
+        Role::Reviewer2,
+        Role::Admin,
+        Role::Finance,
+        Role::Auditor,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -63,7 +70,11 @@ impl Username {
         if s.is_empty() {
             return Err("is empty");
         }
-        if s.len() > 32 || !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+        if s.len() > 32
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
             return Err("must be 1–32 letters, digits, '_', '.' or '-'");
         }
         Ok(Username(s.to_string()))
@@ -81,7 +92,10 @@ impl Phone {
     pub fn parse(s: &str) -> Result<Phone, &'static str> {
         let digits: String = s.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         let digits = digits.strip_prefix("+86").unwrap_or(&digits).to_string();
-        if digits.len() == 11 && digits.starts_with('1') && digits.chars().all(|c| c.is_ascii_digit()) {
+        if digits.len() == 11
+            && digits.starts_with('1')
+            && digits.chars().all(|c| c.is_ascii_digit())
+        {
             Ok(Phone(digits))
         } else {
             Err("must be an 11-digit mobile number")
@@ -121,7 +135,11 @@ impl IdNumber {
 pub fn check_char(first17: &str) -> char {
     const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const CHECK: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
-    let sum: u32 = first17.chars().zip(WEIGHTS).map(|(c, w)| c.to_digit(10).unwrap_or(0) * w).sum();
+    let sum: u32 = first17
+        .chars()
+        .zip(WEIGHTS)
+        .map(|(c, w)| c.to_digit(10).unwrap_or(0) * w)
+        .sum();
     CHECK[(sum % 11) as usize]
 }
 
@@ -163,12 +181,17 @@ pub async fn hash_password(password: String) -> anyhow::Result<String> {
 /// time on a dummy, so an unknown user cannot be told from a wrong password by timing.
 pub async fn verify_password(password: String, stored: Option<String>) -> bool {
     static DUMMY: LazyLock<String> = LazyLock::new(|| {
-        Argon2::default().hash_password(b"no such user").map(|h| h.to_string()).unwrap_or_default()
+        Argon2::default()
+            .hash_password(b"no such user")
+            .map(|h| h.to_string())
+            .unwrap_or_default()
     });
     let has_hash = stored.is_some();
     let ok = tokio::task::spawn_blocking(move || {
         let hash = stored.as_deref().unwrap_or(DUMMY.as_str());
-        Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
+        Argon2::default()
+            .verify_password(password.as_bytes(), hash)
+            .is_ok()
     })
     .await
     .unwrap_or(false);
@@ -183,17 +206,29 @@ mod tests {
     fn id_numbers() {
         assert!(IdNumber::parse("11010519491231002X").is_ok());
         assert!(IdNumber::parse("11010519491231002x").is_ok());
-        assert_eq!(IdNumber::parse("110105194912310021"), Err("check digit does not match"));
+        assert_eq!(
+            IdNumber::parse("110105194912310021"),
+            Err("check digit does not match")
+        );
         assert!(IdNumber::parse("1101051949123100").is_err());
         let first = "11010519490231002"; // 31 February
         let with_check = format!("{first}{}", check_char(first));
-        assert_eq!(IdNumber::parse(&with_check), Err("birth date is not a real date"));
+        assert_eq!(
+            IdNumber::parse(&with_check),
+            Err("birth date is not a real date")
+        );
     }
 
     #[test]
     fn phones_and_usernames() {
-        assert_eq!(Phone::parse("138-0013 8000").unwrap().as_str(), "13800138000");
-        assert_eq!(Phone::parse("+8613800138000").unwrap().as_str(), "13800138000");
+        assert_eq!(
+            Phone::parse("138-0013 8000").unwrap().as_str(),
+            "13800138000"
+        );
+        assert_eq!(
+            Phone::parse("+8613800138000").unwrap().as_str(),
+            "13800138000"
+        );
         assert!(Phone::parse("23800138000").is_err());
         assert!(Username::parse("2023001").is_ok());
         assert!(Username::parse("a b").is_err());

@@ -49,8 +49,14 @@ enum Source {
 }
 
 fn credentials(parts: &Parts) -> Option<Source> {
-    if let Some(value) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
+    if let Some(value) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))?;
         return Some(Source::Bearer(token.trim().to_string()));
     }
     CookieJar::from_headers(&parts.headers)
@@ -61,7 +67,9 @@ fn credentials(parts: &Parts) -> Option<Source> {
 impl CurrentUser {
     /// Resolves the session, or `None` when there is no valid one.
     pub async fn resolve(parts: &Parts, state: &AppState) -> Result<Option<CurrentUser>, AppError> {
-        let Some(source) = credentials(parts) else { return Ok(None) };
+        let Some(source) = credentials(parts) else {
+            return Ok(None);
+        };
         let (token, from_cookie) = match &source {
             Source::Bearer(t) => (t.as_str(), false),
             Source::Cookie(t) => (t.as_str(), true),
@@ -69,13 +77,21 @@ impl CurrentUser {
         if token.is_empty() || token.len() > 128 {
             return Ok(None);
         }
-        let Some(session) = store::find_session(&state.db.pool, token).await? else { return Ok(None) };
+        let Some(session) = store::find_session(&state.db.pool, token).await? else {
+            return Ok(None);
+        };
         let now = now_ms();
         let idle_ms = state.settings.session_idle.as_millis() as i64;
-        if session.revoked_at.is_some() || now >= session.expires_at || now - session.last_seen_at > idle_ms {
+        if session.revoked_at.is_some()
+            || now >= session.expires_at
+            || now - session.last_seen_at > idle_ms
+        {
             return Ok(None);
         }
-        let Some(user) = store::find_by_id(&state.db.pool, session.user_id).await?.filter(|u| u.active == 1) else {
+        let Some(user) = store::find_by_id(&state.db.pool, session.user_id)
+            .await?
+            .filter(|u| u.active == 1)
+        else {
             return Ok(None);
         };
         if now - session.last_seen_at > 60_000 {
@@ -84,9 +100,17 @@ impl CurrentUser {
         let is_api = parts.uri.path().starts_with("/api/");
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if from_cookie && is_api && !safe {
-            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             if !crate::web::csrf::same(sent, &session.csrf_token) {
-                return Err(AppError::new(StatusCode::FORBIDDEN, "csrf_failed", "Missing or wrong CSRF token."));
+                return Err(AppError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf_failed",
+                    "Missing or wrong CSRF token.",
+                ));
             }
         }
         let roles = store::roles_of(&state.db.pool, user.id).await?;
@@ -106,11 +130,16 @@ impl CurrentUser {
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(user) = parts.extensions.get::<CurrentUser>() {
             return Ok(user.clone());
         }
-        let user = CurrentUser::resolve(parts, state).await?.ok_or_else(AppError::unauthenticated)?;
+        let user = CurrentUser::resolve(parts, state)
+            .await?
+            .ok_or_else(AppError::unauthenticated)?;
         parts.extensions.insert(user.clone());
         Ok(user)
     }
@@ -134,7 +163,10 @@ impl<R: RoleSet> std::ops::Deref for RequireRole<R> {
 impl<R: RoleSet + Send + Sync> FromRequestParts<AppState> for RequireRole<R> {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let user = CurrentUser::from_request_parts(parts, state).await?;
         if R::ROLES.iter().any(|r| user.has(*r)) {
             Ok(RequireRole(user, PhantomData))

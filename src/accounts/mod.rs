@@ -42,8 +42,16 @@ pub async fn sign_in(
             "Too many sign-in attempts from this address; wait a minute.",
         ));
     }
-    let invalid = || AppError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "Wrong login name or password.");
-    let user = store::find_by_username(&state.db.pool, username.trim()).await?.filter(|u| u.active == 1);
+    let invalid = || {
+        AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "Wrong login name or password.",
+        )
+    };
+    let user = store::find_by_username(&state.db.pool, username.trim())
+        .await?
+        .filter(|u| u.active == 1);
     let Some(user) = user else {
         domain::verify_password(password.to_string(), None).await;
         return Err(invalid());
@@ -63,7 +71,10 @@ pub async fn sign_in(
                 action: "account.lock",
                 object_type: "user",
                 object_id: user.id.to_string(),
-                summary: format!("locked for {} s after repeated failed sign-ins", lock_ms / 1000),
+                summary: format!(
+                    "locked for {} s after repeated failed sign-ins",
+                    lock_ms / 1000
+                ),
             };
             audit::record(&mut tx, &actor, event).await?;
         }

@@ -1,6 +1,5 @@
 //! The login page, and signing out from a page.
 
-
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
@@ -16,7 +15,9 @@ use crate::http::{AppState, ClientIp};
 use crate::web::{PageUser, Tr, csrf, render};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/login", get(login_form).post(login_submit)).route("/logout", post(logout))
+    Router::new()
+        .route("/login", get(login_form).post(login_submit))
+        .route("/logout", post(logout))
 }
 
 #[derive(Template)]
@@ -28,12 +29,26 @@ struct LoginPage {
     error: Option<String>,
 }
 
-async fn login_form(State(state): State<AppState>, tr: Tr, jar: CookieJar, user: Option<PageUser>) -> Response {
+async fn login_form(
+    State(state): State<AppState>,
+    tr: Tr,
+    jar: CookieJar,
+    user: Option<PageUser>,
+) -> Response {
     if user.is_some() {
         return Redirect::to("/").into_response();
     }
     let (jar, token) = csrf::pre_session_token(jar, state.settings.secure_cookies);
-    (jar, render(&LoginPage { tr, csrf: token, username: String::new(), error: None })).into_response()
+    (
+        jar,
+        render(&LoginPage {
+            tr,
+            csrf: token,
+            username: String::new(),
+            error: None,
+        }),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -53,7 +68,12 @@ async fn login_submit(
     let secure = state.settings.secure_cookies;
     let again = |jar: CookieJar, status: StatusCode, code: &str, username: String| {
         let (jar, token) = csrf::pre_session_token(jar, secure);
-        let page = LoginPage { tr, csrf: token, username, error: Some(tr.t(&format!("errors.{code}"))) };
+        let page = LoginPage {
+            tr,
+            csrf: token,
+            username,
+            error: Some(tr.t(&format!("errors.{code}"))),
+        };
         (status, jar, render(&page)).into_response()
     };
     if !csrf::check_pre_session(&jar, &form.csrf) {
@@ -80,7 +100,12 @@ struct LogoutForm {
     csrf: String,
 }
 
-async fn logout(State(state): State<AppState>, jar: CookieJar, PageUser(user): PageUser, axum::Form(form): axum::Form<LogoutForm>) -> Response {
+async fn logout(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageUser(user): PageUser,
+    axum::Form(form): axum::Form<LogoutForm>,
+) -> Response {
     if !csrf::same(&form.csrf, &user.csrf_token) {
         return (StatusCode::FORBIDDEN, "CSRF token mismatch").into_response();
     }

@@ -27,25 +27,39 @@ pub struct UserRow {
 const USER_COLUMNS: &str = "id, username, name, class_name, phone_enc, phone_bidx, id_number_enc, id_number_bidx, \
                             enrolment_status, password_hash, failed_logins, locked_until, lang, active";
 
-pub async fn find_by_username<'e>(exec: impl Executor<'e, Database = Any>, username: &str) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1")))
-        .bind(username)
-        .fetch_optional(exec)
-        .await
+pub async fn find_by_username<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    username: &str,
+) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE username = $1"
+    )))
+    .bind(username)
+    .fetch_optional(exec)
+    .await
 }
 
-pub async fn find_by_id<'e>(exec: impl Executor<'e, Database = Any>, id: i64) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(exec)
-        .await
+pub async fn find_by_id<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: i64,
+) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(exec)
+    .await
 }
 
-pub async fn roles_of<'e>(exec: impl Executor<'e, Database = Any>, user_id: i64) -> sqlx::Result<Vec<Role>> {
-    let names: Vec<String> = sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
-        .bind(user_id)
-        .fetch_all(exec)
-        .await?;
+pub async fn roles_of<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    user_id: i64,
+) -> sqlx::Result<Vec<Role>> {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
+            .bind(user_id)
+            .fetch_all(exec)
+            .await?;
     Ok(names.iter().filter_map(|n| n.parse().ok()).collect())
 }
 
@@ -61,7 +75,11 @@ pub struct NewUser {
 }
 
 /// Encrypted column value and blind index of a phone number, bound to the user's login name.
-pub fn seal_phone(keys: &Keys, username: &str, phone: Option<&Phone>) -> (Option<String>, Option<String>) {
+pub fn seal_phone(
+    keys: &Keys,
+    username: &str,
+    phone: Option<&Phone>,
+) -> (Option<String>, Option<String>) {
     match phone {
         Some(p) => (
             Some(keys.encrypt(&format!("users.phone|{username}"), p.as_str())),
@@ -71,7 +89,11 @@ pub fn seal_phone(keys: &Keys, username: &str, phone: Option<&Phone>) -> (Option
     }
 }
 
-pub fn seal_id_number(keys: &Keys, username: &str, id: Option<&IdNumber>) -> (Option<String>, Option<String>) {
+pub fn seal_id_number(
+    keys: &Keys,
+    username: &str,
+    id: Option<&IdNumber>,
+) -> (Option<String>, Option<String>) {
     match id {
         Some(i) => (
             Some(keys.encrypt(&format!("users.id_number|{username}"), i.as_str())),
@@ -83,12 +105,14 @@ pub fn seal_id_number(keys: &Keys, username: &str, id: Option<&IdNumber>) -> (Op
 
 pub fn open_phone(keys: &Keys, user: &UserRow) -> Option<String> {
     let sealed = user.phone_enc.as_deref()?;
-    keys.decrypt(&format!("users.phone|{}", user.username), sealed).ok()
+    keys.decrypt(&format!("users.phone|{}", user.username), sealed)
+        .ok()
 }
 
 pub fn open_id_number(keys: &Keys, user: &UserRow) -> Option<String> {
     let sealed = user.id_number_enc.as_deref()?;
-    keys.decrypt(&format!("users.id_number|{}", user.username), sealed).ok()
+    keys.decrypt(&format!("users.id_number|{}", user.username), sealed)
+        .ok()
 }
 
 pub async fn insert_user(tx: &mut Tx, keys: &Keys, user: &NewUser) -> sqlx::Result<i64> {
@@ -139,7 +163,12 @@ pub async fn set_password(tx: &mut Tx, user_id: i64, hash: &str) -> sqlx::Result
 
 /// Counts a failed login; at `max` failures the account locks until `now + lockout_ms`.
 /// Answers whether this failure locked it.
-pub async fn register_failure(tx: &mut Tx, user_id: i64, max: i64, lockout_ms: i64) -> sqlx::Result<bool> {
+pub async fn register_failure(
+    tx: &mut Tx,
+    user_id: i64,
+    max: i64,
+    lockout_ms: i64,
+) -> sqlx::Result<bool> {
     let now = now_ms();
     let failed: i64 = sqlx::query_scalar(
         "UPDATE users SET failed_logins = failed_logins + 1, updated_at = $1 WHERE id = $2 RETURNING failed_logins",
@@ -179,7 +208,12 @@ pub struct SessionRow {
 }
 
 /// A new session; answers the token to hand out (only its hash is kept) and the row id.
-pub async fn create_session(tx: &mut Tx, user_id: i64, kind: &str, absolute_ms: i64) -> sqlx::Result<(String, i64)> {
+pub async fn create_session(
+    tx: &mut Tx,
+    user_id: i64,
+    kind: &str,
+    absolute_ms: i64,
+) -> sqlx::Result<(String, i64)> {
     let token = crate::crypto::random_token();
     let now = now_ms();
     let id: i64 = sqlx::query_scalar(
@@ -197,7 +231,10 @@ pub async fn create_session(tx: &mut Tx, user_id: i64, kind: &str, absolute_ms: 
     Ok((token, id))
 }
 
-pub async fn find_session<'e>(exec: impl Executor<'e, Database = Any>, token: &str) -> sqlx::Result<Option<SessionRow>> {
+pub async fn find_session<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    token: &str,
+) -> sqlx::Result<Option<SessionRow>> {
     sqlx::query_as::<_, SessionRow>(
         "SELECT id, user_id, kind, csrf_token, last_seen_at, expires_at, revoked_at FROM sessions WHERE token_hash = $1",
     )
@@ -206,8 +243,16 @@ pub async fn find_session<'e>(exec: impl Executor<'e, Database = Any>, token: &s
     .await
 }
 
-pub async fn touch_session<'e>(exec: impl Executor<'e, Database = Any>, id: i64, now: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2").bind(now).bind(id).execute(exec).await?;
+pub async fn touch_session<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: i64,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(exec)
+        .await?;
     Ok(())
 }
 

@@ -19,10 +19,18 @@ pub struct Actor {
 
 impl Actor {
     pub fn system(label: &str) -> Actor {
-        Actor { id: None, label: label.to_string(), addr: None }
+        Actor {
+            id: None,
+            label: label.to_string(),
+            addr: None,
+        }
     }
     pub fn user(id: i64, username: &str, addr: Option<String>) -> Actor {
-        Actor { id: Some(id), label: username.to_string(), addr }
+        Actor {
+            id: Some(id),
+            label: username.to_string(),
+            addr,
+        }
     }
 }
 
@@ -72,9 +80,10 @@ fn event_hash(
 
 /// Appends an event to the chain inside `tx`.
 pub async fn record(tx: &mut Tx, actor: &Actor, event: Event<'_>) -> Result<(), sqlx::Error> {
-    let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, last_hash")
-        .fetch_one(&mut **tx)
-        .await?;
+    let head =
+        sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, last_hash")
+            .fetch_one(&mut **tx)
+            .await?;
     let seq: i64 = head.try_get("seq")?;
     let prev: String = head.try_get("last_hash")?;
     let at = now_ms();
@@ -107,21 +116,32 @@ pub async fn record(tx: &mut Tx, actor: &Actor, event: Event<'_>) -> Result<(), 
     .bind(&hash)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1").bind(&hash).execute(&mut **tx).await?;
+    sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
-    Intact { events: i64 },
+    Intact {
+        events: i64,
+    },
     /// The first event (by sequence number) where the chain no longer holds, and why.
-    Broken { seq: i64, event_id: Option<i64>, why: String },
+    Broken {
+        seq: i64,
+        event_id: Option<i64>,
+        why: String,
+    },
 }
 
 /// Walks the whole chain in order and recomputes every hash.
 pub async fn verify(db: &Db) -> anyhow::Result<Verdict> {
     use futures_util::TryStreamExt;
-    let head = sqlx::query("SELECT seq, last_hash FROM audit_head WHERE id = 1").fetch_one(&db.pool).await?;
+    let head = sqlx::query("SELECT seq, last_hash FROM audit_head WHERE id = 1")
+        .fetch_one(&db.pool)
+        .await?;
     let head_seq: i64 = head.try_get("seq")?;
     let head_hash: String = head.try_get("last_hash")?;
 
@@ -135,7 +155,11 @@ pub async fn verify(db: &Db) -> anyhow::Result<Verdict> {
     while let Some(row) = rows.try_next().await? {
         let id: i64 = row.try_get("id")?;
         let seq: i64 = row.try_get("seq")?;
-        let broken = |why: String| Verdict::Broken { seq, event_id: Some(id), why };
+        let broken = |why: String| Verdict::Broken {
+            seq,
+            event_id: Some(id),
+            why,
+        };
         if seq != expected_seq {
             return Ok(Verdict::Broken {
                 seq: expected_seq,
@@ -145,7 +169,9 @@ pub async fn verify(db: &Db) -> anyhow::Result<Verdict> {
         }
         let stored_prev: String = row.try_get("prev_hash")?;
         if stored_prev != prev {
-            return Ok(broken("does not link to the event before it (reordered or previous one changed)".into()));
+            return Ok(broken(
+                "does not link to the event before it (reordered or previous one changed)".into(),
+            ));
         }
         let actor_id: Option<i64> = row.try_get("actor_id")?;
         let client_addr: Option<String> = row.try_get("client_addr")?;
@@ -173,7 +199,9 @@ pub async fn verify(db: &Db) -> anyhow::Result<Verdict> {
         return Ok(Verdict::Broken {
             seq: events + 1,
             event_id: None,
-            why: format!("the log ends at event {events} but {head_seq} were written (tail deleted)"),
+            why: format!(
+                "the log ends at event {events} but {head_seq} were written (tail deleted)"
+            ),
         });
     }
     Ok(Verdict::Intact { events })

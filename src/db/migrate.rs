@@ -7,7 +7,8 @@ use sqlx::Row;
 use super::{Backend, Db, now_ms};
 
 /// (name, SQL). Names are the same on both backends; append, never edit.
-pub const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../../migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] =
+    &[("0001_init", include_str!("../../migrations/0001_init.sql"))];
 
 fn dialect(sql: &str, backend: Backend) -> String {
     let id = match backend {
@@ -57,7 +58,9 @@ pub async fn migrate(db: &Db) -> anyhow::Result<usize> {
         let mut tx = db.begin().await?;
         if db.backend == Backend::Postgres {
             // Several instances may start at once: one migrates, the others wait.
-            sqlx::query("SELECT pg_advisory_xact_lock(4242001)").execute(&mut *tx).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(4242001)")
+                .execute(&mut *tx)
+                .await?;
         }
         let row = sqlx::query("SELECT checksum FROM schema_migrations WHERE name = $1")
             .bind(*name)
@@ -65,7 +68,10 @@ pub async fn migrate(db: &Db) -> anyhow::Result<usize> {
             .await?;
         if let Some(row) = row {
             let stored: String = row.try_get("checksum")?;
-            anyhow::ensure!(stored == sum, "migration {name} was changed after it was applied");
+            anyhow::ensure!(
+                stored == sum,
+                "migration {name} was changed after it was applied"
+            );
             continue;
         }
         for stmt in statements(&dialect(sql, db.backend)) {
@@ -74,12 +80,14 @@ pub async fn migrate(db: &Db) -> anyhow::Result<usize> {
                 .await
                 .with_context(|| format!("migration {name}"))?;
         }
-        sqlx::query("INSERT INTO schema_migrations (name, checksum, applied_at) VALUES ($1, $2, $3)")
-            .bind(*name)
-            .bind(sum)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (name, checksum, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(*name)
+        .bind(sum)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         applied += 1;
     }

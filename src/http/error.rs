@@ -35,7 +35,13 @@ struct Inner<'a> {
 
 impl AppError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AppError {
-        AppError { status, code, message: message.into(), fields: BTreeMap::new(), source: None }
+        AppError {
+            status,
+            code,
+            message: message.into(),
+            fields: BTreeMap::new(),
+            source: None,
+        }
     }
 
     pub fn with_field(mut self, field: impl Into<String>, why: impl Into<String>) -> AppError {
@@ -47,10 +53,18 @@ impl AppError {
         AppError::new(StatusCode::BAD_REQUEST, code, message)
     }
     pub fn unauthenticated() -> AppError {
-        AppError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Sign in first.")
+        AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Sign in first.",
+        )
     }
     pub fn forbidden() -> AppError {
-        AppError::new(StatusCode::FORBIDDEN, "forbidden", "Your role does not allow this.")
+        AppError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Your role does not allow this.",
+        )
     }
     pub fn not_found() -> AppError {
         AppError::new(StatusCode::NOT_FOUND, "not_found", "Not found.")
@@ -62,7 +76,11 @@ impl AppError {
         AppError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
     pub fn internal(cause: anyhow::Error) -> AppError {
-        let mut e = AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side.");
+        let mut e = AppError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Something went wrong on our side.",
+        );
         e.source = Some(cause);
         e
     }
@@ -79,7 +97,13 @@ impl IntoResponse for AppError {
         if let Some(cause) = &self.source {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         }
-        let body = Body { error: Inner { code: self.code, message: &self.message, fields: &self.fields } };
+        let body = Body {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+                fields: &self.fields,
+            },
+        };
         let mut response = (self.status, Json(body)).into_response();
         // Lets the metrics and page layers see the code without parsing the body.
         response.extensions_mut().insert(ErrorCode(self.code));

@@ -46,7 +46,11 @@ where
 }
 
 pub fn payload_too_large() -> AppError {
-    AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large.")
+    AppError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "The request body is too large.",
+    )
 }
 
 /// Parses JSON, telling syntax errors (400) from type errors (422 with the field's path).
@@ -54,7 +58,9 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => {
-            de.end().map_err(|_| AppError::bad_request("malformed_json", "The body is not valid JSON."))?;
+            de.end().map_err(|_| {
+                AppError::bad_request("malformed_json", "The body is not valid JSON.")
+            })?;
             Ok(v)
         }
         Err(err) => {
@@ -62,11 +68,21 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
             let inner = err.into_inner();
             match inner.classify() {
                 serde_json::error::Category::Data => {
-                    let field = if path == "." { "body".to_string() } else { path };
-                    Err(AppError::invalid("invalid_input", "A field is missing or has the wrong type.")
-                        .with_field(field, strip_position(&inner.to_string())))
+                    let field = if path == "." {
+                        "body".to_string()
+                    } else {
+                        path
+                    };
+                    Err(AppError::invalid(
+                        "invalid_input",
+                        "A field is missing or has the wrong type.",
+                    )
+                    .with_field(field, strip_position(&inner.to_string())))
                 }
-                _ => Err(AppError::bad_request("malformed_json", "The body is not valid JSON.")),
+                _ => Err(AppError::bad_request(
+                    "malformed_json",
+                    "The body is not valid JSON.",
+                )),
             }
         }
     }

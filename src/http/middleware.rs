@@ -27,10 +27,22 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     let response = next.run(req).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    let labels = RouteLabels { method: method.clone(), route: route.clone(), status };
+    let labels = RouteLabels {
+        method: method.clone(),
+        route: route.clone(),
+        status,
+    };
     state.metrics.requests.get_or_create(&labels).inc();
-    state.metrics.latency.get_or_create(&labels).observe(elapsed.as_secs_f64());
-    let code = response.extensions().get::<ErrorCode>().map(|c| c.0).unwrap_or("");
+    state
+        .metrics
+        .latency
+        .get_or_create(&labels)
+        .observe(elapsed.as_secs_f64());
+    let code = response
+        .extensions()
+        .get::<ErrorCode>()
+        .map(|c| c.0)
+        .unwrap_or("");
     tracing::info!(
         target: "medclaim::http",
         method,
@@ -57,8 +69,14 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(header::X_FRAME_OPTIONS, "DENY");
     set(header::REFERRER_POLICY, "same-origin");
-    set(HeaderName::from_static("permissions-policy"), "camera=(self), geolocation=(), microphone=()");
-    set(HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
+    set(
+        HeaderName::from_static("permissions-policy"),
+        "camera=(self), geolocation=(), microphone=()",
+    );
+    set(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
     if state.settings.secure_cookies {
         set(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
     }
@@ -84,7 +102,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()
@@ -100,5 +121,10 @@ pub async fn not_found(req: Request) -> Response {
 
 pub fn panic_response(_err: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
     tracing::error!("handler panicked");
-    AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side.").into_response()
+    AppError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "Something went wrong on our side.",
+    )
+    .into_response()
 }

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use super::{Report, RowError, Table};
+use crate::accounts::Role;
 use crate::accounts::domain::{IdNumber, Phone, Username, parse_enrolment};
 use crate::accounts::store::{self, NewUser, seal_id_number, seal_phone};
-use crate::accounts::Role;
 use crate::audit::{self, Actor, Event};
 use crate::crypto::Keys;
 use crate::db::{Db, now_ms};
@@ -22,7 +22,11 @@ pub struct StudentRow {
 }
 
 fn err(line: usize, column: &str, reason: impl Into<String>) -> RowError {
-    RowError { line, column: column.to_string(), reason: reason.into() }
+    RowError {
+        line,
+        column: column.to_string(),
+        reason: reason.into(),
+    }
 }
 
 fn require_columns(table: &Table, columns: &[&str]) -> Result<(), Vec<RowError>> {
@@ -31,7 +35,11 @@ fn require_columns(table: &Table, columns: &[&str]) -> Result<(), Vec<RowError>>
         .filter(|c| !table.has(c))
         .map(|c| err(1, c, "column is missing from the header row"))
         .collect();
-    if missing.is_empty() { Ok(()) } else { Err(missing) }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(missing)
+    }
 }
 
 /// Columns `student_id,name,class,phone,id_number,status`.
@@ -54,7 +62,11 @@ pub fn validate_students(table: &Table) -> Result<Vec<StudentRow>, Vec<RowError>
         if let Some(u) = &username
             && let Some(first) = seen.insert(u.as_str().to_string(), line)
         {
-            errors.push(err(line, "student_id", format!("duplicate in file (first on line {first})")));
+            errors.push(err(
+                line,
+                "student_id",
+                format!("duplicate in file (first on line {first})"),
+            ));
         }
         let name = table.cell(cells, "name");
         if name.is_empty() {
@@ -100,10 +112,19 @@ pub fn validate_students(table: &Table) -> Result<Vec<StudentRow>, Vec<RowError>
             });
         }
     }
-    if errors.is_empty() { Ok(valid) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(valid)
+    } else {
+        Err(errors)
+    }
 }
 
-pub async fn apply_students(db: &Db, keys: &Keys, rows: &[StudentRow], actor: &Actor) -> anyhow::Result<Report> {
+pub async fn apply_students(
+    db: &Db,
+    keys: &Keys,
+    rows: &[StudentRow],
+    actor: &Actor,
+) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let mut tx = db.begin().await?;
     for row in rows {
@@ -125,7 +146,10 @@ pub async fn apply_students(db: &Db, keys: &Keys, rows: &[StudentRow], actor: &A
             }
             Some(user) => {
                 let username = row.username.as_str();
-                let phone_bidx = row.phone.as_ref().map(|p| keys.blind_index("phone", p.as_str()));
+                let phone_bidx = row
+                    .phone
+                    .as_ref()
+                    .map(|p| keys.blind_index("phone", p.as_str()));
                 let id_bidx = keys.blind_index("id_number", row.id_number.as_str());
                 let same = user.name == row.name
                     && user.class_name == row.class_name
@@ -163,7 +187,10 @@ pub async fn apply_students(db: &Db, keys: &Keys, rows: &[StudentRow], actor: &A
         action: "roster.import",
         object_type: "roster",
         object_id: "students".into(),
-        summary: format!("{} created, {} updated, {} unchanged", report.created, report.updated, report.unchanged),
+        summary: format!(
+            "{} created, {} updated, {} unchanged",
+            report.created, report.updated, report.unchanged
+        ),
     };
     audit::record(&mut tx, actor, event).await?;
     tx.commit().await?;
@@ -179,7 +206,10 @@ pub struct CoverageRow {
 }
 
 /// Columns `student_id,year[,insurer_id,policy_no]`; the student must be on the roster.
-pub async fn validate_coverage(db: &Db, table: &Table) -> anyhow::Result<Result<Vec<CoverageRow>, Vec<RowError>>> {
+pub async fn validate_coverage(
+    db: &Db,
+    table: &Table,
+) -> anyhow::Result<Result<Vec<CoverageRow>, Vec<RowError>>> {
     if let Err(e) = require_columns(table, &["student_id", "year"]) {
         return Ok(Err(e));
     }
@@ -201,7 +231,11 @@ pub async fn validate_coverage(db: &Db, table: &Table) -> anyhow::Result<Result<
                 .map(|r| r.try_get::<i64, _>("id"))
                 .transpose()?;
             if user_id.is_none() {
-                errors.push(err(line, "student_id", format!("no student with id '{sid}' on the roster")));
+                errors.push(err(
+                    line,
+                    "student_id",
+                    format!("no student with id '{sid}' on the roster"),
+                ));
             }
         }
         let year = match table.cell(cells, "year").parse::<i64>() {
@@ -219,16 +253,21 @@ pub async fn validate_coverage(db: &Db, table: &Table) -> anyhow::Result<Result<
             && !sid.is_empty()
             && let Some(first) = seen.insert((sid.to_string(), y), line)
         {
-            errors.push(err(line, "student_id", format!("duplicate in file (first on line {first})")));
+            errors.push(err(
+                line,
+                "student_id",
+                format!("duplicate in file (first on line {first})"),
+            ));
         }
         let insurer_id = match table.cell(cells, "insurer_id") {
             "" => None,
             v => match v.parse::<i64>() {
                 Ok(id) => {
-                    let known: Option<i64> = sqlx::query_scalar("SELECT id FROM insurers WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(&db.pool)
-                        .await?;
+                    let known: Option<i64> =
+                        sqlx::query_scalar("SELECT id FROM insurers WHERE id = $1")
+                            .bind(id)
+                            .fetch_optional(&db.pool)
+                            .await?;
                     if known.is_none() {
                         errors.push(err(line, "insurer_id", format!("no insurer with id {id}")));
                     }
@@ -242,7 +281,11 @@ pub async fn validate_coverage(db: &Db, table: &Table) -> anyhow::Result<Result<
         };
         let policy_no = table.cell(cells, "policy_no");
         if !policy_no.is_empty() && insurer_id.is_none() {
-            errors.push(err(line, "policy_no", "a policy number needs an insurer id"));
+            errors.push(err(
+                line,
+                "policy_no",
+                "a policy number needs an insurer id",
+            ));
         }
         if errors.len() == before
             && let (Some(user_id), Some(year)) = (user_id, year)
@@ -255,18 +298,28 @@ pub async fn validate_coverage(db: &Db, table: &Table) -> anyhow::Result<Result<
             });
         }
     }
-    Ok(if errors.is_empty() { Ok(valid) } else { Err(errors) })
+    Ok(if errors.is_empty() {
+        Ok(valid)
+    } else {
+        Err(errors)
+    })
 }
 
-pub async fn apply_coverage(db: &Db, rows: &[CoverageRow], actor: &Actor) -> anyhow::Result<Report> {
+pub async fn apply_coverage(
+    db: &Db,
+    rows: &[CoverageRow],
+    actor: &Actor,
+) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let mut tx = db.begin().await?;
     for row in rows {
-        let existing = sqlx::query("SELECT id, insurer_id, policy_no FROM coverage WHERE user_id = $1 AND year = $2")
-            .bind(row.user_id)
-            .bind(row.year)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let existing = sqlx::query(
+            "SELECT id, insurer_id, policy_no FROM coverage WHERE user_id = $1 AND year = $2",
+        )
+        .bind(row.user_id)
+        .bind(row.year)
+        .fetch_optional(&mut *tx)
+        .await?;
         match existing {
             None => {
                 sqlx::query("INSERT INTO coverage (user_id, year, insurer_id, policy_no, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -285,12 +338,14 @@ pub async fn apply_coverage(db: &Db, rows: &[CoverageRow], actor: &Actor) -> any
                 if insurer == row.insurer_id && policy == row.policy_no {
                     report.unchanged += 1;
                 } else {
-                    sqlx::query("UPDATE coverage SET insurer_id = $1, policy_no = $2 WHERE id = $3")
-                        .bind(row.insurer_id)
-                        .bind(row.policy_no.as_deref())
-                        .bind(found.try_get::<i64, _>("id")?)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE coverage SET insurer_id = $1, policy_no = $2 WHERE id = $3",
+                    )
+                    .bind(row.insurer_id)
+                    .bind(row.policy_no.as_deref())
+                    .bind(found.try_get::<i64, _>("id")?)
+                    .execute(&mut *tx)
+                    .await?;
                     report.updated += 1;
                 }
             }
@@ -300,7 +355,10 @@ pub async fn apply_coverage(db: &Db, rows: &[CoverageRow], actor: &Actor) -> any
         action: "roster.import",
         object_type: "roster",
         object_id: "coverage".into(),
-        summary: format!("{} created, {} updated, {} unchanged", report.created, report.updated, report.unchanged),
+        summary: format!(
+            "{} created, {} updated, {} unchanged",
+            report.created, report.updated, report.unchanged
+        ),
     };
     audit::record(&mut tx, actor, event).await?;
     tx.commit().await?;

@@ -31,7 +31,11 @@ pub struct RowError {
 
 impl std::fmt::Display for RowError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}, column {}: {}", self.line, self.column, self.reason)
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.reason
+        )
     }
 }
 
@@ -46,20 +50,38 @@ pub struct Report {
 }
 
 /// Reads, validates and — only when every row is valid — applies a file in one transaction.
-pub async fn import(db: &Db, keys: &Keys, kind: Kind, file_name: &str, bytes: &[u8], actor: &Actor) -> anyhow::Result<Report> {
+pub async fn import(
+    db: &Db,
+    keys: &Keys,
+    kind: Kind,
+    file_name: &str,
+    bytes: &[u8],
+    actor: &Actor,
+) -> anyhow::Result<Report> {
     let table = match read_table(file_name, bytes) {
         Ok(t) => t,
-        Err(e) => return Ok(Report { errors: vec![e], ..Report::default() }),
+        Err(e) => {
+            return Ok(Report {
+                errors: vec![e],
+                ..Report::default()
+            });
+        }
     };
     let rows = table.rows.len();
     let mut report = match kind {
         Kind::Students => match validate_students(&table) {
             Ok(valid) => apply_students(db, keys, &valid, actor).await?,
-            Err(errors) => Report { errors, ..Report::default() },
+            Err(errors) => Report {
+                errors,
+                ..Report::default()
+            },
         },
         Kind::Coverage => match validate_coverage(db, &table).await? {
             Ok(valid) => apply_coverage(db, &valid, actor).await?,
-            Err(errors) => Report { errors, ..Report::default() },
+            Err(errors) => Report {
+                errors,
+                ..Report::default()
+            },
         },
     };
     report.rows = rows;

@@ -18,7 +18,11 @@ pub struct Table {
 impl Table {
     /// The trimmed cell of `column`, empty when absent.
     pub fn cell<'a>(&self, row: &'a [String], column: &str) -> &'a str {
-        self.columns.get(column).and_then(|&i| row.get(i)).map(|s| s.trim()).unwrap_or("")
+        self.columns
+            .get(column)
+            .and_then(|&i| row.get(i))
+            .map(|s| s.trim())
+            .unwrap_or("")
     }
     pub fn has(&self, column: &str) -> bool {
         self.columns.contains_key(column)
@@ -45,18 +49,32 @@ fn canonical(header: &str) -> String {
 
 pub fn read_table(file_name: &str, bytes: &[u8]) -> Result<Table, RowError> {
     let is_xlsx = bytes.starts_with(b"PK\x03\x04") || file_name.to_lowercase().ends_with(".xlsx");
-    let grid = if is_xlsx { read_xlsx(bytes)? } else { read_csv(bytes)? };
+    let grid = if is_xlsx {
+        read_xlsx(bytes)?
+    } else {
+        read_csv(bytes)?
+    };
     let mut lines = grid.into_iter();
     let Some((_, header)) = lines.next() else {
         return Err(file_error("the file is empty"));
     };
-    let columns: HashMap<String, usize> = header.iter().enumerate().map(|(i, h)| (canonical(h), i)).collect();
-    let rows = lines.filter(|(_, cells)| cells.iter().any(|c| !c.trim().is_empty())).collect();
+    let columns: HashMap<String, usize> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (canonical(h), i))
+        .collect();
+    let rows = lines
+        .filter(|(_, cells)| cells.iter().any(|c| !c.trim().is_empty()))
+        .collect();
     Ok(Table { columns, rows })
 }
 
 fn file_error(reason: &str) -> RowError {
-    RowError { line: 0, column: String::new(), reason: reason.to_string() }
+    RowError {
+        line: 0,
+        column: String::new(),
+        reason: reason.to_string(),
+    }
 }
 
 fn read_csv(bytes: &[u8]) -> Result<Vec<(usize, Vec<String>)>, RowError> {
@@ -71,7 +89,10 @@ fn read_csv(bytes: &[u8]) -> Result<Vec<(usize, Vec<String>)>, RowError> {
             decoded.into_owned()
         }
     };
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let mut out = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| RowError {
@@ -79,7 +100,10 @@ fn read_csv(bytes: &[u8]) -> Result<Vec<(usize, Vec<String>)>, RowError> {
             column: String::new(),
             reason: format!("not valid CSV: {e}"),
         })?;
-        let line = record.position().map(|p| p.line() as usize).unwrap_or(out.len() + 1);
+        let line = record
+            .position()
+            .map(|p| p.line() as usize)
+            .unwrap_or(out.len() + 1);
         out.push((line, record.iter().map(str::to_string).collect()));
     }
     Ok(out)

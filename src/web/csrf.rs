@@ -11,7 +11,10 @@ pub fn same(a: &str, b: &str) -> bool {
     if a.is_empty() || b.is_empty() || a.len() != b.len() {
         return false;
     }
-    a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.bytes()
+        .zip(b.bytes())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 /// The pre-session token from the cookie, or a new one set on the jar.

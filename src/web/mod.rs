@@ -48,7 +48,11 @@ impl Tr {
         if self.lang == "en" { "zh-CN" } else { "en" }
     }
     pub fn other_lang_label(&self) -> &'static str {
-        if self.lang == "en" { "中文" } else { "English" }
+        if self.lang == "en" {
+            "中文"
+        } else {
+            "English"
+        }
     }
     pub fn from_parts(parts: &Parts) -> Tr {
         Tr::from_headers(&parts.headers)
@@ -56,7 +60,9 @@ impl Tr {
     pub fn from_headers(headers: &axum::http::HeaderMap) -> Tr {
         let jar = CookieJar::from_headers(headers);
         let lang = jar.get(LANG_COOKIE).map(|c| c.value().to_string());
-        Tr { lang: pick_lang(lang.as_deref()) }
+        Tr {
+            lang: pick_lang(lang.as_deref()),
+        }
     }
 }
 
@@ -79,10 +85,15 @@ pub struct PageUser(pub CurrentUser);
 
 impl FromRequestParts<AppState> for PageUser {
     type Rejection = Response;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match CurrentUser::from_request_parts(parts, state).await {
             Ok(user) => Ok(PageUser(user)),
-            Err(e) if e.status == StatusCode::UNAUTHORIZED => Err(Redirect::to("/login").into_response()),
+            Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+                Err(Redirect::to("/login").into_response())
+            }
             Err(e) => Err(e.into_response()),
         }
     }
@@ -93,11 +104,22 @@ struct NextQuery {
     next: Option<String>,
 }
 
-async fn set_lang(Path(code): Path<String>, Query(q): Query<NextQuery>, jar: CookieJar) -> Response {
+async fn set_lang(
+    Path(code): Path<String>,
+    Query(q): Query<NextQuery>,
+    jar: CookieJar,
+) -> Response {
     let lang = pick_lang(Some(&code));
-    let cookie = Cookie::build((LANG_COOKIE, lang)).path("/").same_site(SameSite::Lax).max_age(time_year()).build();
+    let cookie = Cookie::build((LANG_COOKIE, lang))
+        .path("/")
+        .same_site(SameSite::Lax)
+        .max_age(time_year())
+        .build();
     // Only a local path, never another site.
-    let next = q.next.filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or_else(|| "/".into());
+    let next = q
+        .next
+        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
+        .unwrap_or_else(|| "/".into());
     (jar.add(cookie), Redirect::to(&next)).into_response()
 }
 
@@ -108,12 +130,25 @@ fn time_year() -> time::Duration {
 /// Embedded assets: campus intranets have no CDN.
 async fn asset(Path(file): Path<String>) -> Response {
     let (body, mime): (&'static [u8], &str) = match file.as_str() {
-        "app.css" => (include_bytes!("../../assets/app.css"), "text/css; charset=utf-8"),
-        "app.js" => (include_bytes!("../../assets/app.js"), "text/javascript; charset=utf-8"),
+        "app.css" => (
+            include_bytes!("../../assets/app.css"),
+            "text/css; charset=utf-8",
+        ),
+        "app.js" => (
+            include_bytes!("../../assets/app.js"),
+            "text/javascript; charset=utf-8",
+        ),
         "logo.svg" => (include_bytes!("../../assets/logo.svg"), "image/svg+xml"),
         _ => return AppError::not_found().into_response(),
     };
-    ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 pub fn not_found_page(req: &Request) -> Response {
@@ -139,7 +174,10 @@ pub fn rfc3339(ms: i64) -> String {
 
 impl axum::extract::OptionalFromRequestParts<AppState> for PageUser {
     type Rejection = Response;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
         match CurrentUser::resolve(parts, state).await {
             Ok(user) => Ok(user.map(PageUser)),
             Err(e) => Err(e.into_response()),

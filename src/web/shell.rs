@@ -32,16 +32,26 @@ struct StudentHome<'a> {
     phone_masked: String,
 }
 
-pub async fn student_home(State(state): State<AppState>, tr: Tr, PageUser(user): PageUser) -> Response {
+pub async fn student_home(
+    State(state): State<AppState>,
+    tr: Tr,
+    PageUser(user): PageUser,
+) -> Response {
     if user.is_staff() && !user.has(crate::accounts::Role::Student) {
         return Redirect::to("/console").into_response();
     }
     let phone_masked = match store::find_by_id(&state.db.pool, user.id).await {
-        Ok(Some(row)) => store::open_phone(&state.keys, &row).map(|p| mask_phone(&p)).unwrap_or_default(),
+        Ok(Some(row)) => store::open_phone(&state.keys, &row)
+            .map(|p| mask_phone(&p))
+            .unwrap_or_default(),
         Ok(None) => String::new(),
         Err(e) => return crate::http::AppError::from(e).into_response(),
     };
-    render(&StudentHome { tr, user: &user, phone_masked })
+    render(&StudentHome {
+        tr,
+        user: &user,
+        phone_masked,
+    })
 }
 
 #[derive(Template)]

@@ -1,0 +1,6 @@
+//! Integration tests: one binary, a module per context.
+
+mod common;
+
+mod cli;
+mod foundation;
