@@ -126,6 +126,7 @@ CREATE TABLE cases (
     may_edit BIGINT NOT NULL DEFAULT 1 CHECK (may_edit IN (0, 1)),
     source TEXT NOT NULL DEFAULT 'student' CHECK (source IN ('student', 'hospital')),
     payout_cents BIGINT,
+    deductible_used_cents BIGINT,               -- part of the year's deductible this case used
     policy_version BIGINT,
     payout_breakdown TEXT,                      -- JSON explanation of the payout
     reviewer1_id BIGINT REFERENCES users (id),

@@ -7,11 +7,14 @@ rust_i18n::i18n!("locales", fallback = "zh-CN");
 
 pub mod accounts;
 pub mod audit;
+pub mod claims;
 pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod demo;
 pub mod http;
+pub mod notify;
+pub mod policy;
 pub mod roster;
 pub mod telemetry;
 pub mod web;

@@ -1,0 +1,258 @@
+//! Notifications (SPEC §6). Callers say *what happened* with a [`Message`] inside the
+//! transaction that made it happen; this module writes the in-app inbox row (always) and —
+//! once the outbox lands — the SMS and e-mail messages, delivered later by the worker.
+
+pub mod outbox;
+
+use serde::{Deserialize, Serialize};
+
+use crate::db::{Tx, now_ms};
+
+/// What a person should hear about. Amounts in cents; texts are rendered in the recipient's
+/// language.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Message {
+    InvoiceRejected {
+        case_id: i64,
+        invoice_no: String,
+        reason: String,
+    },
+    CaseReturned {
+        case_id: i64,
+        reason: String,
+    },
+    CaseRejected {
+        case_id: i64,
+        reason: String,
+    },
+    CaseApproved {
+        case_id: i64,
+        payout_cents: i64,
+    },
+    BookingConfirmed {
+        case_id: i64,
+        slot_date: String,
+        start: String,
+        end: String,
+    },
+    BookingCancelled {
+        case_id: i64,
+        slot_date: String,
+        start: String,
+    },
+    BookingReminder {
+        case_id: i64,
+        slot_date: String,
+        start: String,
+        end: String,
+    },
+    CaseCompleted {
+        case_id: i64,
+        payout_cents: i64,
+    },
+}
+
+impl Message {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::InvoiceRejected { .. } => "invoice_rejected",
+            Message::CaseReturned { .. } => "case_returned",
+            Message::CaseRejected { .. } => "case_rejected",
+            Message::CaseApproved { .. } => "case_approved",
+            Message::BookingConfirmed { .. } => "booking_confirmed",
+            Message::BookingCancelled { .. } => "booking_cancelled",
+            Message::BookingReminder { .. } => "booking_reminder",
+            Message::CaseCompleted { .. } => "case_completed",
+        }
+    }
+
+    pub fn case_id(&self) -> i64 {
+        match self {
+            Message::InvoiceRejected { case_id, .. }
+            | Message::CaseReturned { case_id, .. }
+            | Message::CaseRejected { case_id, .. }
+            | Message::CaseApproved { case_id, .. }
+            | Message::BookingConfirmed { case_id, .. }
+            | Message::BookingCancelled { case_id, .. }
+            | Message::BookingReminder { case_id, .. }
+            | Message::CaseCompleted { case_id, .. } => *case_id,
+        }
+    }
+
+    /// (title, body) in `lang` (`zh-CN` or `en`).
+    pub fn render(&self, lang: &str) -> (String, String) {
+        let en = lang == "en";
+        let yuan = |c: &i64| format!("{}.{:02}", c / 100, (c % 100).abs());
+        match self {
+            Message::InvoiceRejected {
+                case_id,
+                invoice_no,
+                reason,
+            } => {
+                if en {
+                    (
+                        format!("Invoice {invoice_no} was rejected"),
+                        format!("Case #{case_id}: invoice {invoice_no} was rejected: {reason}"),
+                    )
+                } else {
+                    (
+                        format!("发票 {invoice_no} 被驳回"),
+                        format!("病历 #{case_id}：发票 {invoice_no} 被驳回，理由：{reason}"),
+                    )
+                }
+            }
+            Message::CaseReturned { case_id, reason } => {
+                if en {
+                    (
+                        format!("Case #{case_id} needs changes"),
+                        format!(
+                            "Case #{case_id} was returned for changes: {reason}. Edit it and submit again."
+                        ),
+                    )
+                } else {
+                    (
+                        format!("病历 #{case_id} 需要修改"),
+                        format!("病历 #{case_id} 被退回修改：{reason}。请修改后重新提交。"),
+                    )
+                }
+            }
+            Message::CaseRejected { case_id, reason } => {
+                if en {
+                    (
+                        format!("Case #{case_id} was rejected"),
+                        format!("Case #{case_id} was rejected: {reason}"),
+                    )
+                } else {
+                    (
+                        format!("病历 #{case_id} 未通过"),
+                        format!("病历 #{case_id} 被驳回，理由：{reason}"),
+                    )
+                }
+            }
+            Message::CaseApproved {
+                case_id,
+                payout_cents,
+            } => {
+                if en {
+                    (
+                        format!("Case #{case_id} approved"),
+                        format!(
+                            "Case #{case_id} was approved: ¥{} will be paid. Book a slot to hand in the paper invoices.",
+                            yuan(payout_cents)
+                        ),
+                    )
+                } else {
+                    (
+                        format!("病历 #{case_id} 审核通过"),
+                        format!(
+                            "病历 #{case_id} 审核通过，报销金额 ¥{}。请预约时段现场交票。",
+                            yuan(payout_cents)
+                        ),
+                    )
+                }
+            }
+            Message::BookingConfirmed {
+                case_id,
+                slot_date,
+                start,
+                end,
+            } => {
+                if en {
+                    (
+                        format!("Booked: {slot_date} {start}"),
+                        format!("Case #{case_id}: hand-in booked for {slot_date} {start}–{end}."),
+                    )
+                } else {
+                    (
+                        format!("预约成功：{slot_date} {start}"),
+                        format!("病历 #{case_id}：已预约 {slot_date} {start}–{end} 现场交票。"),
+                    )
+                }
+            }
+            Message::BookingCancelled {
+                case_id,
+                slot_date,
+                start,
+            } => {
+                if en {
+                    (
+                        format!("Booking cancelled: {slot_date} {start}"),
+                        format!(
+                            "Case #{case_id}: the hand-in booking for {slot_date} {start} was cancelled."
+                        ),
+                    )
+                } else {
+                    (
+                        format!("预约已取消：{slot_date} {start}"),
+                        format!("病历 #{case_id}：{slot_date} {start} 的交票预约已取消。"),
+                    )
+                }
+            }
+            Message::BookingReminder {
+                case_id,
+                slot_date,
+                start,
+                end,
+            } => {
+                if en {
+                    (
+                        format!("Reminder: hand-in tomorrow {start}"),
+                        format!(
+                            "Case #{case_id}: please bring the paper invoices on {slot_date} {start}–{end}."
+                        ),
+                    )
+                } else {
+                    (
+                        format!("提醒：明天 {start} 现场交票"),
+                        format!(
+                            "病历 #{case_id}：请于 {slot_date} {start}–{end} 携带发票原件到受理点。"
+                        ),
+                    )
+                }
+            }
+            Message::CaseCompleted {
+                case_id,
+                payout_cents,
+            } => {
+                if en {
+                    (
+                        format!("Case #{case_id} completed"),
+                        format!(
+                            "Paper received for case #{case_id}; ¥{} will be paid.",
+                            yuan(payout_cents)
+                        ),
+                    )
+                } else {
+                    (
+                        format!("病历 #{case_id} 已完成"),
+                        format!(
+                            "病历 #{case_id} 已现场确认，报销金额 ¥{} 将发放。",
+                            yuan(payout_cents)
+                        ),
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// Tells `user_id` about `message`, inside `tx`: the in-app inbox row now; outbound channels
+/// through the durable outbox.
+pub async fn notify(tx: &mut Tx, user_id: i64, message: &Message) -> sqlx::Result<()> {
+    let lang: String = sqlx::query_scalar("SELECT lang FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let (title, body) = message.render(&lang);
+    sqlx::query("INSERT INTO notifications (user_id, kind, title, body, case_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(user_id)
+        .bind(message.kind())
+        .bind(title)
+        .bind(body)
+        .bind(message.case_id())
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

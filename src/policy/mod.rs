@@ -1,0 +1,7 @@
+//! Reimbursement policy (SPEC §3, §4 rule 7): ratio per hospital level, yearly deductible and
+//! cap, versioned; and the payout rule, shared by the preview and the final approval.
+
+pub mod domain;
+pub mod store;
+
+pub use domain::{PayoutBreakdown, Policy, YearUsage, compute_payout};
