@@ -13,9 +13,13 @@ pub mod crypto;
 pub mod db;
 pub mod demo;
 pub mod http;
+pub mod notices;
 pub mod notify;
 pub mod policy;
+pub mod profile;
 pub mod roster;
+pub mod storage;
+pub mod support;
 pub mod telemetry;
 pub mod web;
 

@@ -74,6 +74,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::accounts::api::router())
         .merge(crate::audit::api::router())
+        .merge(crate::claims::api::router())
+        .merge(crate::storage::api::router())
+        .merge(crate::notices::api::router())
+        .merge(crate::notify::inbox::router())
+        .merge(crate::profile::api::router())
+        .merge(crate::support::api::router())
 }
 
 /// The whole application as a router (used by the server and by router-level tests).

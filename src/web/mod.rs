@@ -28,6 +28,9 @@ pub fn router() -> Router<AppState> {
         .route("/lang/{code}", get(set_lang))
         .route("/static/{file}", get(asset))
         .merge(crate::accounts::pages::router())
+        .merge(crate::claims::pages::router())
+        .merge(crate::profile::pages::router())
+        .merge(crate::support::pages::router())
 }
 
 /// Translations for one request.

@@ -2,5 +2,7 @@
 
 mod common;
 
+mod browser;
 mod cli;
 mod foundation;
+mod intake;

@@ -1,0 +1,4 @@
+//! Notices (通知公告): what the office tells every student.
+
+pub mod api;
+pub mod store;
