@@ -23,6 +23,10 @@ pub struct Settings {
     /// Set `Secure` on cookies (serving over TLS or behind a TLS proxy).
     pub secure_cookies: bool,
     pub time_zone: chrono_tz::Tz,
+    /// Booking: cancellation cut-off and reminder hour.
+    pub booking: crate::booking::BookingSettings,
+    /// The notification outbox: SMS gateway, SMTP, retries.
+    pub notify: crate::notify::NotifySettings,
 }
 
 impl Settings {
@@ -43,6 +47,8 @@ impl Settings {
                 .ok()
                 .and_then(|z| z.parse().ok())
                 .unwrap_or(chrono_tz::Asia::Shanghai),
+            booking: crate::booking::BookingSettings::from_env(),
+            notify: crate::notify::NotifySettings::from_env(),
         }
     }
 
@@ -68,7 +74,7 @@ impl Settings {
     }
 }
 
-fn env_u64(name: &str, default: u64) -> u64 {
+pub(crate) fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())

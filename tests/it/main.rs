@@ -2,5 +2,7 @@
 
 mod common;
 
+mod booking;
 mod cli;
 mod foundation;
+mod outbox;
