@@ -659,3 +659,152 @@ async fn staff_see_the_roster_and_confirm_the_hand_in() {
     .unwrap();
     assert_eq!(audit, 2);
 }
+
+async fn page(app: &TestApp, path: &str, token: &str) -> (StatusCode, String) {
+    let resp = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+/// Posts a form; answers the status and where it redirects to.
+async fn submit(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    fields: &[(&str, String)],
+) -> (StatusCode, String) {
+    let resp = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    let to = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (resp.status(), to)
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find(r#"name="csrf" value=""#)
+        .expect("a form with a CSRF token")
+        + r#"name="csrf" value=""#.len();
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_pages_open_a_week_book_a_seat_and_confirm_the_hand_in() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = quick_user(&app.db, &app.keys, "admin", &[Role::Admin]).await;
+    let (_, reviewer) = quick_user(&app.db, &app.keys, "r1", &[Role::Reviewer1]).await;
+    let (student_id, student) = quick_user(&app.db, &app.keys, "2024001", &[Role::Student]).await;
+    let case_id = approved_case(&app.db, student_id, 12_345).await;
+
+    // The admin opens a week of slots in one form.
+    let (status, html) = page(&app, "/console/slots", &admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(r#"id="bulk-form""#));
+    let csrf = csrf_of(&html);
+    let mut week = vec![
+        ("csrf", csrf.clone()),
+        ("from", local_date(1)),
+        ("to", local_date(7)),
+        ("day_start", "09:00".into()),
+        ("day_end", "10:00".into()),
+        ("slot_minutes", "30".into()),
+        ("capacity", "3".into()),
+    ];
+    for d in ["wd1", "wd2", "wd3", "wd4", "wd5", "wd6", "wd7"] {
+        week.push((d, "1".into()));
+    }
+    let (status, to) = submit(&app, "/console/slots/bulk", &admin, &week).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/console/slots?ok=saved")
+    );
+    let slots: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM slots")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(slots, 14);
+    week[0].1 = "forged".into();
+    assert_eq!(
+        submit(&app, "/console/slots/bulk", &admin, &week).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, _) = page(&app, "/console/outbox", &reviewer).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the outbox is for admins");
+
+    // The student sees the seats left and books one.
+    let (status, html) = page(&app, "/app/booking", &student).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(r#"<span class="seats">3</span>"#));
+    assert!(html.contains(&format!(r#"<option value="{case_id}">"#)));
+    let slot_id: i64 =
+        sqlx::query_scalar("SELECT id FROM slots ORDER BY slot_date, start_time LIMIT 1")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    let fields = [
+        ("csrf", csrf_of(&html)),
+        ("slot_id", slot_id.to_string()),
+        ("case_id", case_id.to_string()),
+    ];
+    let (status, to) = submit(&app, "/app/booking", &student, &fields).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/app/booking?ok=booked_ok")
+    );
+    let (status, to) = submit(&app, "/app/booking", &student, &fields).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/app/booking?error=already_booked")
+    );
+    let (_, html) = page(&app, "/app/booking?error=already_booked", &student).await;
+    assert!(
+        html.contains("该病历已有预约"),
+        "the error is shown in the page's language"
+    );
+    assert!(html.contains(r#"<span class="seats">2</span>"#));
+    assert!(
+        html.contains("/cancel"),
+        "an active booking can be cancelled from the page"
+    );
+
+    // Staff see the roster and confirm the hand-in.
+    let (status, html) = page(&app, &format!("/console/slots/{slot_id}"), &reviewer).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("学生2024001") && html.contains("138****8000") && html.contains("¥123.45")
+    );
+    let booking_id: i64 = sqlx::query_scalar("SELECT id FROM bookings")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    let (status, to) = submit(
+        &app,
+        &format!("/console/bookings/{booking_id}/complete"),
+        &reviewer,
+        &[("csrf", csrf_of(&html))],
+    )
+    .await;
+    assert_eq!(
+        (status, to),
+        (
+            StatusCode::SEE_OTHER,
+            format!("/console/slots/{slot_id}?ok=saved")
+        )
+    );
+    assert_eq!(case_status(&app.db, case_id).await, "completed");
+}
