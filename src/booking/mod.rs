@@ -11,6 +11,7 @@ pub mod store;
 use std::time::Duration;
 
 use crate::config::env_u64;
+use crate::db::{Db, now_ms};
 
 #[derive(Clone, Debug)]
 pub struct BookingSettings {
@@ -28,4 +29,24 @@ impl BookingSettings {
             reminder_hour: env_u64("MEDCLAIM_REMINDER_HOUR", 18).min(23) as u32,
         }
     }
+}
+
+/// Demo data for `serve --demo`: weekday mornings (09:00–11:30, 30-minute slots, 10 seats) for
+/// the next two weeks. Idempotent: slots already there are left alone. Answers how many were
+/// opened.
+pub async fn seed_demo_slots(db: &Db, tz: chrono_tz::Tz) -> anyhow::Result<usize> {
+    let today = chrono::NaiveDate::parse_from_str(&domain::today(tz, now_ms()), "%Y-%m-%d")?;
+    let from = (today + chrono::Duration::days(1)).to_string();
+    let to = (today + chrono::Duration::days(14)).to_string();
+    let bulk = domain::BulkSpec::parse(&from, &to, &[1, 2, 3, 4, 5], "09:00", "11:30", 30, 10)
+        .map_err(|e| anyhow::anyhow!("demo slots: {}", e.code))?;
+    let mut tx = db.begin().await?;
+    let mut opened = 0;
+    for spec in bulk.expand() {
+        if store::insert_slot(&mut tx, &spec, None).await?.is_some() {
+            opened += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(opened)
 }

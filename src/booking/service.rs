@@ -83,7 +83,7 @@ fn slot_gone() -> AppError {
 }
 
 pub async fn create_slot(state: &AppState, actor: &Actor, spec: SlotSpec) -> AppResult<SlotView> {
-    let by = actor.id.unwrap_or_default();
+    let by = actor.id;
     let mut tx = state.db.begin().await?;
     let Some(id) = store::insert_slot(&mut tx, &spec, by).await? else {
         return Err(AppError::conflict(
@@ -126,7 +126,7 @@ pub struct BulkResult {
 }
 
 pub async fn create_bulk(state: &AppState, actor: &Actor, bulk: BulkSpec) -> AppResult<BulkResult> {
-    let by = actor.id.unwrap_or_default();
+    let by = actor.id;
     let mut tx = state.db.begin().await?;
     let mut ids = Vec::new();
     let mut skipped = 0;
@@ -286,9 +286,10 @@ pub async fn book(
         Err(e) => return Err(e.into()),
     };
     bump_version(&mut tx, case.id).await?;
-    if let Some(due) =
-        domain::reminder_due_ms(tz, &slot.slot_date, state.settings.booking.reminder_hour)
-    {
+    // Booked after the reminder time (the evening before, or later): the confirmation just
+    // sent is the reminder.
+    let due = domain::reminder_due_ms(tz, &slot.slot_date, state.settings.booking.reminder_hour);
+    if let Some(due) = due.filter(|due| *due > now_ms()) {
         store::schedule_reminder(&mut tx, booking_id, due).await?;
     }
     let summary = format!("case {} slot {}", case.id, slot.id);

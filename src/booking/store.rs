@@ -22,7 +22,7 @@ const SLOT_COLUMNS: &str = "id, slot_date, start_time, end_time, capacity, booke
 pub async fn insert_slot(
     tx: &mut Tx,
     spec: &SlotSpec,
-    created_by: i64,
+    created_by: Option<i64>,
 ) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(
         "INSERT INTO slots (slot_date, start_time, end_time, capacity, booked, created_by, created_at)

@@ -808,3 +808,29 @@ async fn the_pages_open_a_week_book_a_seat_and_confirm_the_hand_in() {
     );
     assert_eq!(case_status(&app.db, case_id).await, "completed");
 }
+
+#[tokio::test]
+async fn demo_slots_open_two_weeks_of_weekday_mornings_once() {
+    let app = TestApp::spawn().await;
+    let (_, student) = quick_user(&app.db, &app.keys, "2024001", &[Role::Student]).await;
+    assert_eq!(
+        medclaim::booking::seed_demo_slots(&app.db, TZ)
+            .await
+            .unwrap(),
+        50
+    );
+    assert_eq!(
+        medclaim::booking::seed_demo_slots(&app.db, TZ)
+            .await
+            .unwrap(),
+        0
+    );
+    let (_, list) = app.get("/api/v1/slots", &student).await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 50);
+    assert!(
+        items
+            .iter()
+            .all(|s| s["remaining"] == 10 && s["date"].as_str().unwrap() > local_date(0).as_str())
+    );
+}
