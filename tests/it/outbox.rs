@@ -771,3 +771,46 @@ async fn the_reminder_fires_the_day_before_at_the_local_hour_once() {
             .unwrap();
     assert_eq!(states, ["sent", "cancelled"]);
 }
+
+#[tokio::test]
+async fn several_workers_never_send_the_same_message_twice() {
+    let (gateway, url) = start_gateway().await;
+    let app = spawn_app(|s| s.notify.sms = Some(sms_settings(&url))).await;
+    let (student, _) = quick_user(&app.db, &app.keys, "2024001", &[Role::Student]).await;
+    for _ in 0..30 {
+        let case_id = approved_case(&app.db, student, 1000).await;
+        app.notify(student, &approved(case_id)).await;
+    }
+    let clock = Arc::new(ManualClock::new(now_ms() + 1000));
+    // Three instances claim from the same outbox at once, until it is empty.
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let worker = app.worker(&clock);
+        tasks.push(tokio::spawn(async move {
+            let mut sent = 0;
+            loop {
+                let t = worker.tick().await.unwrap();
+                if t.sent == 0 {
+                    return sent;
+                }
+                sent += t.sent;
+            }
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    assert_eq!(total, 30);
+    assert_eq!(
+        gateway.requests().len(),
+        30,
+        "no message reached the gateway twice"
+    );
+    assert!(
+        app.outbox()
+            .await
+            .iter()
+            .all(|(_, status, attempts)| status == "sent" && *attempts == 1)
+    );
+}
