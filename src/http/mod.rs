@@ -75,7 +75,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::accounts::api::router())
         .merge(crate::audit::api::router())
         .merge(crate::booking::api::router())
-        .merge(crate::notify::admin::router())
+        .merge(crate::notify::api_router())
 }
 
 /// The whole application as a router (used by the server and by router-level tests).

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod channels;
 pub mod clock;
+pub mod contact;
 pub mod outbox;
 mod settings;
 pub mod worker;
@@ -13,8 +14,14 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use settings::{NotifySettings, SmsSettings, SmtpSettings, SmtpTls};
 
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::db::{Tx, now_ms};
+
+/// The JSON API of this context: the admin outbox and a person's message settings.
+pub fn api_router() -> OpenApiRouter<crate::http::AppState> {
+    admin::router().merge(contact::router())
+}
 
 /// What a person should hear about. Amounts in cents; texts are rendered in the recipient's
 /// language.

@@ -314,11 +314,32 @@ async fn a_booking_reaches_the_phone_and_the_mailbox() {
         .execute(&app.db.pool)
         .await
         .unwrap();
-    sqlx::query("UPDATE users SET email = 'li@example.edu', lang = 'en' WHERE id = $1")
-        .bind(en)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    // The student sets where messages go and in which language.
+    let (status, bad) = app
+        .call(
+            Method::PUT,
+            "/api/v1/me/contact",
+            &en_token,
+            Some(json!({"email": "not an address"})),
+        )
+        .await;
+    assert_eq!(
+        (status, bad["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_email"))
+    );
+    let (status, contact) = app
+        .call(
+            Method::PUT,
+            "/api/v1/me/contact",
+            &en_token,
+            Some(json!({"email": " li@example.edu ", "lang": "en"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{contact}");
+    assert_eq!(
+        contact,
+        json!({"email": "li@example.edu", "lang": "en", "sms": true})
+    );
     let date = local_date(2);
     let (_, slot) = app
         .call(
