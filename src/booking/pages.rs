@@ -111,7 +111,13 @@ async fn student_page(
     }
     let load = async {
         let today = domain::today(state.settings.time_zone, now_ms());
-        let slots = store::list_slots(&state.db.pool, &today, None, 200).await?;
+        let tz = state.settings.time_zone;
+        let now = now_ms();
+        let mut slots = store::list_slots(&state.db.pool, &today, None, 300).await?;
+        // Only slots that have not begun can be booked.
+        slots.retain(|s| {
+            domain::slot_start_ms(tz, &s.slot_date, &s.start_time).is_some_and(|t| t > now)
+        });
         let cases = store::bookable_cases(&state.db.pool, user.id).await?;
         let bookings = store::bookings_of(&state.db.pool, user.id).await?;
         Ok::<_, sqlx::Error>((slots, cases, bookings))
