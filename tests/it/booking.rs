@@ -829,3 +829,41 @@ async fn demo_slots_open_two_weeks_of_weekday_mornings_once() {
             .all(|s| s["remaining"] == 10 && s["date"].as_str().unwrap() > local_date(0).as_str())
     );
 }
+
+#[tokio::test]
+async fn booking_and_outbox_routes_are_in_the_openapi_document() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (path, method) in [
+        ("/api/v1/admin/slots", "post"),
+        ("/api/v1/admin/slots/bulk", "post"),
+        ("/api/v1/admin/slots/{id}", "patch"),
+        ("/api/v1/admin/slots/{id}", "delete"),
+        ("/api/v1/slots", "get"),
+        ("/api/v1/bookings", "post"),
+        ("/api/v1/bookings/{id}", "delete"),
+        ("/api/v1/admin/slots/{id}/bookings", "get"),
+        ("/api/v1/admin/bookings/{id}/complete", "post"),
+        ("/api/v1/admin/bookings/{id}/no-show", "post"),
+        ("/api/v1/admin/outbox", "get"),
+        ("/api/v1/admin/outbox/{id}/retry", "post"),
+        ("/api/v1/me/contact", "put"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing from OpenAPI"
+        );
+    }
+    assert_eq!(
+        doc["paths"]["/api/v1/bookings/{id}"]["delete"]["parameters"][0]["name"],
+        "id"
+    );
+}
