@@ -835,3 +835,50 @@ async fn several_workers_never_send_the_same_message_twice() {
             .all(|(_, status, attempts)| status == "sent" && *attempts == 1)
     );
 }
+
+#[tokio::test]
+async fn the_server_runs_the_worker_beside_it() {
+    let (gateway, url) = start_gateway().await;
+    let app = spawn_app(|s| {
+        s.notify.sms = Some(sms_settings(&url));
+        s.notify.worker = true;
+        s.notify.poll_interval = Duration::from_millis(50);
+    })
+    .await;
+    let (_, admin) = quick_user(&app.db, &app.keys, "admin", &[Role::Admin]).await;
+    let (student, token) = quick_user(&app.db, &app.keys, "2024001", &[Role::Student]).await;
+    let case_id = approved_case(&app.db, student, 1000).await;
+    let (_, slot) = app
+        .call(
+            Method::POST,
+            "/api/v1/admin/slots",
+            &admin,
+            Some(json!({"date": local_date(2), "start": "09:00", "end": "09:30", "capacity": 5})),
+        )
+        .await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/bookings",
+            &token,
+            Some(json!({"slot_id": slot["id"], "case_id": case_id})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    for _ in 0..100 {
+        if app
+            .outbox()
+            .await
+            .iter()
+            .all(|(_, status, _)| status == "sent")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.outbox().await,
+        [("sms".to_string(), "sent".to_string(), 1)]
+    );
+    assert_eq!(gateway.requests().len(), 1);
+}
