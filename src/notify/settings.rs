@@ -131,3 +131,20 @@ impl NotifySettings {
             .min(self.backoff_max)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let mut s = NotifySettings::from_env();
+        s.backoff_base = Duration::from_secs(30);
+        s.backoff_max = Duration::from_secs(3600);
+        assert_eq!(s.backoff(1), Duration::from_secs(30));
+        assert_eq!(s.backoff(2), Duration::from_secs(60));
+        assert_eq!(s.backoff(4), Duration::from_secs(240));
+        assert_eq!(s.backoff(8), Duration::from_secs(3600));
+        assert_eq!(s.backoff(1000), Duration::from_secs(3600));
+    }
+}
