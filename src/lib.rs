@@ -7,6 +7,7 @@ rust_i18n::i18n!("locales", fallback = "zh-CN");
 
 pub mod accounts;
 pub mod audit;
+pub mod booking;
 pub mod claims;
 pub mod config;
 pub mod crypto;

@@ -13,6 +13,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_intake",
         include_str!("../../migrations/0002_intake.sql"),
     ),
+    (
+        "0004_booking_outbox",
+        include_str!("../../migrations/0004_booking_outbox.sql"),
+    ),
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {

@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::claims::pages::router())
         .merge(crate::profile::pages::router())
         .merge(crate::support::pages::router())
+        .merge(crate::booking::pages::router())
 }
 
 /// Translations for one request.

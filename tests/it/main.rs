@@ -2,7 +2,9 @@
 
 mod common;
 
+mod booking;
 mod browser;
 mod cli;
 mod foundation;
 mod intake;
+mod outbox;
