@@ -50,11 +50,16 @@ impl OperationOutcome {
 impl IntoResponse for OperationOutcome {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self).expect("serialisable");
-        (
+        let mut response = (
             StatusCode::UNPROCESSABLE_ENTITY,
             [(axum::http::header::CONTENT_TYPE, "application/fhir+json")],
             body,
         )
-            .into_response()
+            .into_response();
+        // For the request log and metrics, like any other refusal.
+        response
+            .extensions_mut()
+            .insert(crate::http::error::ErrorCode("invalid_fhir"));
+        response
     }
 }

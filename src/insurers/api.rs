@@ -30,14 +30,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 type ErrorBody = crate::http::error::ErrorBodySchema;
 
-fn json_of(body: &[u8], kind: &str) -> Result<serde_json::Value, Response> {
+fn json_of(body: &[u8], kind: &str) -> Result<serde_json::Value, OperationOutcome> {
     serde_json::from_slice(body).map_err(|_| {
         OperationOutcome::new(vec![Issue::error(
             "structure",
             kind,
             "the body is not JSON",
         )])
-        .into_response()
     })
 }
 
@@ -68,7 +67,7 @@ async fn claim_response(
     let insurer = signed.partner;
     let value = match json_of(&body, "ClaimResponse") {
         Ok(v) => v,
-        Err(r) => return Ok(r),
+        Err(outcome) => return Ok(outcome.into_response()),
     };
     let adj = match parse_claim_response(&value) {
         Ok(a) => a,
@@ -149,7 +148,7 @@ async fn payment(
     let insurer = signed.partner;
     let value = match json_of(&body, "PaymentReconciliation") {
         Ok(v) => v,
-        Err(r) => return Ok(r),
+        Err(outcome) => return Ok(outcome.into_response()),
     };
     let notice = match parse_payment(&value) {
         Ok(n) => n,

@@ -130,7 +130,7 @@ pub fn reconcile(
             });
         }
     }
-    out.sort_by(|a, b| (a.case_id, a.kind).cmp(&(b.case_id, b.kind)));
+    out.sort_by_key(|m| (m.case_id, m.kind));
     out
 }
 
