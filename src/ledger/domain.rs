@@ -76,25 +76,28 @@ pub fn reconcile(
         by_case.entry(p.case_id).or_default().push(p);
     }
     let mut out = Vec::new();
-    for (case_id, paid) in &by_case {
-        let in_window: Vec<&&Paid> = paid.iter().filter(|p| window.holds(p.paid_on)).collect();
-        if in_window.is_empty() {
-            continue;
-        }
+    for (case_id, all_paid) in &by_case {
         let approval = case_id.and_then(|c| approved.get(&c).copied());
+        // Money from an insurer that did not approve this case counts as unapproved money.
+        let (paid, strays): (Vec<&Paid>, Vec<&Paid>) = all_paid
+            .iter()
+            .partition(|p| approval.is_some_and(|a| a.insurer_id == p.insurer_id));
+        for p in strays.iter().filter(|p| window.holds(p.paid_on)) {
+            out.push(Mismatch {
+                kind: MismatchKind::PaidWithoutApproval,
+                case_id: *case_id,
+                insurer_id: p.insurer_id,
+                approved_cents: None,
+                paid_cents: Some(p.amount_cents),
+                entry_ids: vec![p.entry_id],
+            });
+        }
         let Some(approval) = approval else {
-            for p in in_window {
-                out.push(Mismatch {
-                    kind: MismatchKind::PaidWithoutApproval,
-                    case_id: *case_id,
-                    insurer_id: p.insurer_id,
-                    approved_cents: None,
-                    paid_cents: Some(p.amount_cents),
-                    entry_ids: vec![p.entry_id],
-                });
-            }
             continue;
         };
+        if paid.is_empty() || !paid.iter().any(|p| window.holds(p.paid_on)) {
+            continue;
+        }
         let first = paid[0];
         if window.holds(first.paid_on) && first.amount_cents != approval.approved_cents {
             out.push(Mismatch {
@@ -119,7 +122,10 @@ pub fn reconcile(
     }
     for a in approvals {
         let overdue = (today - a.approved_on).num_days() > unpaid_after_days;
-        if overdue && window.holds(a.approved_on) && !by_case.contains_key(&Some(a.case_id)) {
+        let paid_by_approver = by_case
+            .get(&Some(a.case_id))
+            .is_some_and(|ps| ps.iter().any(|p| p.insurer_id == a.insurer_id));
+        if overdue && window.holds(a.approved_on) && !paid_by_approver {
             out.push(Mismatch {
                 kind: MismatchKind::UnpaidOverdue,
                 case_id: Some(a.case_id),
@@ -202,6 +208,21 @@ mod tests {
             "case 4 is approved but not yet overdue"
         );
         assert_eq!(m[2].entry_ids, vec![11, 12]);
+    }
+
+    #[test]
+    fn money_from_another_insurer_is_not_a_payment_of_the_approval() {
+        let a = [approval(1, 500, "2026-01-02")];
+        let mut p = paid(10, Some(1), 500, "2026-01-05");
+        p.insurer_id = 2;
+        let m = reconcile(&a, &[p], ALL, d("2026-06-01"), 30);
+        assert_eq!(
+            kinds(&m),
+            vec![
+                (Some(1), MismatchKind::PaidWithoutApproval),
+                (Some(1), MismatchKind::UnpaidOverdue)
+            ]
+        );
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub async fn verify(
     if key_id.is_empty() || key_id.len() > 64 || nonce.is_empty() || nonce.len() > MAX_NONCE {
         return Err(bad_signature());
     }
-    let timestamp: i64 = ts.parse().map_err(|_| stale())?;
+    let timestamp: i64 = ts.parse().map_err(|_| bad_signature())?;
     let now = chrono::Utc::now().timestamp();
     if (now - timestamp).abs() > WINDOW_SECS {
         return Err(stale());
