@@ -62,34 +62,51 @@ async fn push_visit(
             return Ok(OperationOutcome::new(issues).into_response());
         }
     };
-    let mut tx = state.db.begin().await?;
-    let pushed = store::save(&mut tx, &state.keys, hospital.id, &visit, &body).await?;
-    let actor = Actor::system(&format!("hospital:{}", hospital.id));
+    // Two instances storing the same new visit at once: the loser hits the unique key and
+    // simply runs again, finding the winner's row.
+    let pushed = match record_push(&state, hospital.id, &visit, &body).await {
+        Err(e) if crate::db::is_unique_violation(&e) => {
+            record_push(&state, hospital.id, &visit, &body).await?
+        }
+        other => other?,
+    };
     let (status, visit_id) = match pushed {
         Pushed::Unchanged { visit_id } => (StatusCode::OK, visit_id),
-        Pushed::Created { visit_id } => {
-            let event = Event {
-                action: "visit.push",
-                object_type: "visit",
-                object_id: visit_id.to_string(),
-                summary: format!("hospital={} revision=1", hospital.id),
-            };
-            audit::record(&mut tx, &actor, event).await?;
-            (StatusCode::CREATED, visit_id)
-        }
-        Pushed::Amended { visit_id, revision } => {
-            let event = Event {
-                action: "visit.amend",
-                object_type: "visit",
-                object_id: visit_id.to_string(),
-                summary: format!("hospital={} revision={revision}", hospital.id),
-            };
-            audit::record(&mut tx, &actor, event).await?;
+        Pushed::Created { visit_id } | Pushed::Amended { visit_id, .. } => {
             (StatusCode::CREATED, visit_id)
         }
     };
-    tx.commit().await?;
     Ok((status, Json(PushAnswer { visit_id })).into_response())
+}
+
+/// Stores the visit and its audit event in one transaction.
+async fn record_push(
+    state: &AppState,
+    hospital_id: i64,
+    visit: &bundle::Visit,
+    body: &[u8],
+) -> sqlx::Result<Pushed> {
+    let mut tx = state.db.begin().await?;
+    let pushed = store::save(&mut tx, &state.keys, hospital_id, visit, body).await?;
+    let (action, visit_id, revision) = match pushed {
+        Pushed::Unchanged { .. } => return Ok(pushed),
+        Pushed::Created { visit_id } => ("visit.push", visit_id, 1),
+        Pushed::Amended { visit_id, revision } => ("visit.amend", visit_id, revision),
+    };
+    let event = Event {
+        action,
+        object_type: "visit",
+        object_id: visit_id.to_string(),
+        summary: format!("hospital={hospital_id} revision={revision}"),
+    };
+    audit::record(
+        &mut tx,
+        &Actor::system(&format!("hospital:{hospital_id}")),
+        event,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(pushed)
 }
 
 #[derive(Deserialize, IntoParams)]

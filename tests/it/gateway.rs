@@ -561,3 +561,47 @@ async fn patients_see_only_their_own_visits() {
     let (status, _) = app.call(Method::GET, "/api/v1/visits", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn simultaneous_identical_pushes_store_one_visit() {
+    let app = TestApp::spawn().await;
+    let token = admin(&app).await;
+    let h = hospital(&app, &token).await;
+    let body = bundle(DEFAULT_ID, "V-600", "2026-03-01", &[("挂号费", "10")], "10");
+    let (a, b) = tokio::join!(send(&app, VISITS, &h, &body), send(&app, VISITS, &h, &body));
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CREATED],
+        "{} {}",
+        a.1,
+        b.1
+    );
+    assert_eq!(a.1["visit_id"], b.1["visit_id"]);
+    assert_eq!(count(&app, "visits").await, 1);
+    assert_eq!(count(&app, "visit_revisions").await, 1);
+}
+
+#[tokio::test]
+async fn nonces_older_than_the_window_are_pruned() {
+    let app = TestApp::spawn().await;
+    let token = admin(&app).await;
+    let h = hospital(&app, &token).await;
+    sqlx::query("INSERT INTO gateway_nonces (key_id, nonce, seen_at) VALUES ($1, 'ancient', 0)")
+        .bind(&h.key_id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let body = bundle(DEFAULT_ID, "V-700", "2026-03-01", &[("挂号费", "10")], "10");
+    assert_eq!(send(&app, VISITS, &h, &body).await.0, StatusCode::CREATED);
+    let nonces: Vec<String> = sqlx::query("SELECT nonce FROM gateway_nonces")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get("nonce").unwrap())
+        .collect();
+    assert_eq!(nonces.len(), 1, "{nonces:?}");
+    assert_ne!(nonces[0], "ancient");
+}
