@@ -10,10 +10,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::store::{self, NewPartner, Partner, PartnerKind};
+use super::store::{self, Partner, PartnerKind};
 use crate::accounts::RequireRole;
 use crate::accounts::extract::Admins;
-use crate::audit::{self, Event};
 use crate::http::{ApiJson, AppError, AppResult, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -62,6 +61,16 @@ pub struct PartnerView {
     pub active: bool,
 }
 
+impl From<super::Credentials> for Credentials {
+    fn from(c: super::Credentials) -> Credentials {
+        Credentials {
+            id: c.id,
+            key_id: c.key_id,
+            secret: c.secret,
+        }
+    }
+}
+
 impl From<Partner> for PartnerView {
     fn from(p: Partner) -> PartnerView {
         PartnerView {
@@ -81,43 +90,31 @@ pub struct PartnerList {
     pub next_cursor: Option<i64>,
 }
 
-fn checked_name(name: &str) -> AppResult<&str> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(
-            AppError::invalid("invalid_input", "Give a name of 1–100 characters.")
-                .with_field("name", "1–100 characters"),
-        );
-    }
-    Ok(name)
+fn created(c: super::Credentials) -> AppResult<(StatusCode, Json<Credentials>)> {
+    Ok((StatusCode::CREATED, Json(c.into())))
 }
 
-async fn create(
+async fn deactivated(
     state: &AppState,
     admin: &RequireRole<Admins>,
-    new: NewPartner<'_>,
-) -> AppResult<(StatusCode, Json<Credentials>)> {
-    let mut tx = state.db.begin().await?;
-    let (id, key_id, secret) = store::insert(&mut tx, &state.keys, &new).await?;
-    let kind = match new {
-        NewPartner::Hospital { .. } => PartnerKind::Hospital,
-        NewPartner::Insurer { .. } => PartnerKind::Insurer,
-    };
-    audit::record(
-        &mut tx,
-        &admin.actor(),
-        Event {
-            action: "partner.register",
-            object_type: kind.as_str(),
-            object_id: id.to_string(),
-            summary: format!("key_id={key_id}"),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Credentials { id, key_id, secret }),
+    kind: PartnerKind,
+    id: i64,
+) -> AppResult<Json<PartnerView>> {
+    super::deactivate(state, &admin.actor(), kind, id).await?;
+    let partner = store::find_by_id(&state.db.pool, &state.keys, kind, id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    Ok(Json(partner.into()))
+}
+
+async fn rotated(
+    state: &AppState,
+    admin: &RequireRole<Admins>,
+    kind: PartnerKind,
+    id: i64,
+) -> AppResult<Json<Credentials>> {
+    Ok(Json(
+        super::rotate(state, &admin.actor(), kind, id).await?.into(),
     ))
 }
 
@@ -129,59 +126,6 @@ async fn list(state: &AppState, kind: PartnerKind) -> AppResult<Json<PartnerList
     }))
 }
 
-async fn deactivate(
-    state: &AppState,
-    admin: &RequireRole<Admins>,
-    kind: PartnerKind,
-    id: i64,
-) -> AppResult<Json<PartnerView>> {
-    let mut tx = state.db.begin().await?;
-    if !store::deactivate(&mut tx, kind, id).await? {
-        return Err(AppError::not_found());
-    }
-    audit::record(
-        &mut tx,
-        &admin.actor(),
-        Event {
-            action: "partner.deactivate",
-            object_type: kind.as_str(),
-            object_id: id.to_string(),
-            summary: String::new(),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    let partner = store::find_by_id(&state.db.pool, &state.keys, kind, id)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    Ok(Json(partner.into()))
-}
-
-async fn rotate(
-    state: &AppState,
-    admin: &RequireRole<Admins>,
-    kind: PartnerKind,
-    id: i64,
-) -> AppResult<Json<Credentials>> {
-    let mut tx = state.db.begin().await?;
-    let (key_id, secret) = store::rotate_secret(&mut tx, &state.keys, kind, id)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    audit::record(
-        &mut tx,
-        &admin.actor(),
-        Event {
-            action: "partner.rotate_secret",
-            object_type: kind.as_str(),
-            object_id: id.to_string(),
-            summary: format!("key_id={key_id}"),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(Credentials { id, key_id, secret }))
-}
-
 /// Register a hospital; answers its key id and secret (shown this once).
 #[utoipa::path(post, path = "/api/v1/admin/hospitals", tag = "registry", request_body = NewHospital,
     security(("bearer" = [])),
@@ -191,18 +135,8 @@ async fn create_hospital(
     admin: RequireRole<Admins>,
     ApiJson(body): ApiJson<NewHospital>,
 ) -> AppResult<(StatusCode, Json<Credentials>)> {
-    let name = checked_name(&body.name)?;
-    if crate::claims::domain::parse_hospital_level(body.level).is_none() {
-        return Err(
-            AppError::invalid("invalid_input", "The level is 0, 1, 2 or 3.")
-                .with_field("level", "0, 1, 2 or 3"),
-        );
-    }
-    let new = NewPartner::Hospital {
-        name,
-        level: body.level,
-    };
-    create(&state, &admin, new).await
+    let new = super::hospital(&body.name, body.level)?;
+    created(super::register(&state, &admin.actor(), &new).await?)
 }
 
 /// Registered hospitals.
@@ -224,7 +158,7 @@ async fn deactivate_hospital(
     admin: RequireRole<Admins>,
     Path(id): Path<i64>,
 ) -> AppResult<Json<PartnerView>> {
-    deactivate(&state, &admin, PartnerKind::Hospital, id).await
+    deactivated(&state, &admin, PartnerKind::Hospital, id).await
 }
 
 /// Give a hospital a new secret (shown this once); the old one stops working.
@@ -236,7 +170,7 @@ async fn rotate_hospital_secret(
     admin: RequireRole<Admins>,
     Path(id): Path<i64>,
 ) -> AppResult<Json<Credentials>> {
-    rotate(&state, &admin, PartnerKind::Hospital, id).await
+    rotated(&state, &admin, PartnerKind::Hospital, id).await
 }
 
 /// Register an insurer; answers its key id and secret (shown this once).
@@ -248,19 +182,8 @@ async fn create_insurer(
     admin: RequireRole<Admins>,
     ApiJson(body): ApiJson<NewInsurer>,
 ) -> AppResult<(StatusCode, Json<Credentials>)> {
-    let name = checked_name(&body.name)?;
-    let url = body.fhir_base_url.trim().trim_end_matches('/');
-    if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 500 {
-        return Err(
-            AppError::invalid("invalid_input", "The FHIR base URL must be http(s).")
-                .with_field("fhir_base_url", "an http:// or https:// URL"),
-        );
-    }
-    let new = NewPartner::Insurer {
-        name,
-        fhir_base_url: url,
-    };
-    create(&state, &admin, new).await
+    let new = super::insurer(&body.name, &body.fhir_base_url)?;
+    created(super::register(&state, &admin.actor(), &new).await?)
 }
 
 /// Registered insurers.
@@ -282,7 +205,7 @@ async fn deactivate_insurer(
     admin: RequireRole<Admins>,
     Path(id): Path<i64>,
 ) -> AppResult<Json<PartnerView>> {
-    deactivate(&state, &admin, PartnerKind::Insurer, id).await
+    deactivated(&state, &admin, PartnerKind::Insurer, id).await
 }
 
 /// Give an insurer a new secret (shown this once); the old one stops working.
@@ -294,5 +217,5 @@ async fn rotate_insurer_secret(
     admin: RequireRole<Admins>,
     Path(id): Path<i64>,
 ) -> AppResult<Json<Credentials>> {
-    rotate(&state, &admin, PartnerKind::Insurer, id).await
+    rotated(&state, &admin, PartnerKind::Insurer, id).await
 }

@@ -145,16 +145,22 @@ pub enum NewPartner<'a> {
     },
 }
 
+impl NewPartner<'_> {
+    pub fn kind(&self) -> PartnerKind {
+        match self {
+            NewPartner::Hospital { .. } => PartnerKind::Hospital,
+            NewPartner::Insurer { .. } => PartnerKind::Insurer,
+        }
+    }
+}
+
 /// Inserts a partner with a fresh key id and secret; answers (id, key id, secret).
 pub async fn insert(
     tx: &mut Tx,
     keys: &Keys,
     new: &NewPartner<'_>,
 ) -> sqlx::Result<(i64, String, String)> {
-    let kind = match new {
-        NewPartner::Hospital { .. } => PartnerKind::Hospital,
-        NewPartner::Insurer { .. } => PartnerKind::Insurer,
-    };
+    let kind = new.kind();
     let key_id = format!(
         "{}{}",
         kind.key_prefix(),

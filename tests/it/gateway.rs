@@ -605,3 +605,96 @@ async fn nonces_older_than_the_window_are_pruned() {
     assert_eq!(nonces.len(), 1, "{nonces:?}");
     assert_ne!(nonces[0], "ancient");
 }
+
+fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let from = html
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} not in page"))
+        + start.len();
+    &html[from..from + html[from..].find(end).unwrap()]
+}
+
+async fn page(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let mut req = app.client.request(method, app.url(path)).bearer_auth(token);
+    if !form.is_empty() {
+        req = req.form(form);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_console_registers_a_hospital_and_shows_its_secret_once() {
+    let app = TestApp::spawn().await;
+    let token = admin(&app).await;
+    let (_, student) = app.user_with("2024001", &[Role::Student]).await;
+    assert_eq!(
+        page(&app, &student, Method::GET, "/console/partners", &[])
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+
+    let (status, html) = page(&app, &token, Method::GET, "/console/partners", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let csrf = between(&html, r#"name="csrf" value=""#, "\"").to_string();
+
+    let (status, html) = page(
+        &app,
+        &token,
+        Method::POST,
+        "/console/partners/hospitals",
+        &[("csrf", "forged"), ("name", "区医院"), ("level", "2")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!html.contains("issued-secret"));
+    assert_eq!(
+        count(&app, "hospitals").await,
+        0,
+        "a forged form registers nothing"
+    );
+
+    let (status, html) = page(
+        &app,
+        &token,
+        Method::POST,
+        "/console/partners/hospitals",
+        &[("csrf", &csrf), ("name", "区医院"), ("level", "2")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let creds = Creds {
+        id: 1,
+        key_id: between(&html, r#"<code id="issued-key-id">"#, "<").to_string(),
+        secret: between(&html, r#"<code id="issued-secret">"#, "<").to_string(),
+    };
+    let body = bundle(DEFAULT_ID, "V-800", "2026-03-01", &[("挂号费", "10")], "10");
+    assert_eq!(
+        send(&app, VISITS, &creds, &body).await.0,
+        StatusCode::CREATED,
+        "the shown secret works"
+    );
+
+    let (_, html) = page(&app, &token, Method::GET, "/console/partners", &[]).await;
+    assert!(html.contains("区医院") && html.contains(&creds.key_id));
+    assert!(
+        !html.contains(&creds.secret),
+        "the secret is shown only once"
+    );
+
+    let path = format!("/console/partners/hospitals/{}/deactivate", creds.id);
+    let (status, _) = page(&app, &token, Method::POST, &path, &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_error(
+        &send(&app, VISITS, &creds, &body).await,
+        StatusCode::UNAUTHORIZED,
+        "bad_signature",
+    );
+}
