@@ -643,6 +643,10 @@ async fn the_console_registers_a_hospital_and_shows_its_secret_once() {
 
     let (status, html) = page(&app, &token, Method::GET, "/console/partners", &[]).await;
     assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<h1>医院与保险公司</h1>"),
+        "translated title: {html}"
+    );
     let csrf = between(&html, r#"name="csrf" value=""#, "\"").to_string();
 
     let (status, html) = page(
