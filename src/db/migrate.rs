@@ -17,6 +17,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0004_booking_outbox",
         include_str!("../../migrations/0004_booking_outbox.sql"),
     ),
+    (
+        "0006_gateway",
+        include_str!("../../migrations/0006_gateway.sql"),
+    ),
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {

@@ -82,6 +82,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::support::api::router())
         .merge(crate::booking::api::router())
         .merge(crate::notify::api_router())
+        .merge(crate::registry::api::router())
+        .merge(crate::gateway::api::router())
+        .merge(crate::insurers::api::router())
+        .merge(crate::ledger::api::router())
 }
 
 /// The whole application as a router (used by the server and by router-level tests).

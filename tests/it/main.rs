@@ -6,5 +6,7 @@ mod booking;
 mod browser;
 mod cli;
 mod foundation;
+mod gateway;
+mod insurers;
 mod intake;
 mod outbox;
