@@ -62,7 +62,12 @@ async fn script() -> Response {
 pub fn message(tr: &Tr, e: &AppError) -> String {
     let key = format!("errors.{}", e.code);
     let text = tr.t(&key);
-    if text == key { e.message.clone() } else { text }
+    // rust-i18n answers `<locale>.<key>` for a key it does not know.
+    if text.ends_with(&key) {
+        e.message.clone()
+    } else {
+        text
+    }
 }
 
 #[derive(Template)]
@@ -114,6 +119,17 @@ async fn load(state: &AppState, user: &CurrentUser, id: i64) -> Result<CaseView,
 /// Cents as yuan, for templates (which may hand over a reference).
 pub fn money<T: std::borrow::Borrow<i64>>(cents: T) -> String {
     yuan(*cents.borrow())
+}
+
+/// Basis points as a percentage (`8500` → `85%`, `7050` → `70.5%`), for templates.
+pub fn percent<T: std::borrow::Borrow<i64>>(bp: T) -> String {
+    let bp = *bp.borrow();
+    let (whole, frac) = (bp / 100, bp % 100);
+    match frac {
+        0 => format!("{whole}%"),
+        f if f % 10 == 0 => format!("{whole}.{}%", f / 10),
+        f => format!("{whole}.{f:02}%"),
+    }
 }
 
 /// An instant as local time in the deployment's usual zone, for templates.
@@ -911,4 +927,16 @@ async fn invoice_delete(
         format!("/app/cases/{case_id}"),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percentages() {
+        assert_eq!(super::percent(10_000), "100%");
+        assert_eq!(super::percent(8500), "85%");
+        assert_eq!(super::percent(7050), "70.5%");
+        assert_eq!(super::percent(7005), "70.05%");
+        assert_eq!(super::money(5), "0.05");
+    }
 }

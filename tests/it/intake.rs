@@ -502,8 +502,8 @@ async fn returned_case_edits_only_items_marked_may_edit_and_resubmits() {
     assert_eq!(c["invoices"][0]["may_edit"], false);
     assert_eq!(c["invoices"][0]["reason"], "非正规医疗发票");
     assert_eq!(c["invoices"][1]["may_edit"], true);
-    // The preview leaves rejected invoices out.
-    assert_eq!(c["payout_preview"]["covered_cents"], 0);
+    // The preview leaves the final rejection out, but counts the one that may be fixed.
+    assert_eq!(c["payout_preview"]["covered_cents"], 20_000);
 
     assert_error(
         &app.call(
@@ -1637,4 +1637,149 @@ async fn wizard_in_chromium_at_phone_size() {
         .await
         .unwrap();
     assert_eq!((w, h), (2560, 1707));
+}
+
+async fn post_form(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .header(reqwest::header::COOKIE, cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn pages_need_csrf_show_errors_and_speak_english() {
+    let app = TestApp::spawn().await;
+    let (_, token) = student(&app, "2024001").await;
+    let (_, _) = student(&app, "2024002").await;
+    let cookie = web_login(&app, "2024001").await;
+    let html = page(&app, &cookie, "/app/cases/new?step=2").await;
+    let csrf = csrf_of(&html);
+    let date = days_ago(1);
+    let future = (today() + chrono::Duration::days(3))
+        .format("%Y-%m-%d")
+        .to_string();
+    let fields = |csrf: &str, date: &str| {
+        vec![
+            ("csrf", csrf.to_string()),
+            ("hospital", "协和医院".to_string()),
+            ("hospital_level", String::new()),
+            ("reason", "发热".to_string()),
+            ("visit_date", date.to_string()),
+        ]
+    };
+    let send = |form: Vec<(&'static str, String)>| {
+        let cookie = cookie.clone();
+        let app = &app;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post_form(app, &cookie, "/app/cases/new", &form).await
+        }
+    };
+    // Without the right token nothing is created.
+    assert_eq!(
+        send(fields("wrong", &date)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.get("/api/v1/cases", &token).await.1["items"], json!([]));
+    // A future date: the form comes back with the message and the typed values.
+    let resp = send(fields(&csrf, &future)).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("就诊日期不能晚于今天"), "{html}");
+    assert!(html.contains("value=\"协和医院\""));
+    // The right token creates the draft and goes on to the record photos.
+    let resp = send(fields(&csrf, &date)).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let to = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(to.ends_with("/records"), "{to}");
+    let case_id = app.get("/api/v1/cases", &token).await.1["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+
+    // Another student's case page is a 404 page.
+    let other = web_login(&app, "2024002").await;
+    let resp = app
+        .client
+        .get(app.url(&format!("/app/cases/{case_id}")))
+        .header(reqwest::header::COOKIE, &other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+
+    // English: every student page renders, with no missing translation keys.
+    let english = format!("{cookie}; medclaim_lang=en");
+    for path in [
+        "/app".to_string(),
+        "/app/cases/new".into(),
+        "/app/cases/new?step=2".into(),
+        format!("/app/cases/{case_id}"),
+        format!("/app/cases/{case_id}/records"),
+        format!("/app/cases/{case_id}/invoices"),
+        format!("/app/cases/{case_id}/review"),
+        "/app/me".into(),
+        "/app/messages".into(),
+    ] {
+        let html = page(&app, &english, &path).await;
+        assert!(html.contains("lang=\"en\""), "{path}");
+        let zh = page(&app, &cookie, &path).await;
+        // rust-i18n shows `<locale>.<key>` for a key missing in every language.
+        for text in [&html, &zh] {
+            assert!(
+                !text.contains("zh-CN.") && !text.contains(">en."),
+                "{path}: untranslated key"
+            );
+        }
+        assert!(
+            zh.contains("name=\"csrf\"") || !zh.contains("method=\"post\""),
+            "{path}: forms carry CSRF"
+        );
+    }
+    let html = page(&app, &english, "/app/cases/new?step=2").await;
+    assert!(html.contains("Visit date"));
+}
+
+/// Every key of the Chinese strings has an English one and the other way round (a key missing
+/// in English would silently show Chinese).
+#[test]
+fn english_strings_are_complete() {
+    fn keys(text: &str) -> Vec<String> {
+        let mut path: Vec<(usize, String)> = Vec::new();
+        let mut out = Vec::new();
+        for line in text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        {
+            let indent = line.len() - line.trim_start().len();
+            let key = line.trim_start().split(':').next().unwrap().to_string();
+            path.retain(|(i, _)| *i < indent);
+            path.push((indent, key));
+            out.push(
+                path.iter()
+                    .map(|(_, k)| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join("."),
+            );
+        }
+        out.sort();
+        out
+    }
+    let root = env!("CARGO_MANIFEST_DIR");
+    let zh = std::fs::read_to_string(format!("{root}/locales/intake.zh-CN.yml")).unwrap();
+    let en = std::fs::read_to_string(format!("{root}/locales/intake.en.yml")).unwrap();
+    assert_eq!(keys(&zh), keys(&en));
+    assert!(keys(&zh).len() > 100);
 }
