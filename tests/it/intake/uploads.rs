@@ -252,3 +252,20 @@ async fn photos_are_turned_upright_scaled_and_stripped_of_exif() {
     let t = image::load_from_memory(&thumb).unwrap();
     assert!(t.width() <= 320 && t.height() <= 320);
 }
+
+#[tokio::test]
+async fn json_edits_on_upload_routes_keep_the_json_size_limit() {
+    let app = TestApp::spawn().await;
+    let (_, token) = student(&app, "2024001").await;
+    let (_, inv) = ready_case(&app, &token, "J-1").await;
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let got = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/invoices/{inv}"),
+            Some(&token),
+            Some(json!({"invoice_no": huge})),
+        )
+        .await;
+    assert_error(&got, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+}
