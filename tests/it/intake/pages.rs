@@ -45,6 +45,10 @@ async fn wizard_in_chromium_at_phone_size() {
         input.attr("capture").await.unwrap().as_deref(),
         Some("environment")
     );
+    assert_eq!(
+        input.attr("accept").await.unwrap().as_deref(),
+        Some("image/*")
+    );
     input.send_keys(big_photo.to_str().unwrap()).await.unwrap();
     b.wait_for(&format!(
         "document.getElementById('record-file').files[0].size < {} && !document.getElementById('record-form').hasAttribute('data-busy')",
