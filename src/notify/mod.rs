@@ -279,6 +279,7 @@ pub async fn notify(tx: &mut Tx, user_id: i64, message: &Message) -> sqlx::Resul
         lang,
         subject: title,
         text: body,
+        to_phone_enc: None,
     };
     if phone_enc.is_some() {
         let key = format!("notification-{id}-sms");

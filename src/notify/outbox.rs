@@ -36,6 +36,10 @@ pub struct Payload {
     pub lang: String,
     pub subject: String,
     pub text: String,
+    /// For a number the user does not have yet (a phone change code): the new number, sealed
+    /// like `users.phone_enc` of that user. Otherwise SMS goes to the user's own number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_phone_enc: Option<String>,
 }
 
 /// Queues a message to a user. SMS rows carry no phone number: the worker decrypts the user's

@@ -176,7 +176,9 @@ impl Worker {
                 let Some(gateway) = &self.channels.sms else {
                     return self.park(row, "SMS gateway not configured").await;
                 };
-                let phone = self.phone_of(row.user_id).await?;
+                let phone = self
+                    .phone_of(row.user_id, payload.to_phone_enc.as_deref())
+                    .await?;
                 gateway
                     .send(&phone, &payload.text, &row.idempotency_key)
                     .await
@@ -206,15 +208,27 @@ impl Worker {
         Ok(None)
     }
 
-    /// The user's phone, decrypted now (it is never copied into the outbox).
-    async fn phone_of(&self, user_id: Option<i64>) -> Result<String, SendError> {
+    /// The user's phone — or the sealed new number of a phone change — decrypted now (no plain
+    /// number is ever copied into the outbox).
+    async fn phone_of(
+        &self,
+        user_id: Option<i64>,
+        sealed: Option<&str>,
+    ) -> Result<String, SendError> {
         let user = match user_id {
             Some(id) => crate::accounts::store::find_by_id(&self.db.pool, id)
                 .await
                 .map_err(|_| SendError("database".into()))?,
             None => None,
         };
-        user.and_then(|u| crate::accounts::store::open_phone(&self.keys, &u))
-            .ok_or_else(|| SendError("the user has no phone number".into()))
+        let phone = match (user, sealed) {
+            (Some(u), Some(sealed)) => self
+                .keys
+                .decrypt(&format!("users.phone|{}", u.username), sealed)
+                .ok(),
+            (Some(u), None) => crate::accounts::store::open_phone(&self.keys, &u),
+            (None, _) => None,
+        };
+        phone.ok_or_else(|| SendError("the user has no phone number".into()))
     }
 }
