@@ -15,6 +15,7 @@ pub mod demo;
 pub mod http;
 pub mod notify;
 pub mod policy;
+pub mod reports;
 pub mod roster;
 pub mod telemetry;
 pub mod web;

@@ -1,0 +1,434 @@
+//! Finance and government exports, console imports and the dashboard. Approved cases are put in
+//! place by SQL (the review workflow lives elsewhere); the files are read back with calamine
+//! and the csv crate, independent of the writer.
+
+use std::io::Cursor;
+
+use calamine::{Data, Reader, Xlsx};
+use chrono::TimeZone;
+use medclaim::accounts::Role;
+use reqwest::StatusCode;
+
+use crate::common::{TestApp, assert_error};
+
+pub const TZ: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
+/// Unix ms of a local wall-clock time in Shanghai.
+pub fn at(date: &str, hour: u32) -> i64 {
+    let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
+    TZ.from_local_datetime(&d.and_hms_opt(hour, 0, 0).unwrap())
+        .unwrap()
+        .timestamp_millis()
+}
+
+pub struct NewCase<'a> {
+    pub student: i64,
+    pub hospital: &'a str,
+    pub level: Option<i64>,
+    pub status: &'a str,
+    pub visit_date: &'a str,
+    pub approved_at: Option<i64>,
+    pub first_submitted_at: Option<i64>,
+    pub payout_cents: Option<i64>,
+    pub handed_in_at: Option<i64>,
+    /// (invoice number, total, self-paid, status)
+    pub invoices: &'a [(&'a str, i64, i64, &'a str)],
+}
+
+impl Default for NewCase<'_> {
+    fn default() -> Self {
+        NewCase {
+            student: 0,
+            hospital: "北京协和医院",
+            level: Some(3),
+            status: "approved",
+            visit_date: "2026-10-02",
+            approved_at: None,
+            first_submitted_at: None,
+            payout_cents: None,
+            handed_in_at: None,
+            invoices: &[],
+        }
+    }
+}
+
+/// Inserts a case with its invoices by SQL; answers the case id.
+pub async fn insert_case(app: &TestApp, c: NewCase<'_>) -> i64 {
+    let now = medclaim::db::now_ms();
+    let submitted = c.first_submitted_at.or(c.approved_at).unwrap_or(now);
+    let review_level = match c.status {
+        "submitted" => 1,
+        "level2" => 2,
+        _ => 0,
+    };
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO cases (student_id, hospital, hospital_level, reason, visit_date, coverage_year,
+            status, review_level, payout_cents, created_at, first_submitted_at, submitted_at,
+            updated_at, approved_at, handed_in_at)
+         VALUES ($1, $2, $3, '感冒', $4, 2026, $5, $6, $7, $8, $8, $8, $8, $9, $10) RETURNING id",
+    )
+    .bind(c.student)
+    .bind(c.hospital)
+    .bind(c.level)
+    .bind(c.visit_date)
+    .bind(c.status)
+    .bind(review_level)
+    .bind(c.payout_cents)
+    .bind(submitted)
+    .bind(c.approved_at)
+    .bind(c.handed_in_at)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    for (no, total, self_pay, status) in c.invoices {
+        sqlx::query(
+            "INSERT INTO invoices (case_id, invoice_no, total_cents, self_pay_cents, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(id)
+        .bind(*no)
+        .bind(*total)
+        .bind(*self_pay)
+        .bind(*status)
+        .bind(now)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    }
+    id
+}
+
+struct Fixture {
+    app: TestApp,
+    finance: String,
+    case_a: i64,
+    case_b: i64,
+}
+
+/// Two students; in October 2026 case A (level 3, two approved invoices and a rejected one,
+/// payout 1,234.56) and case B (level 1, completed and handed in, a formula-looking hospital
+/// name); outside the filter a submitted case and a case approved in September.
+async fn fixture() -> Fixture {
+    let app = TestApp::spawn().await;
+    let (_, finance) = app.user_with("finance1", &[Role::Finance]).await;
+    let s1 = app
+        .create_user("2025000001", "张三", &[Role::Student])
+        .await;
+    let s2 = app
+        .create_user("2025000002", "李四", &[Role::Student])
+        .await;
+    let case_a = insert_case(
+        &app,
+        NewCase {
+            student: s1,
+            level: Some(3),
+            approved_at: Some(at("2026-10-15", 10)),
+            payout_cents: Some(123_456),
+            invoices: &[
+                ("INV-A1", 100_000, 20_000, "approved"),
+                ("INV-A2", 80_050, 10_000, "approved"),
+                ("INV-A3", 5_000, 0, "rejected"),
+            ],
+            ..NewCase::default()
+        },
+    )
+    .await;
+    let case_b = insert_case(
+        &app,
+        NewCase {
+            student: s2,
+            hospital: "=HYPERLINK(\"x\")社区医院",
+            level: Some(1),
+            status: "completed",
+            visit_date: "2026-09-28",
+            approved_at: Some(at("2026-10-31", 23)),
+            payout_cents: Some(4_321),
+            handed_in_at: Some(at("2026-11-03", 9)),
+            invoices: &[("INV-B1", 6_000, 1_000, "approved")],
+            ..NewCase::default()
+        },
+    )
+    .await;
+    insert_case(
+        &app,
+        NewCase {
+            student: s1,
+            status: "submitted",
+            invoices: &[("INV-C1", 9_999, 0, "pending")],
+            ..NewCase::default()
+        },
+    )
+    .await;
+    insert_case(
+        &app,
+        NewCase {
+            student: s2,
+            approved_at: Some(at("2026-09-30", 23)),
+            payout_cents: Some(777),
+            invoices: &[("INV-D1", 1_000, 0, "approved")],
+            ..NewCase::default()
+        },
+    )
+    .await;
+    Fixture {
+        app,
+        finance,
+        case_a,
+        case_b,
+    }
+}
+
+pub async fn download(app: &TestApp, path: &str, token: &str) -> (StatusCode, String, Vec<u8>) {
+    let resp = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, ctype, resp.bytes().await.unwrap().to_vec())
+}
+
+fn workbook(bytes: Vec<u8>) -> Xlsx<Cursor<Vec<u8>>> {
+    calamine::open_workbook_from_rs(Cursor::new(bytes)).expect("a readable XLSX")
+}
+
+fn text(d: &Data) -> String {
+    match d {
+        Data::String(s) => s.clone(),
+        Data::Empty => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn num(d: &Data) -> f64 {
+    match d {
+        Data::Float(f) => *f,
+        Data::Int(i) => *i as f64,
+        other => panic!("expected a number, got {other:?}"),
+    }
+}
+
+fn cents(d: &Data) -> i64 {
+    (num(d) * 100.0).round() as i64
+}
+
+const OCTOBER: &str = "from=2026-10-01&to=2026-10-31";
+
+#[tokio::test]
+async fn payouts_xlsx_reads_back_with_values_totals_and_chinese() {
+    let f = fixture().await;
+    let (status, ctype, bytes) = download(
+        &f.app,
+        &format!("/api/v1/reports/payouts.xlsx?{OCTOBER}"),
+        &f.finance,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert!(ctype.contains("spreadsheetml"), "{ctype}");
+    let mut book = workbook(bytes);
+    assert_eq!(book.sheet_names(), vec!["报销明细".to_string()]);
+    let range = book.worksheet_range("报销明细").unwrap();
+    let rows: Vec<Vec<Data>> = range.rows().map(|r| r.to_vec()).collect();
+    let header: Vec<String> = rows[0].iter().map(text).collect();
+    assert_eq!(
+        header,
+        [
+            "学号",
+            "姓名",
+            "班级",
+            "手机号",
+            "身份证号",
+            "病历编号",
+            "医院",
+            "医院等级",
+            "就诊日期",
+            "通过日期",
+            "发票号",
+            "总金额",
+            "自费金额",
+            "医保金额",
+            "报销金额",
+            "状态",
+            "现场确认日期"
+        ]
+    );
+    // Header, three approved invoices (not the rejected one, not other months), totals.
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    let a1 = &rows[1];
+    assert_eq!(text(&a1[0]), "2025000001");
+    assert_eq!(text(&a1[1]), "张三");
+    assert_eq!(text(&a1[2]), "2024级1班");
+    assert_eq!(text(&a1[3]), "138****8000", "finance sees the phone masked");
+    assert_eq!(text(&a1[4]), "110***********002X");
+    assert_eq!(text(&a1[5]), f.case_a.to_string());
+    assert_eq!(text(&a1[6]), "北京协和医院");
+    assert_eq!(text(&a1[7]), "三级");
+    assert_eq!(text(&a1[8]), "2026-10-02");
+    assert_eq!(text(&a1[9]), "2026-10-15");
+    assert_eq!(text(&a1[10]), "INV-A1");
+    assert_eq!(cents(&a1[11]), 100_000);
+    assert_eq!(cents(&a1[12]), 20_000);
+    assert_eq!(cents(&a1[13]), 80_000);
+    assert_eq!(cents(&a1[14]), 123_456);
+    assert_eq!(text(&a1[15]), "已通过");
+    assert_eq!(text(&a1[16]), "");
+    let a2 = &rows[2];
+    assert_eq!(text(&a2[10]), "INV-A2");
+    assert_eq!(cents(&a2[11]), 80_050);
+    assert_eq!(
+        a2[14],
+        Data::Empty,
+        "a case's payout is on its first row only"
+    );
+    let b1 = &rows[3];
+    assert_eq!(text(&b1[5]), f.case_b.to_string());
+    assert_eq!(
+        text(&b1[6]),
+        "'=HYPERLINK(\"x\")社区医院",
+        "formula-looking text is neutralised"
+    );
+    assert_eq!(text(&b1[7]), "一级");
+    assert_eq!(text(&b1[9]), "2026-10-31", "approval date is the local day");
+    assert_eq!(text(&b1[15]), "已完成");
+    assert_eq!(text(&b1[16]), "2026-11-03");
+    // Totals row: formulas, with cached values equal to the sums.
+    let totals = &rows[4];
+    assert_eq!(text(&totals[0]), "合计");
+    assert_eq!(cents(&totals[11]), 186_050);
+    assert_eq!(cents(&totals[12]), 31_000);
+    assert_eq!(cents(&totals[13]), 155_050);
+    assert_eq!(cents(&totals[14]), 127_777);
+    let formulas = book.worksheet_formula("报销明细").unwrap();
+    let formula_at =
+        |row: u32, col: u32| formulas.get_value((row, col)).cloned().unwrap_or_default();
+    assert_eq!(formula_at(4, 11), "SUM(L2:L4)");
+    assert_eq!(formula_at(4, 14), "SUM(O2:O4)");
+    // Money cells carry a yuan format with two decimals.
+    let styles = book.worksheet_style("报销明细").unwrap();
+    let money = styles
+        .get((1, 11))
+        .and_then(|s| s.number_format.as_ref())
+        .map(|n| n.format_code.clone())
+        .unwrap_or_default();
+    assert!(money.contains("0.00") && money.contains('¥'), "{money}");
+}
+
+#[tokio::test]
+async fn payouts_csv_has_bom_and_yuan_amounts() {
+    let f = fixture().await;
+    let (status, ctype, bytes) = download(
+        &f.app,
+        &format!("/api/v1/reports/payouts.csv?{OCTOBER}"),
+        &f.finance,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ctype.starts_with("text/csv"), "{ctype}");
+    assert!(
+        bytes.starts_with(b"\xEF\xBB\xBF"),
+        "CSV starts with the BOM"
+    );
+    let mut reader = csv::Reader::from_reader(&bytes[3..]);
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header[0], "学号");
+    assert_eq!(header[14], "报销金额");
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(&rows[0][1], "张三");
+    assert_eq!(&rows[0][3], "138****8000");
+    assert_eq!(&rows[0][11], "1000.00");
+    assert_eq!(&rows[0][13], "800.00");
+    assert_eq!(&rows[0][14], "1234.56");
+    assert_eq!(&rows[1][11], "800.50");
+    assert_eq!(&rows[1][14], "");
+    assert_eq!(&rows[2][6], "'=HYPERLINK(\"x\")社区医院");
+    assert_eq!(&rows[2][14], "43.21");
+    let paid: i64 = rows
+        .iter()
+        .filter(|r| !r[14].is_empty())
+        .map(|r| r[14].replace('.', "").parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(paid, 127_777);
+}
+
+#[tokio::test]
+async fn english_headers_for_english_users() {
+    let f = fixture().await;
+    let (_, _, bytes) = download(
+        &f.app,
+        &format!("/api/v1/reports/payouts.xlsx?{OCTOBER}&lang=en"),
+        &f.finance,
+    )
+    .await;
+    let mut book = workbook(bytes);
+    assert_eq!(book.sheet_names(), vec!["Payouts".to_string()]);
+    let range = book.worksheet_range("Payouts").unwrap();
+    assert_eq!(text(range.get((0, 0)).unwrap()), "Student ID");
+    assert_eq!(text(range.get((1, 7)).unwrap()), "Level 3");
+    assert_eq!(text(range.get((4, 0)).unwrap()), "Total");
+}
+
+#[tokio::test]
+async fn open_range_exports_every_approved_case() {
+    let f = fixture().await;
+    let (_, _, bytes) = download(&f.app, "/api/v1/reports/payouts.csv", &f.finance).await;
+    let rows = csv::Reader::from_reader(&bytes[3..]).records().count();
+    assert_eq!(rows, 4, "three October invoices and the September one");
+}
+
+#[tokio::test]
+async fn students_get_403_and_bad_dates_422() {
+    let f = fixture().await;
+    let (_, student) = f.app.user_with("2025000099", &[Role::Student]).await;
+    let (_, reviewer) = f.app.user_with("rev1", &[Role::Reviewer1]).await;
+    for path in [
+        "/api/v1/reports/payouts.xlsx",
+        "/api/v1/reports/payouts.csv",
+        "/api/v1/reports/statistics.xlsx",
+        "/api/v1/reports/statistics.csv",
+    ] {
+        assert_error(
+            &f.app.get(path, &student).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        );
+        assert_error(
+            &f.app.get(path, &reviewer).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        );
+        assert_error(
+            &f.app.call(reqwest::Method::GET, path, None, None).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        );
+        let bad = f
+            .app
+            .get(&format!("{path}?from=2026-02-30"), &f.finance)
+            .await;
+        assert_error(&bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_date");
+        assert_eq!(bad.1["error"]["fields"]["from"], "not a YYYY-MM-DD date");
+        assert_error(
+            &f.app
+                .get(&format!("{path}?from=2026-10-02&to=2026-10-01"), &f.finance)
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_date",
+        );
+    }
+    let (_, admin) = f.app.user_with("admin1", &[Role::Admin]).await;
+    let (status, _, _) = download(&f.app, "/api/v1/reports/payouts.csv", &admin).await;
+    assert_eq!(status, StatusCode::OK, "admins may export too");
+}
