@@ -432,3 +432,193 @@ async fn students_get_403_and_bad_dates_422() {
     let (status, _, _) = download(&f.app, "/api/v1/reports/payouts.csv", &admin).await;
     assert_eq!(status, StatusCode::OK, "admins may export too");
 }
+
+#[tokio::test]
+async fn statistics_xlsx_has_a_sheet_per_grouping_with_totals() {
+    let f = fixture().await;
+    let (status, _, bytes) = download(
+        &f.app,
+        &format!("/api/v1/reports/statistics.xlsx?{OCTOBER}"),
+        &f.finance,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut book = workbook(bytes);
+    assert_eq!(
+        book.sheet_names(),
+        vec!["按医院等级".to_string(), "按医院".into(), "按月份".into()]
+    );
+    let grid = |book: &mut Xlsx<Cursor<Vec<u8>>>, name: &str| -> Vec<Vec<String>> {
+        book.worksheet_range(name)
+            .unwrap()
+            .rows()
+            .map(|r| {
+                r.iter()
+                    .map(|d| match d {
+                        Data::Float(_) | Data::Int(_) => format!("{:.2}", num(d)),
+                        other => text(other),
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let levels = grid(&mut book, "按医院等级");
+    assert_eq!(
+        levels[0],
+        [
+            "医院等级",
+            "病历数",
+            "发票数",
+            "总金额",
+            "医保金额",
+            "报销金额"
+        ]
+    );
+    assert_eq!(
+        levels[1],
+        ["一级", "1.00", "1.00", "60.00", "50.00", "43.21"]
+    );
+    assert_eq!(
+        levels[2],
+        ["三级", "1.00", "2.00", "1800.50", "1500.50", "1234.56"]
+    );
+    assert_eq!(
+        levels[3],
+        ["合计", "2.00", "3.00", "1860.50", "1550.50", "1277.77"]
+    );
+    let hospitals = grid(&mut book, "按医院");
+    assert_eq!(hospitals.len(), 4);
+    assert!(
+        hospitals
+            .iter()
+            .any(|r| r[0] == "北京协和医院" && r[5] == "1234.56")
+    );
+    let months = grid(&mut book, "按月份");
+    assert_eq!(
+        months[1],
+        ["2026-10", "2.00", "3.00", "1860.50", "1550.50", "1277.77"],
+        "the case approved at 23:00 on 31 October (local) counts in October"
+    );
+    let formulas = book.worksheet_formula("按月份").unwrap();
+    assert_eq!(
+        formulas.get_value((2, 5)).cloned().unwrap_or_default(),
+        "SUM(F2:F2)"
+    );
+}
+
+#[tokio::test]
+async fn statistics_csv_has_a_section_column() {
+    let f = fixture().await;
+    let (status, _, bytes) = download(
+        &f.app,
+        &format!("/api/v1/reports/statistics.csv?{OCTOBER}&lang=en"),
+        &f.finance,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"));
+    let mut reader = csv::Reader::from_reader(&bytes[3..]);
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "Section", "Group", "Cases", "Invoices", "Total", "Covered", "Paid out"
+        ]
+    );
+    let rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    let find = |section: &str, group: &str| {
+        rows.iter()
+            .find(|r| r[0] == section && r[1] == group)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row {section}/{group} in {rows:?}"))
+    };
+    assert_eq!(
+        find("By hospital level", "Level 3")[2..],
+        ["1", "2", "1800.50", "1500.50", "1234.56"]
+    );
+    assert_eq!(
+        find("By month", "2026-10")[2..],
+        ["2", "3", "1860.50", "1550.50", "1277.77"]
+    );
+    assert_eq!(
+        find("By hospital", "'=HYPERLINK(\"x\")社区医院")[6],
+        "43.21"
+    );
+    assert_eq!(rows.len(), 2 + 2 + 1);
+}
+
+/// LibreOffice (Debian `libreoffice-calc-nogui`) opens the workbook: converted to CSV, the
+/// Chinese text and the totals survive. Skips with a reason when LibreOffice is missing,
+/// except under `CI=true`.
+#[tokio::test]
+async fn libreoffice_opens_the_payouts_workbook() {
+    let Some(office) = ["libreoffice", "soffice"].into_iter().find(|bin| {
+        std::process::Command::new(bin)
+            .arg("--version")
+            .output()
+            .is_ok()
+    }) else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "LibreOffice is required under CI=true (Debian package libreoffice-calc-nogui)"
+        );
+        eprintln!("skipped: LibreOffice is not installed (Debian package libreoffice-calc-nogui)");
+        return;
+    };
+    let f = fixture().await;
+    let (_, _, bytes) = download(
+        &f.app,
+        &format!("/api/v1/reports/payouts.xlsx?{OCTOBER}"),
+        &f.finance,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("payouts.xlsx");
+    std::fs::write(&input, bytes).unwrap();
+    let profile = format!("file://{}", dir.path().join("profile").display());
+    let out = tokio::process::Command::new(office)
+        .arg(format!("-env:UserInstallation={profile}"))
+        .args([
+            "--headless",
+            "--convert-to",
+            "csv:Text - txt - csv (StarCalc):44,34,76",
+        ])
+        .arg("--outdir")
+        .arg(dir.path())
+        .arg(&input)
+        .output()
+        .await
+        .expect("run LibreOffice");
+    let csv_path = dir.path().join("payouts.csv");
+    let text = std::fs::read_to_string(&csv_path).unwrap_or_else(|_| {
+        panic!(
+            "LibreOffice wrote no CSV: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].contains("学号") && lines[0].contains("报销金额"),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("张三") && lines[1].contains("北京协和医院"),
+        "{text}"
+    );
+    let totals = lines.last().unwrap();
+    assert!(totals.starts_with("合计"), "{text}");
+    let digits: String = totals
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == ',' || *c == '.')
+        .collect();
+    assert!(
+        digits.contains("1,860.50") || digits.contains("1860.5"),
+        "total of totals: {totals}"
+    );
+    assert!(
+        digits.contains("1,277.77") || digits.contains("1277.77"),
+        "total paid out: {totals}"
+    );
+}
