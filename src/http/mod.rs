@@ -75,6 +75,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::accounts::api::router())
         .merge(crate::audit::api::router())
         .merge(crate::reports::api::router())
+        .merge(crate::roster::api::router())
 }
 
 /// The whole application as a router (used by the server and by router-level tests).

@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(payouts_csv))
         .routes(routes!(statistics_xlsx))
         .routes(routes!(statistics_csv))
+        .merge(super::dashboard::router())
 }
 
 #[derive(Deserialize, IntoParams)]

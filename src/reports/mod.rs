@@ -7,6 +7,8 @@
 //! every export whatever the role: phone and national id number show as `138****8000`.
 
 pub mod api;
+pub mod dashboard;
 pub mod domain;
 pub mod export;
+pub mod pages;
 pub mod store;

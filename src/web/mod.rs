@@ -28,6 +28,8 @@ pub fn router() -> Router<AppState> {
         .route("/lang/{code}", get(set_lang))
         .route("/static/{file}", get(asset))
         .merge(crate::accounts::pages::router())
+        .merge(crate::roster::pages::router())
+        .merge(crate::reports::pages::router())
 }
 
 /// Translations for one request.

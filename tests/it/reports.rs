@@ -622,3 +622,328 @@ async fn libreoffice_opens_the_payouts_workbook() {
         "total paid out: {totals}"
     );
 }
+
+// ---- Console imports ----
+
+async fn upload(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    file_name: &str,
+    bytes: Vec<u8>,
+) -> (StatusCode, serde_json::Value) {
+    let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string());
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let resp = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+async fn count_users(app: &TestApp, prefix: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username LIKE $1")
+        .bind(format!("{prefix}%"))
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap()
+}
+
+const ROSTER_OK: &str = "学号,姓名,班级,手机号,身份证号,状态\n\
+    2026000001,王五,2026级1班,13912345678,11010519491231002X,在读\n\
+    2026000002,赵六,2026级2班,,11010519491231002X,在读\n";
+
+#[tokio::test]
+async fn import_with_one_bad_row_applies_nothing_and_names_the_row() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.user_with("admin1", &[Role::Admin]).await;
+    let csv = format!("{ROSTER_OK}2026000003,孙七,2026级3班,,12345,在读\n");
+    let got = upload(
+        &app,
+        "/api/v1/admin/imports/students",
+        &admin,
+        "roster.csv",
+        csv.into_bytes(),
+    )
+    .await;
+    assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "import_invalid");
+    let errors = &got.1["report"]["report"]["errors"];
+    assert_eq!(errors.as_array().unwrap().len(), 1, "{}", got.1);
+    assert_eq!(errors[0]["line"], 4);
+    assert_eq!(errors[0]["column"], "id_number");
+    assert!(got.1["error"]["fields"]["line 4 id_number"].is_string());
+    assert_eq!(got.1["report"]["report"]["applied"], false);
+    assert_eq!(count_users(&app, "2026").await, 0, "nothing applied");
+}
+
+#[tokio::test]
+async fn preview_shows_rows_without_applying_then_apply_imports() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.user_with("admin1", &[Role::Admin]).await;
+    let (status, body) = upload(
+        &app,
+        "/api/v1/admin/imports/students?dry_run=true",
+        &admin,
+        "roster.csv",
+        ROSTER_OK.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["valid"], true);
+    assert_eq!(body["report"]["applied"], false);
+    assert_eq!(body["report"]["rows"], 2);
+    assert_eq!(body["columns"][1], "姓名");
+    assert_eq!(body["preview"][0]["line"], 2);
+    assert_eq!(body["preview"][0]["cells"][1], "王五");
+    assert_eq!(
+        body["preview"][0]["cells"][3], "139****5678",
+        "the preview masks phone numbers"
+    );
+    assert_eq!(
+        count_users(&app, "2026").await,
+        0,
+        "a preview changes nothing"
+    );
+
+    let (status, body) = upload(
+        &app,
+        "/api/v1/admin/imports/students",
+        &admin,
+        "roster.csv",
+        ROSTER_OK.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["report"]["applied"], true);
+    assert_eq!(body["report"]["created"], 2);
+    assert_eq!(count_users(&app, "2026").await, 2);
+}
+
+#[tokio::test]
+async fn coverage_imports_from_xlsx_and_only_admins_import() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.user_with("admin1", &[Role::Admin]).await;
+    let (_, finance) = app.user_with("finance1", &[Role::Finance]).await;
+    let student = app
+        .create_user("2025000001", "张三", &[Role::Student])
+        .await;
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_row(0, 0, ["学号", "参保年度"]).unwrap();
+    sheet.write_string(1, 0, "2025000001").unwrap();
+    sheet.write_number(1, 1, 2026).unwrap();
+    let bytes = book.save_to_buffer().unwrap();
+    let forbidden = upload(
+        &app,
+        "/api/v1/admin/imports/coverage",
+        &finance,
+        "coverage.xlsx",
+        bytes.clone(),
+    )
+    .await;
+    assert_error(&forbidden, StatusCode::FORBIDDEN, "forbidden");
+    let (status, body) = upload(
+        &app,
+        "/api/v1/admin/imports/coverage",
+        &admin,
+        "coverage.xlsx",
+        bytes,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["report"]["created"], 1);
+    let covered: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM coverage WHERE user_id = $1 AND year = 2026")
+            .bind(student)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(covered, 1);
+}
+
+/// The page form: the session cookie and its CSRF token, as a browser sends them.
+async fn page_session(app: &TestApp, user_id: i64, token: &str) -> (String, String) {
+    let csrf: String = sqlx::query_scalar(
+        "SELECT csrf_token FROM sessions WHERE user_id = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(user_id)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    (format!("medclaim_session={token}"), csrf)
+}
+
+#[tokio::test]
+async fn console_import_page_previews_and_reports_bad_rows() {
+    let app = TestApp::spawn().await;
+    let (admin_id, admin) = app.user_with("admin1", &[Role::Admin]).await;
+    let (cookie, csrf) = page_session(&app, admin_id, &admin).await;
+    let page = app
+        .client
+        .get(app.url("/console/imports"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("enctype=\"multipart/form-data\"") && html.contains(&csrf));
+
+    let bad = format!("{ROSTER_OK}2026000003,,2026级3班,,11010519491231002X,在读\n");
+    let form = |csrf: &str, mode: &str| {
+        reqwest::multipart::Form::new()
+            .text("csrf", csrf.to_string())
+            .text("kind", "students")
+            .text("mode", mode.to_string())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bad.clone().into_bytes()).file_name("r.csv"),
+            )
+    };
+    let resp = app
+        .client
+        .post(app.url("/console/imports"))
+        .header("cookie", &cookie)
+        .header("x-fragment", "1")
+        .multipart(form(&csrf, "apply"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let fragment = resp.text().await.unwrap();
+    assert!(fragment.contains("未导入任何数据"), "{fragment}");
+    assert!(fragment.contains("<td>4</td><td>name</td>"), "{fragment}");
+    assert!(
+        fragment.contains("王五"),
+        "preview rows are shown: {fragment}"
+    );
+    assert_eq!(count_users(&app, "2026").await, 0);
+
+    let forged = app
+        .client
+        .post(app.url("/console/imports"))
+        .header("cookie", &cookie)
+        .multipart(form("wrong-token-wrong-token-wrong-token", "apply"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+}
+
+// ---- Dashboard ----
+
+#[tokio::test]
+async fn dashboard_numbers_match_the_fixtures() {
+    let app = TestApp::spawn().await;
+    let (staff_id, staff) = app.user_with("rev1", &[Role::Reviewer1]).await;
+    let (_, student_token) = app.user_with("2025000009", &[Role::Student]).await;
+    let s = app
+        .create_user("2025000001", "张三", &[Role::Student])
+        .await;
+    let now = medclaim::db::now_ms();
+    let hour = 3_600_000;
+    for _ in 0..2 {
+        insert_case(
+            &app,
+            NewCase {
+                student: s,
+                status: "submitted",
+                first_submitted_at: Some(now - 5 * hour),
+                ..NewCase::default()
+            },
+        )
+        .await;
+    }
+    insert_case(
+        &app,
+        NewCase {
+            student: s,
+            status: "level2",
+            first_submitted_at: Some(now - 50 * hour),
+            ..NewCase::default()
+        },
+    )
+    .await;
+    for (level, payout) in [(3, 10_000), (3, 2_550), (1, 700)] {
+        insert_case(
+            &app,
+            NewCase {
+                student: s,
+                level: Some(level),
+                status: "booked",
+                approved_at: Some(now - hour),
+                first_submitted_at: Some(now - 2 * hour),
+                payout_cents: Some(payout),
+                ..NewCase::default()
+            },
+        )
+        .await;
+    }
+    let tomorrow = (chrono::Utc::now().with_timezone(&TZ).date_naive() + chrono::Duration::days(1))
+        .to_string();
+    for (start, booked) in [("09:00", 3), ("10:00", 1)] {
+        sqlx::query(
+            "INSERT INTO slots (slot_date, start_time, end_time, capacity, booked, created_at) VALUES ($1, $2, '11:00', 10, $3, 0)",
+        )
+        .bind(&tomorrow)
+        .bind(start)
+        .bind(booked)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    }
+
+    assert_error(
+        &app.get("/api/v1/dashboard", &student_token).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let (status, d) = app.get("/api/v1/dashboard", &staff).await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    let weeks = d["claims_per_week"].as_array().unwrap();
+    assert_eq!(weeks.len(), 12);
+    let claims: i64 = weeks.iter().map(|w| w["claims"].as_i64().unwrap()).sum();
+    assert_eq!(claims, 6);
+    let level3 = d["payout_by_level"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["level"] == 3)
+        .unwrap();
+    assert_eq!(level3["cases"], 2);
+    assert_eq!(level3["payout_cents"], 12_550);
+    assert_eq!(d["backlog"][0]["level"], 1);
+    assert_eq!(d["backlog"][0]["cases"], 2);
+    assert_eq!(d["backlog"][0]["oldest_age_hours"], 5);
+    assert_eq!(d["backlog"][1]["cases"], 1);
+    assert_eq!(d["backlog"][1]["oldest_age_hours"], 50);
+    let days = d["bookings_per_day"].as_array().unwrap();
+    assert_eq!(days.len(), 14);
+    assert_eq!(days[1]["date"], tomorrow.as_str());
+    assert_eq!(days[1]["booked"], 4);
+    assert_eq!(days[1]["capacity"], 20);
+
+    let (cookie, _) = page_session(&app, staff_id, &staff).await;
+    let html = app
+        .client
+        .get(app.url("/console/dashboard"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(html.matches("<svg class=\"chart\"").count(), 3);
+    assert!(!html.contains("<script>"), "no inline script");
+    assert!(
+        html.contains("<td class=\"num\">125.50</td>"),
+        "payout table in yuan"
+    );
+    assert!(html.contains(&format!("<td>{tomorrow}</td><td class=\"num\">4</td>")));
+}
