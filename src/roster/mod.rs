@@ -85,13 +85,16 @@ impl Checked {
     }
 }
 
+/// Masks a personal value for display.
+type Mask = fn(&str) -> String;
+
 fn preview_rows(table: &Table) -> Vec<PreviewRow> {
-    let masked: Vec<Option<fn(&str) -> String>> = table
+    let masked: Vec<Option<Mask>> = table
         .header
         .iter()
         .map(|h| match table::canonical(h).as_str() {
-            "phone" => Some(crate::crypto::mask_phone as fn(&str) -> String),
-            "id_number" => Some(crate::crypto::mask_id_number as fn(&str) -> String),
+            "phone" => Some(crate::crypto::mask_phone as Mask),
+            "id_number" => Some(crate::crypto::mask_id_number as Mask),
             _ => None,
         })
         .collect();
