@@ -183,7 +183,7 @@ async fn payouts_csv(
     let db = state.db.clone();
     let stream_range = range.clone();
     tokio::spawn(async move { pump(store::payout_rows(&db.pool, &stream_range), rows_tx).await });
-    tracing::info!(user_id = user.id, "payouts.csv exported");
+    tracing::info!(user_id = user.id, "payouts.csv export started");
     let body = futures_util::stream::unfold(chunks_rx, |mut rx| async move {
         rx.recv().await.map(|c| (c, rx))
     });

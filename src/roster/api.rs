@@ -1,7 +1,7 @@
 //! `POST /api/v1/admin/imports/students` and `/coverage` (admins): a multipart CSV or XLSX
 //! upload. With `?dry_run=true` the file is only checked: the answer shows the header, the first
 //! rows and every problem. Without it, a file whose rows are all valid is applied in one
-//! transaction; a file with any bad row applies nothing (422 `import_invalid`, the report
+//! transaction; a file with any bad row applies nothing (422 `import_invalid`, the result
 //! naming each row).
 
 use axum::Json;
@@ -152,7 +152,7 @@ pub async fn run(
     ))
 }
 
-/// 200 with the result; 422 `import_invalid` (with the result under `report`) when the file
+/// 200 with the result; 422 `import_invalid` (with the whole result under `result`) when the file
 /// has bad rows and was to be applied.
 fn respond(result: ImportResult) -> Response {
     if result.dry_run || result.report.applied {
@@ -175,7 +175,7 @@ fn respond(result: ImportResult) -> Response {
             "message": format!("Nothing was imported: {} problem(s) in the file.", result.report.errors.len()),
             "fields": fields,
         },
-        "report": result,
+        "result": result,
     });
     (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
 }

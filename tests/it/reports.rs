@@ -672,12 +672,12 @@ async fn import_with_one_bad_row_applies_nothing_and_names_the_row() {
     )
     .await;
     assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "import_invalid");
-    let errors = &got.1["report"]["report"]["errors"];
+    let errors = &got.1["result"]["report"]["errors"];
     assert_eq!(errors.as_array().unwrap().len(), 1, "{}", got.1);
     assert_eq!(errors[0]["line"], 4);
     assert_eq!(errors[0]["column"], "id_number");
     assert!(got.1["error"]["fields"]["line 4 id_number"].is_string());
-    assert_eq!(got.1["report"]["report"]["applied"], false);
+    assert_eq!(got.1["result"]["report"]["applied"], false);
     assert_eq!(count_users(&app, "2026").await, 0, "nothing applied");
 }
 
@@ -946,4 +946,46 @@ async fn dashboard_numbers_match_the_fixtures() {
         "payout table in yuan"
     );
     assert!(html.contains(&format!("<td>{tomorrow}</td><td class=\"num\">4</td>")));
+}
+
+#[tokio::test]
+async fn reports_page_offers_last_month_downloads() {
+    let app = TestApp::spawn().await;
+    let (finance_id, finance) = app.user_with("finance1", &[Role::Finance]).await;
+    let (cookie, _) = page_session(&app, finance_id, &finance).await;
+    let resp = app
+        .client
+        .get(app.url("/console/reports"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = resp.text().await.unwrap();
+    let today = chrono::Utc::now().with_timezone(&TZ).date_naive();
+    let first_of_month = today - chrono::Duration::days(chrono::Datelike::day0(&today) as i64);
+    let last_month_end = first_of_month - chrono::Duration::days(1);
+    assert!(
+        html.contains(&format!("name=\"to\" value=\"{last_month_end}\"")),
+        "{html}"
+    );
+    for path in [
+        "/api/v1/reports/payouts.xlsx",
+        "/api/v1/reports/payouts.csv",
+        "/api/v1/reports/statistics.xlsx",
+        "/api/v1/reports/statistics.csv",
+    ] {
+        assert!(html.contains(&format!("formaction=\"{path}\"")), "{path}");
+    }
+    // A cookie session downloads with a plain GET, as the buttons do.
+    let csv = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/reports/payouts.csv?from={first_of_month}"
+        )))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
 }
