@@ -23,6 +23,7 @@ pub mod notify;
 pub mod policy;
 pub mod profile;
 pub mod registry;
+pub mod reports;
 pub mod roster;
 pub mod storage;
 pub mod support;

@@ -18,6 +18,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../migrations/0004_booking_outbox.sql"),
     ),
     (
+        "0005_reports",
+        include_str!("../../migrations/0005_reports.sql"),
+    ),
+    (
         "0006_gateway",
         include_str!("../../migrations/0006_gateway.sql"),
     ),

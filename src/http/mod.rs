@@ -86,6 +86,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::gateway::api::router())
         .merge(crate::insurers::api::router())
         .merge(crate::ledger::api::router())
+        .merge(crate::reports::api::router())
+        .merge(crate::roster::api::router())
 }
 
 /// The whole application as a router (used by the server and by router-level tests).

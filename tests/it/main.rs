@@ -10,3 +10,4 @@ mod gateway;
 mod insurers;
 mod intake;
 mod outbox;
+mod reports;
