@@ -7,8 +7,13 @@ use sqlx::Row;
 use super::{Backend, Db, now_ms};
 
 /// (name, SQL). Names are the same on both backends; append, never edit.
-pub const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_init", include_str!("../../migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../migrations/0001_init.sql")),
+    (
+        "0003_review",
+        include_str!("../../migrations/0003_review.sql"),
+    ),
+];
 
 fn dialect(sql: &str, backend: Backend) -> String {
     let id = match backend {

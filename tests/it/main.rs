@@ -4,3 +4,4 @@ mod common;
 
 mod cli;
 mod foundation;
+mod review;
