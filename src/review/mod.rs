@@ -1,10 +1,12 @@
 //! Review (SPEC §4 rules 4–12): the two-level review of submitted cases, corrections,
 //! rejections and the blacklist, four eyes, the payout at final approval, flags and search.
 
+pub mod admin_pages;
 pub mod api;
 pub mod decide;
 pub mod domain;
 pub mod flags;
+pub mod pages;
 pub mod reasons;
 pub mod search;
 pub mod store;
