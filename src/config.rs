@@ -23,6 +23,10 @@ pub struct Settings {
     /// Set `Secure` on cookies (serving over TLS or behind a TLS proxy).
     pub secure_cookies: bool,
     pub time_zone: chrono_tz::Tz,
+    /// Largest accepted upload (a phone photo or PDF), bytes.
+    pub max_upload_bytes: usize,
+    /// How old a visit may be when its claim is created, days.
+    pub claim_window_days: i64,
 }
 
 impl Settings {
@@ -43,6 +47,8 @@ impl Settings {
                 .ok()
                 .and_then(|z| z.parse().ok())
                 .unwrap_or(chrono_tz::Asia::Shanghai),
+            max_upload_bytes: env_u64("MEDCLAIM_MAX_UPLOAD_BYTES", 25 * 1024 * 1024) as usize,
+            claim_window_days: env_u64("MEDCLAIM_CLAIM_WINDOW_DAYS", 365) as i64,
         }
     }
 

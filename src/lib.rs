@@ -16,8 +16,11 @@ pub mod http;
 pub mod notices;
 pub mod notify;
 pub mod policy;
+pub mod profile;
 pub mod review;
 pub mod roster;
+pub mod storage;
+pub mod support;
 pub mod telemetry;
 pub mod web;
 

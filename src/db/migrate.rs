@@ -10,6 +10,10 @@ use super::{Backend, Db, now_ms};
 pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../../migrations/0001_init.sql")),
     (
+        "0002_intake",
+        include_str!("../../migrations/0002_intake.sql"),
+    ),
+    (
         "0003_review",
         include_str!("../../migrations/0003_review.sql"),
     ),

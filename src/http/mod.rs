@@ -76,6 +76,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::audit::api::router())
         .merge(crate::review::api::router())
         .merge(crate::notices::admin::router())
+        .merge(crate::claims::api::router())
+        .merge(crate::storage::api::router())
+        .merge(crate::notices::api::router())
+        .merge(crate::notify::inbox::router())
+        .merge(crate::profile::api::router())
+        .merge(crate::support::api::router())
 }
 
 /// The whole application as a router (used by the server and by router-level tests).

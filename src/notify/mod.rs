@@ -2,6 +2,7 @@
 //! transaction that made it happen; this module writes the in-app inbox row (always) and —
 //! once the outbox lands — the SMS and e-mail messages, delivered later by the worker.
 
+pub mod inbox;
 pub mod outbox;
 
 use serde::{Deserialize, Serialize};

@@ -29,6 +29,9 @@ pub fn router() -> Router<AppState> {
         .route("/static/{file}", get(asset))
         .merge(crate::accounts::pages::router())
         .merge(crate::review::pages::router())
+        .merge(crate::claims::pages::router())
+        .merge(crate::profile::pages::router())
+        .merge(crate::support::pages::router())
 }
 
 /// Translations for one request.

@@ -5,8 +5,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::{PageUser, Tr, render};
-use crate::accounts::{CurrentUser, store};
-use crate::crypto::mask_phone;
+use crate::accounts::CurrentUser;
 use crate::http::AppState;
 
 #[derive(Template)]
@@ -24,34 +23,9 @@ pub async fn home(user: Option<PageUser>) -> Response {
     }
 }
 
-#[derive(Template)]
-#[template(path = "app_home.html")]
-struct StudentHome<'a> {
-    tr: Tr,
-    user: &'a CurrentUser,
-    phone_masked: String,
-}
-
-pub async fn student_home(
-    State(state): State<AppState>,
-    tr: Tr,
-    PageUser(user): PageUser,
-) -> Response {
-    if user.is_staff() && !user.has(crate::accounts::Role::Student) {
-        return Redirect::to("/console").into_response();
-    }
-    let phone_masked = match store::find_by_id(&state.db.pool, user.id).await {
-        Ok(Some(row)) => store::open_phone(&state.keys, &row)
-            .map(|p| mask_phone(&p))
-            .unwrap_or_default(),
-        Ok(None) => String::new(),
-        Err(e) => return crate::http::AppError::from(e).into_response(),
-    };
-    render(&StudentHome {
-        tr,
-        user: &user,
-        phone_masked,
-    })
+/// `/app`: the student's home (notices, my cases), built by the claims pages.
+pub async fn student_home(state: State<AppState>, tr: Tr, user: PageUser) -> Response {
+    crate::claims::pages::home(state, tr, user).await
 }
 
 #[derive(Template)]

@@ -2,6 +2,8 @@
 
 mod common;
 
+mod browser;
 mod cli;
 mod foundation;
+mod intake;
 mod review;

@@ -1340,3 +1340,102 @@ async fn notices_are_published_edited_and_expired_safely() {
         "not_found",
     );
 }
+
+/// The journey of the issue, through intake's real API: a level-1 and a level-2 reviewer take
+/// a submitted case through corrections, a level-2 return, the student's fix and resubmission
+/// (back to level 2, not level 1) and final approval; the student sees the policy's payout.
+#[tokio::test]
+async fn journey_with_student_fix_after_level2_return() {
+    let app = TestApp::spawn().await;
+    let (sid, stok) = crate::intake::student(&app, "2024555").await;
+    let (_, r1) = app.user_with("rev1", &[Role::Reviewer1]).await;
+    let (_, r2) = app.user_with("rev2", &[Role::Reviewer2]).await;
+    let (case, inv1) = crate::intake::ready_case(&app, &stok, "J-1").await; // 500.00, 100.00 self-paid
+    let (st, b) = crate::intake::add_invoice(&app, &stok, case, "J-2", "30000", "0").await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let inv2 = b["id"].as_i64().unwrap();
+    let (st, b) = app
+        .post(&format!("/api/v1/cases/{case}/submit"), &stok, json!({}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+
+    let (_, q) = app.get("/api/v1/review/queue?level=1", &r1).await;
+    assert_eq!(q["items"][0]["id"], case);
+    let v = version(&app, &r1, case).await;
+    let (st, b) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/review/cases/{case}"),
+            Some(&r1),
+            Some(json!({"version": v, "hospital_level": 2})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let (_, b) = decide_invoice(&app, &r1, inv1, json!({"version": b["version"], "level": 1, "decision": "approve", "self_pay_cents": 12_000})).await;
+    let (_, b) = decide_invoice(
+        &app,
+        &r1,
+        inv2,
+        json!({"version": b["version"], "level": 1, "decision": "approve"}),
+    )
+    .await;
+    assert_eq!(b["status"], "level2", "{b}");
+    let (_, b) = decide_invoice(&app, &r2, inv2, json!({"version": b["version"], "level": 2, "decision": "reject", "reason": "金额与发票不符", "may_edit": true})).await;
+    let (st, b) = decide_case(&app, &r2, case, json!({"version": b["version"], "level": 2, "decision": "reject", "reason": "请更正发票 J-2 的金额", "may_edit": true})).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "returned");
+
+    // The student fixes only the rejected invoice and resubmits.
+    let (st, b) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/invoices/{inv1}"),
+            Some(&stok),
+            Some(json!({"total_cents": 1})),
+        )
+        .await;
+    assert_ne!(
+        st,
+        StatusCode::OK,
+        "an approved invoice stays as approved: {b}"
+    );
+    let (st, b) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/invoices/{inv2}"),
+            Some(&stok),
+            Some(json!({"total_cents": 28_000})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let (st, b) = app
+        .post(&format!("/api/v1/cases/{case}/submit"), &stok, json!({}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let (_, q1) = app.get("/api/v1/review/queue?level=1", &r1).await;
+    assert_eq!(q1["waiting"], 0, "{q1}");
+    let (_, q2) = app.get("/api/v1/review/queue?level=2", &r2).await;
+    assert_eq!(q2["items"][0]["id"], case, "{q2}");
+    let b = case_json(&app, &r2, case).await;
+    assert_eq!(b["invoices"][0]["status"], "approved");
+    let (st, b) = decide_invoice(
+        &app,
+        &r2,
+        inv2,
+        json!({"version": b["version"], "level": 2, "decision": "approve"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "approved");
+
+    // covered (500 − 120) + 280 = 660.00; (660 − 200) × 85% = 391.00
+    let (st, c) = app.get(&format!("/api/v1/cases/{case}"), &stok).await;
+    assert_eq!(st, StatusCode::OK, "{c}");
+    assert_eq!(c["status"], "approved");
+    assert_eq!(c["payout_cents"], 39_100, "{c}");
+    assert!(
+        inbox_kinds(&app, sid)
+            .await
+            .contains(&"case_approved".to_string())
+    );
+}

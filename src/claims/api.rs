@@ -1,0 +1,423 @@
+//! The student's claims API (SPEC §11): cases, record photos, invoices, submit.
+
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::domain::{CaseFacts, InvoiceFacts, RuleError, parse_cents_text};
+use super::ops::{self, Upload};
+use super::store;
+use super::view::{self, CaseView, InvoiceView, RecordView};
+use crate::accounts::CurrentUser;
+use crate::accounts::extract::{RequireRole, Students};
+use crate::http::error::ErrorBodySchema;
+use crate::http::{ApiJson, AppError, AppResult, AppState};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(add_record))
+        .routes(routes!(add_invoice))
+        .routes(routes!(update_invoice, delete_invoice))
+        // Uploads enforce their own, larger limit per file while streaming.
+        .layer(axum::extract::DefaultBodyLimit::disable());
+    OpenApiRouter::new()
+        .routes(routes!(create_case, list_cases))
+        .routes(routes!(get_case, update_case, delete_case))
+        .routes(routes!(delete_record))
+        .routes(routes!(submit_case))
+        .merge(uploads)
+}
+
+type Student = RequireRole<Students>;
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewCase {
+    pub hospital: String,
+    pub reason: String,
+    /// `YYYY-MM-DD`.
+    pub visit_date: String,
+    /// 0 unrated, 1–3, when the student knows it.
+    pub hospital_level: Option<i64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CasePatch {
+    pub hospital: Option<String>,
+    pub reason: Option<String>,
+    pub visit_date: Option<String>,
+    pub hospital_level: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CaseList {
+    pub items: Vec<CaseView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// The case as `user` may see it: their own, or any for staff.
+pub async fn visible_case(state: &AppState, user: &CurrentUser, id: i64) -> AppResult<CaseView> {
+    let owner = (!user.is_staff()).then_some(user.id);
+    let case = store::find_case(&state.db.pool, id, owner)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    Ok(view::load(&state.db, case).await?)
+}
+
+/// 404 unless the case is the student's own (before reading a large body).
+async fn own_case(state: &AppState, user: &CurrentUser, id: i64) -> AppResult<store::CaseRow> {
+    store::find_case(&state.db.pool, id, Some(user.id))
+        .await?
+        .ok_or_else(AppError::not_found)
+}
+
+/// Start a claim (draft). Needs coverage for the visit date's year.
+#[utoipa::path(post, path = "/api/v1/cases", tag = "claims", security(("bearer" = [])), request_body = NewCase,
+    responses((status = 201, body = CaseView), (status = 403, body = ErrorBodySchema), (status = 422, body = ErrorBodySchema)))]
+async fn create_case(
+    State(state): State<AppState>,
+    user: Student,
+    ApiJson(body): ApiJson<NewCase>,
+) -> AppResult<(StatusCode, Json<CaseView>)> {
+    let facts = CaseFacts::parse(
+        &body.hospital,
+        body.hospital_level,
+        &body.reason,
+        &body.visit_date,
+    )?;
+    let id = ops::create_case(&state, &user, facts).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(visible_case(&state, &user, id).await?),
+    ))
+}
+
+/// Own cases (staff: all), newest first.
+#[utoipa::path(get, path = "/api/v1/cases", tag = "claims", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = CaseList)))]
+async fn list_cases(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<ListQuery>,
+) -> AppResult<Json<CaseList>> {
+    let limit = q.limit.unwrap_or(20).clamp(1, 50);
+    let before = q
+        .cursor
+        .as_deref()
+        .and_then(|c| c.parse::<i64>().ok())
+        .unwrap_or(i64::MAX);
+    let rows = if user.is_staff() {
+        sqlx::query_scalar::<_, i64>("SELECT id FROM cases WHERE id < $1 ORDER BY id DESC LIMIT $2")
+            .bind(before)
+            .bind(limit + 1)
+            .fetch_all(&state.db.pool)
+            .await?
+    } else {
+        store::list_cases(&state.db.pool, user.id, before, limit + 1)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect()
+    };
+    let more = rows.len() as i64 > limit;
+    let mut items = Vec::new();
+    for id in rows.into_iter().take(limit as usize) {
+        items.push(visible_case(&state, &user, id).await?);
+    }
+    let next_cursor = if more {
+        items.last().map(|c| c.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(CaseList { items, next_cursor }))
+}
+
+/// One case with its records, invoices, timeline and payout preview.
+#[utoipa::path(get, path = "/api/v1/cases/{id}", tag = "claims", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = CaseView), (status = 404, body = ErrorBodySchema)))]
+async fn get_case(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> AppResult<Json<CaseView>> {
+    Ok(Json(visible_case(&state, &user, id).await?))
+}
+
+/// Change a draft or returned case.
+#[utoipa::path(patch, path = "/api/v1/cases/{id}", tag = "claims", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = CasePatch,
+    responses((status = 200, body = CaseView), (status = 404, body = ErrorBodySchema), (status = 409, body = ErrorBodySchema)))]
+async fn update_case(
+    State(state): State<AppState>,
+    user: Student,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<CasePatch>,
+) -> AppResult<Json<CaseView>> {
+    let old = own_case(&state, &user, id).await?;
+    if !old.student_may_edit() {
+        return Err(RuleError::NotEditable.into());
+    }
+    let facts = CaseFacts::parse(
+        body.hospital.as_deref().unwrap_or(&old.hospital),
+        body.hospital_level.or(old.hospital_level),
+        body.reason.as_deref().unwrap_or(&old.reason),
+        body.visit_date.as_deref().unwrap_or(&old.visit_date),
+    )?;
+    ops::update_case(&state, &user, id, facts).await?;
+    Ok(Json(visible_case(&state, &user, id).await?))
+}
+
+/// Withdraw a draft or returned case (kept, shown as withdrawn).
+#[utoipa::path(delete, path = "/api/v1/cases/{id}", tag = "claims", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBodySchema), (status = 409, body = ErrorBodySchema)))]
+async fn delete_case(
+    State(state): State<AppState>,
+    user: Student,
+    Path(id): Path<i64>,
+) -> AppResult<StatusCode> {
+    ops::withdraw_case(&state, &user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Fields of an invoice form (multipart) or body (JSON), not yet checked.
+#[derive(Default)]
+pub struct InvoiceForm {
+    pub invoice_no: Option<String>,
+    pub total_cents: Option<Result<i64, RuleError>>,
+    pub self_pay_cents: Option<Result<i64, RuleError>>,
+    pub photo: Option<(Vec<u8>, Option<String>)>,
+}
+
+/// Reads a multipart form: text fields up to 1 KiB, file fields (`file`, `photo`) up to the
+/// upload limit.
+pub async fn read_multipart(
+    state: &AppState,
+    mut multipart: Multipart,
+) -> AppResult<std::collections::HashMap<String, (Vec<u8>, Option<String>)>> {
+    let mut out = std::collections::HashMap::new();
+    let max = state.settings.max_upload_bytes;
+    for _ in 0..16 {
+        let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(crate::storage::multipart_error)?
+        else {
+            return Ok(out);
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let limit = if matches!(name.as_str(), "file" | "photo") {
+            max
+        } else {
+            1024
+        };
+        let bytes = crate::storage::read_field(field, limit)
+            .await
+            .map_err(|e| {
+                if limit == 1024 && e.code == "file_too_large" {
+                    AppError::invalid("invalid_input", "A field is too long.")
+                        .with_field(&name, "too long")
+                } else {
+                    e
+                }
+            })?;
+        out.insert(name, (bytes, file_name));
+    }
+    Err(AppError::bad_request(
+        "malformed_multipart",
+        "Too many form fields.",
+    ))
+}
+
+fn text(field: Option<(Vec<u8>, Option<String>)>) -> Option<String> {
+    field.map(|(b, _)| String::from_utf8_lossy(&b).into_owned())
+}
+
+fn json_cents(field: &'static str, v: Option<&Value>) -> Option<Result<i64, RuleError>> {
+    v.filter(|v| !v.is_null()).map(|v| match v {
+        Value::Number(n) => n.as_i64().ok_or(RuleError::InvalidAmount { field }),
+        Value::String(s) => parse_cents_text(field, s),
+        _ => Err(RuleError::InvalidAmount { field }),
+    })
+}
+
+/// An invoice form from multipart or JSON.
+async fn read_invoice_form(state: &AppState, req: Request) -> AppResult<InvoiceForm> {
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if is_multipart {
+        let mp = Multipart::from_request(req, state).await.map_err(|_| {
+            AppError::bad_request("malformed_multipart", "The form upload could not be read.")
+        })?;
+        let mut f = read_multipart(state, mp).await?;
+        Ok(InvoiceForm {
+            invoice_no: text(f.remove("invoice_no")),
+            total_cents: text(f.remove("total_cents")).map(|s| parse_cents_text("total_cents", &s)),
+            self_pay_cents: text(f.remove("self_pay_cents"))
+                .map(|s| parse_cents_text("self_pay_cents", &s)),
+            photo: f
+                .remove("photo")
+                .or_else(|| f.remove("file"))
+                .filter(|(b, _)| !b.is_empty()),
+        })
+    } else {
+        let ApiJson(v) = ApiJson::<Value>::from_request(req, state).await?;
+        Ok(InvoiceForm {
+            invoice_no: v
+                .get("invoice_no")
+                .and_then(|s| s.as_str())
+                .map(str::to_string),
+            total_cents: json_cents("total_cents", v.get("total_cents")),
+            self_pay_cents: json_cents("self_pay_cents", v.get("self_pay_cents")),
+            photo: None,
+        })
+    }
+}
+
+pub async fn upload(bytes: Vec<u8>, name: Option<String>) -> AppResult<Upload> {
+    Ok(Upload {
+        prepared: crate::storage::prepare_async(bytes).await?,
+        name,
+    })
+}
+
+/// Add a medical-record photo (multipart field `file`).
+#[utoipa::path(post, path = "/api/v1/cases/{id}/records", tag = "claims", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body(content_type = "multipart/form-data", description = "field `file`: JPEG, PNG, WebP or PDF"),
+    responses((status = 201, body = RecordView), (status = 404, body = ErrorBodySchema), (status = 413, body = ErrorBodySchema),
+              (status = 415, body = ErrorBodySchema), (status = 422, body = ErrorBodySchema)))]
+async fn add_record(
+    State(state): State<AppState>,
+    user: Student,
+    Path(id): Path<i64>,
+    multipart: Multipart,
+) -> AppResult<(StatusCode, Json<RecordView>)> {
+    if !own_case(&state, &user, id).await?.student_may_edit() {
+        return Err(RuleError::NotEditable.into());
+    }
+    let mut f = read_multipart(&state, multipart).await?;
+    let (bytes, name) = f
+        .remove("file")
+        .or_else(|| f.remove("photo"))
+        .filter(|(b, _)| !b.is_empty())
+        .ok_or(RuleError::PhotoRequired)?;
+    let record_id = ops::add_record(&state, &user, id, upload(bytes, name).await?).await?;
+    let case = visible_case(&state, &user, id).await?;
+    let record = case
+        .records
+        .into_iter()
+        .find(|r| r.id == record_id)
+        .ok_or_else(AppError::not_found)?;
+    Ok((StatusCode::CREATED, Json(record)))
+}
+
+/// Remove a record photo from a draft or returned case.
+#[utoipa::path(delete, path = "/api/v1/cases/{id}/records/{record_id}", tag = "claims", security(("bearer" = [])),
+    params(("id" = i64, Path), ("record_id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBodySchema), (status = 409, body = ErrorBodySchema)))]
+async fn delete_record(
+    State(state): State<AppState>,
+    user: Student,
+    Path((id, record_id)): Path<(i64, i64)>,
+) -> AppResult<StatusCode> {
+    ops::delete_record(&state, &user, id, record_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn invoice_of(case: CaseView, invoice_id: i64) -> AppResult<InvoiceView> {
+    case.invoices
+        .into_iter()
+        .find(|i| i.id == invoice_id)
+        .ok_or_else(AppError::not_found)
+}
+
+/// Add an invoice: multipart `invoice_no, total_cents, self_pay_cents, photo`.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/invoices", tag = "claims", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body(content_type = "multipart/form-data", description = "`invoice_no`, `total_cents`, `self_pay_cents`, `photo`"),
+    responses((status = 201, body = InvoiceView), (status = 404, body = ErrorBodySchema), (status = 409, body = ErrorBodySchema),
+              (status = 413, body = ErrorBodySchema), (status = 415, body = ErrorBodySchema), (status = 422, body = ErrorBodySchema)))]
+async fn add_invoice(
+    State(state): State<AppState>,
+    user: Student,
+    Path(id): Path<i64>,
+    req: Request,
+) -> AppResult<(StatusCode, Json<InvoiceView>)> {
+    if !own_case(&state, &user, id).await?.student_may_edit() {
+        return Err(RuleError::NotEditable.into());
+    }
+    let form = read_invoice_form(&state, req).await?;
+    let total = form.total_cents.unwrap_or(Err(RuleError::InvalidAmount {
+        field: "total_cents",
+    }))?;
+    let self_pay = form.self_pay_cents.unwrap_or(Ok(0))?;
+    let facts = InvoiceFacts::parse(form.invoice_no.as_deref().unwrap_or(""), total, self_pay)?;
+    let (bytes, name) = form.photo.ok_or(RuleError::PhotoRequired)?;
+    let photo = upload(bytes, name).await?;
+    let invoice_id = ops::add_invoice(&state, &user, id, facts, photo).await?;
+    let case = visible_case(&state, &user, id).await?;
+    Ok((StatusCode::CREATED, Json(invoice_of(case, invoice_id)?)))
+}
+
+/// Change an invoice marked may-edit (multipart or JSON; photo optional).
+#[utoipa::path(patch, path = "/api/v1/invoices/{id}", tag = "claims", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body(content_type = "multipart/form-data", description = "any of `invoice_no`, `total_cents`, `self_pay_cents`, `photo`"),
+    responses((status = 200, body = InvoiceView), (status = 404, body = ErrorBodySchema), (status = 409, body = ErrorBodySchema),
+              (status = 422, body = ErrorBodySchema)))]
+async fn update_invoice(
+    State(state): State<AppState>,
+    user: Student,
+    Path(id): Path<i64>,
+    req: Request,
+) -> AppResult<Json<InvoiceView>> {
+    let invoice = store::find_invoice(&state.db.pool, id, Some(user.id))
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let form = read_invoice_form(&state, req).await?;
+    let total = form.total_cents.transpose()?;
+    let self_pay = form.self_pay_cents.transpose()?;
+    let photo = match form.photo {
+        Some((bytes, name)) => Some(upload(bytes, name).await?),
+        None => None,
+    };
+    ops::update_invoice(&state, &user, id, form.invoice_no, total, self_pay, photo).await?;
+    let case = visible_case(&state, &user, invoice.case_id).await?;
+    Ok(Json(invoice_of(case, id)?))
+}
+
+/// Remove an invoice marked may-edit from a draft or returned case.
+#[utoipa::path(delete, path = "/api/v1/invoices/{id}", tag = "claims", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBodySchema), (status = 409, body = ErrorBodySchema)))]
+async fn delete_invoice(
+    State(state): State<AppState>,
+    user: Student,
+    Path(id): Path<i64>,
+) -> AppResult<StatusCode> {
+    ops::delete_invoice(&state, &user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Submit for review (needs a record photo and an invoice).
+#[utoipa::path(post, path = "/api/v1/cases/{id}/submit", tag = "claims", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = CaseView), (status = 404, body = ErrorBodySchema), (status = 409, body = ErrorBodySchema),
+              (status = 422, body = ErrorBodySchema)))]
+async fn submit_case(
+    State(state): State<AppState>,
+    user: Student,
+    Path(id): Path<i64>,
+) -> AppResult<Json<CaseView>> {
+    ops::submit_case(&state, &user, id).await?;
+    Ok(Json(visible_case(&state, &user, id).await?))
+}

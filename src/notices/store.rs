@@ -1,0 +1,60 @@
+//! Reading notices.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct NoticeRow {
+    pub id: i64,
+    pub title: String,
+    pub body: String,
+    pub priority: i64,
+    pub published_at: i64,
+    pub valid_until: Option<i64>,
+    pub file_id: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct NoticeView {
+    pub id: i64,
+    pub title: String,
+    pub body: String,
+    pub priority: i64,
+    /// RFC 3339.
+    pub published_at: String,
+    pub valid_until: Option<String>,
+    /// `/api/v1/files/{id}` of an attached file.
+    pub file_url: Option<String>,
+}
+
+impl From<NoticeRow> for NoticeView {
+    fn from(r: NoticeRow) -> NoticeView {
+        NoticeView {
+            id: r.id,
+            title: r.title,
+            body: r.body,
+            priority: r.priority,
+            published_at: crate::web::rfc3339(r.published_at),
+            valid_until: r.valid_until.map(crate::web::rfc3339),
+            file_url: r.file_id.map(|f| format!("/api/v1/files/{f}")),
+        }
+    }
+}
+
+/// Notices published and not expired at `now`: highest priority first, then newest.
+pub async fn valid_at<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    now: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<NoticeView>> {
+    let rows = sqlx::query_as::<_, NoticeRow>(
+        "SELECT id, title, body, priority, published_at, valid_until, file_id FROM notices
+         WHERE published_at <= $1 AND (valid_until IS NULL OR valid_until > $1)
+         ORDER BY priority DESC, published_at DESC, id DESC LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(exec)
+    .await?;
+    Ok(rows.into_iter().map(NoticeView::from).collect())
+}

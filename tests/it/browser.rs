@@ -1,0 +1,194 @@
+//! A real Chromium for the journeys people take, reusable by every context:
+//! `Browser::start(base_url, width, height)` runs Debian's `chromedriver` on a free port and
+//! opens a headless session with that viewport; `sign_in(username)` logs in through the form.
+//! Without Chromium on a laptop the tests skip with a printed reason; with `CI=true` they must
+//! run.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use thirtyfour::common::capabilities::chromium::ChromiumLikeCapabilities;
+use thirtyfour::prelude::*;
+
+pub struct Browser {
+    pub driver: WebDriver,
+    pub base: String,
+    chromedriver: Child,
+    _profile: tempfile::TempDir,
+}
+
+fn find_binary(candidates: &[&str]) -> Option<String> {
+    candidates
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(|p| p.to_string())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Browser {
+    /// A headless Chromium session with a `width`×`height` viewport against `base` (the app's
+    /// address). `None` when Chromium is missing and we are not on CI (the reason is printed).
+    pub async fn start(base: &str, width: u32, height: u32) -> Option<Browser> {
+        let driver_bin = find_binary(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
+        let chrome_bin = find_binary(&["/usr/bin/chromium", "/usr/lib/chromium/chromium"]);
+        let (Some(driver_bin), Some(chrome_bin)) = (driver_bin, chrome_bin) else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but chromium/chromium-driver are not installed"
+            );
+            eprintln!(
+                "SKIPPED browser test: install the Debian packages chromium and chromium-driver"
+            );
+            return None;
+        };
+        let port = free_port();
+        let chromedriver = Command::new(driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let profile = tempfile::tempdir().unwrap();
+        let mut caps = DesiredCapabilities::chrome();
+        caps.set_binary(&chrome_bin).unwrap();
+        for arg in [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &format!("--user-data-dir={}", profile.path().display()),
+            &format!("--window-size={width},{height}"),
+        ] {
+            caps.add_arg(arg).unwrap();
+        }
+        caps.add_experimental_option(
+            "mobileEmulation",
+            serde_json::json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0, "touch": true}}),
+        )
+        .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last_err = None;
+        for _ in 0..100 {
+            match WebDriver::new(&url, caps.clone()).await {
+                Ok(driver) => {
+                    return Some(Browser {
+                        driver,
+                        base: base.to_string(),
+                        chromedriver,
+                        _profile: profile,
+                    });
+                }
+                Err(e) => {
+                    last_err = Some(e);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        panic!("could not start a Chromium session: {last_err:?}");
+    }
+
+    pub async fn goto(&self, path: &str) {
+        self.driver
+            .goto(format!("{}{path}", self.base))
+            .await
+            .unwrap();
+    }
+
+    pub async fn path(&self) -> String {
+        self.driver.current_url().await.unwrap().path().to_string()
+    }
+
+    pub async fn el(&self, css: &str) -> WebElement {
+        self.driver
+            .query(By::Css(css))
+            .wait(Duration::from_secs(10), Duration::from_millis(50))
+            .first()
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
+    /// Types into a field after clearing it.
+    pub async fn fill(&self, css: &str, text: &str) {
+        let el = self.el(css).await;
+        el.clear().await.unwrap();
+        el.send_keys(text).await.unwrap();
+    }
+
+    /// Scrolls the element to the middle of the screen (clear of the tab bar) and clicks it.
+    pub async fn click(&self, css: &str) {
+        let el = self.el(css).await;
+        self.driver
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center'});",
+                vec![el.to_json().unwrap()],
+            )
+            .await
+            .unwrap();
+        el.click().await.unwrap();
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.el(css).await.text().await.unwrap()
+    }
+
+    pub async fn script(&self, js: &str) -> serde_json::Value {
+        self.driver
+            .execute(js, Vec::new())
+            .await
+            .unwrap()
+            .json()
+            .clone()
+    }
+
+    /// Waits until `js` (an expression) is truthy.
+    pub async fn wait_for(&self, js: &str) {
+        for _ in 0..200 {
+            let v = self.script(&format!("return !!({js});")).await;
+            if v == serde_json::Value::Bool(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {js}");
+    }
+
+    /// Signs in through the login page with the test password.
+    pub async fn sign_in(&self, username: &str) {
+        self.goto("/login").await;
+        self.fill("input[name=username]", username).await;
+        self.fill("input[name=password]", crate::common::PASSWORD)
+            .await;
+        self.click("button[type=submit]").await;
+        for _ in 0..100 {
+            if self.path().await != "/login" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("sign-in as {username} did not leave the login page");
+    }
+
+    /// Ends the session and chromedriver.
+    pub async fn stop(mut self) {
+        let _ = self.driver.clone().quit().await;
+        let _ = self.chromedriver.kill();
+        let _ = self.chromedriver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.chromedriver.kill();
+    }
+}
