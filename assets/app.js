@@ -54,3 +54,79 @@
     xhr.send(data);
   });
 })();
+
+// Review console (src/review/pages.rs): keyboard shortcuts and photo zoom/rotate.
+// a approve the current invoice, r reject it (pick a reason first, or press r to go to the
+// reason; Enter in the reason rejects), j/k next/previous invoice, n next case, ? help.
+(function () {
+  "use strict";
+  var screen = document.getElementById("review-screen") || document.getElementById("review-queue");
+  if (!screen) return;
+  var invoices = Array.prototype.slice.call(document.querySelectorAll(".invoice"));
+  var current = 0;
+  function select(i) {
+    if (!invoices.length) return;
+    current = Math.max(0, Math.min(invoices.length - 1, i));
+    invoices.forEach(function (el, k) { el.classList.toggle("current", k === current); });
+    invoices[current].scrollIntoView({ block: "nearest" });
+  }
+  var firstPending = invoices.findIndex(function (el) { return el.classList.contains("pending"); });
+  select(firstPending < 0 ? 0 : firstPending);
+  function button(sel) {
+    var inv = invoices[current];
+    return inv && inv.querySelector(sel);
+  }
+  function hasReason(inv) {
+    var p = inv.querySelector(".reason-preset"), t = inv.querySelector(".reason-text");
+    return (p && p.value) || (t && t.value.trim());
+  }
+  // Enter inside a reason field rejects (never approves by accident).
+  invoices.forEach(function (inv) {
+    inv.addEventListener("keydown", function (e) {
+      var t = e.target;
+      if (e.key === "Enter" && t.classList && (t.classList.contains("reason-preset") || t.classList.contains("reason-text"))) {
+        e.preventDefault();
+        var b = inv.querySelector("button.reject");
+        if (b) b.click();
+      }
+    });
+  });
+  document.addEventListener("keydown", function (e) {
+    var tag = (e.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "textarea" || tag === "select" || e.ctrlKey || e.metaKey || e.altKey) {
+      if (e.key === "Escape" && e.target.blur) e.target.blur();
+      return;
+    }
+    var help = document.getElementById("kbd-help");
+    switch (e.key) {
+      case "a": { var b = button("button.approve"); if (b) { e.preventDefault(); b.click(); } break; }
+      case "r": {
+        var inv = invoices[current];
+        if (!inv) break;
+        e.preventDefault();
+        if (hasReason(inv)) { var rb = inv.querySelector("button.reject"); if (rb) rb.click(); }
+        else { var p = inv.querySelector(".reason-preset"); if (p) p.focus(); }
+        break;
+      }
+      case "j": select(current + 1); break;
+      case "k": select(current - 1); break;
+      case "n": { var next = screen.getAttribute("data-next-case"); if (next) window.location.href = next; break; }
+      case "?": if (help) help.hidden = !help.hidden; break;
+      case "Escape": if (help) help.hidden = true; break;
+    }
+  });
+  // Photos: zoom and rotate without inline style attributes (CSSOM is allowed by the CSP).
+  document.addEventListener("click", function (e) {
+    var action = e.target.getAttribute && e.target.getAttribute("data-photo");
+    if (!action) return;
+    var box = e.target.closest(".photo-box");
+    var img = box && box.querySelector("img");
+    if (!img) return;
+    var scale = parseFloat(img.dataset.scale || "1"), turn = parseInt(img.dataset.turn || "0", 10);
+    if (action === "in") scale = Math.min(4, scale * 1.25);
+    if (action === "out") scale = Math.max(0.5, scale / 1.25);
+    if (action === "rotate") turn = (turn + 90) % 360;
+    img.dataset.scale = String(scale); img.dataset.turn = String(turn);
+    img.style.transform = "scale(" + scale + ") rotate(" + turn + "deg)";
+  });
+})();

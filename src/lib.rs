@@ -24,6 +24,7 @@ pub mod policy;
 pub mod profile;
 pub mod registry;
 pub mod reports;
+pub mod review;
 pub mod roster;
 pub mod storage;
 pub mod support;

@@ -348,8 +348,8 @@ pub async fn delete_invoice(
     Ok(())
 }
 
-/// Rule 3: needs a record photo and an invoice. A resubmitted case goes back to level 1, and
-/// invoices the reviewer let the student fix are pending again.
+/// Rule 3: needs a record photo and an invoice. A resubmitted case goes back to the level that
+/// returned it, and invoices the reviewer let the student fix are pending again.
 pub async fn submit_case(state: &AppState, user: &CurrentUser, case_id: i64) -> AppResult<()> {
     let mut tx = state.db.begin().await?;
     let case = editable_case(&mut tx, user, case_id).await?;
@@ -370,12 +370,21 @@ pub async fn submit_case(state: &AppState, user: &CurrentUser, case_id: i64) -> 
     .execute(&mut *tx)
     .await?;
     let now = now_ms();
+    // A returned case goes back to the level that returned it (SPEC §4 rule 6).
+    let status = if resubmit {
+        crate::review::domain::resubmit_status(case.review_level)
+    } else {
+        CaseStatus::Submitted
+    };
+    let level = if status == CaseStatus::Level2 { 2 } else { 1 };
     sqlx::query(
-        "UPDATE cases SET status = 'submitted', review_level = 1, submitted_at = $1,
+        "UPDATE cases SET status = $3, review_level = $4, submitted_at = $1,
          first_submitted_at = COALESCE(first_submitted_at, $1) WHERE id = $2",
     )
     .bind(now)
     .bind(case_id)
+    .bind(status.as_str())
+    .bind(level)
     .execute(&mut *tx)
     .await?;
     let v = bump_version(&mut tx, case_id).await?;

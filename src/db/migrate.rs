@@ -14,6 +14,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../migrations/0002_intake.sql"),
     ),
     (
+        "0003_review",
+        include_str!("../../migrations/0003_review.sql"),
+    ),
+    (
         "0004_booking_outbox",
         include_str!("../../migrations/0004_booking_outbox.sql"),
     ),

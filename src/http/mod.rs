@@ -74,6 +74,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::accounts::api::router())
         .merge(crate::audit::api::router())
+        .merge(crate::review::api::router())
+        .merge(crate::notices::admin::router())
         .merge(crate::claims::api::router())
         .merge(crate::storage::api::router())
         .merge(crate::notices::api::router())

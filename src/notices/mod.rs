@@ -1,4 +1,5 @@
 //! Notices (通知公告): what the office tells every student.
 
+pub mod admin;
 pub mod api;
 pub mod store;

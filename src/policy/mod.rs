@@ -1,6 +1,7 @@
 //! Reimbursement policy (SPEC §3, §4 rule 7): ratio per hospital level, yearly deductible and
 //! cap, versioned; and the payout rule, shared by the preview and the final approval.
 
+pub mod api;
 pub mod domain;
 pub mod store;
 

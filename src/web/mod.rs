@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/lang/{code}", get(set_lang))
         .route("/static/{file}", get(asset))
         .merge(crate::accounts::pages::router())
+        .merge(crate::review::pages::router())
         .merge(crate::claims::pages::router())
         .merge(crate::profile::pages::router())
         .merge(crate::support::pages::router())

@@ -11,3 +11,4 @@ mod insurers;
 mod intake;
 mod outbox;
 mod reports;
+mod review;

@@ -1,0 +1,206 @@
+//! `GET /api/v1/search?q=` for staff: cases with their invoices, found by invoice number
+//! (exact or prefix), student id (exact or prefix) or student name (substring, e.g. a Chinese
+//! given name). Drafts are the student's own business and never shown.
+//!
+//! Which index serves which query (so it stays fast with a million invoices):
+//! - invoice number, exact and prefix: a range `invoice_no >= q AND invoice_no < q⁺` (q with
+//!   its last character incremented) on `invoices_no_idx (invoice_no)` — a btree range scan on
+//!   SQLite (BINARY) and PostgreSQL (C collation, as created by the test and deploy scripts);
+//!   a plain `LIKE 'q%'` would not use the index on either. Then `cases` by primary key.
+//! - student id, exact and prefix: the same range on the UNIQUE index of `users (username)`,
+//!   then `cases_student_idx (student_id, created_at)`.
+//! - student name substring: `LIKE '%q%'` cannot use a btree; it scans `users` only — one row
+//!   per student (tens of thousands), never the invoices — then reaches the cases through
+//!   `cases_student_idx` and the invoices through `invoices_case_idx (case_id)`.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::store;
+use super::view::StudentRef;
+use crate::accounts::RequireRole;
+use crate::accounts::extract::Staff;
+use crate::claims::{CaseStatus, InvoiceStatus};
+use crate::http::{AppError, AppResult, AppState};
+use crate::web::rfc3339;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(search))
+}
+
+/// At most this many cases per answer.
+const MAX_CASES: usize = 50;
+
+#[derive(Deserialize, IntoParams)]
+pub struct SearchQuery {
+    /// Invoice number (or its beginning), student id (or its beginning), or part of a name.
+    pub q: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InvoiceHit {
+    pub id: i64,
+    pub invoice_no: String,
+    pub total_cents: i64,
+    pub self_pay_cents: i64,
+    pub status: InvoiceStatus,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CaseHit {
+    pub id: i64,
+    pub status: CaseStatus,
+    pub hospital: String,
+    pub visit_date: String,
+    pub submitted_at: Option<String>,
+    pub payout_cents: Option<i64>,
+    pub student: StudentRef,
+    pub invoices: Vec<InvoiceHit>,
+    /// What matched: `invoice_no`, `student_id` or `student_name`.
+    pub matched: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SearchResult {
+    pub items: Vec<CaseHit>,
+    /// Search answers at most 50 cases; refine the query for more.
+    pub next_cursor: Option<String>,
+}
+
+/// The exclusive upper bound of all strings starting with `prefix`.
+fn prefix_end(prefix: &str) -> String {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    match chars.pop().and_then(|c| char::from_u32(c as u32 + 1)) {
+        Some(next) => {
+            chars.push(next);
+            chars.into_iter().collect()
+        }
+        None => format!("{prefix}\u{FFFF}"),
+    }
+}
+
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+pub async fn run(state: &AppState, q: &str) -> AppResult<Vec<CaseHit>> {
+    let q = q.trim();
+    if q.is_empty() || q.chars().count() > 64 {
+        return Err(AppError::invalid("invalid_input", "Type 1–64 characters.")
+            .with_field("q", "1–64 characters"));
+    }
+    let pool = &state.db.pool;
+    let hi = prefix_end(q);
+    let limit = MAX_CASES as i64;
+    let by_invoice: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT i.case_id FROM invoices i JOIN cases c ON c.id = i.case_id
+         WHERE i.invoice_no >= $1 AND i.invoice_no < $2 AND c.status <> 'draft'
+         ORDER BY i.case_id DESC LIMIT $3",
+    )
+    .bind(q)
+    .bind(&hi)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let by_student_id: Vec<i64> = sqlx::query_scalar(
+        "SELECT c.id FROM users u JOIN cases c ON c.student_id = u.id
+         WHERE u.username >= $1 AND u.username < $2 AND c.status <> 'draft'
+         ORDER BY c.id DESC LIMIT $3",
+    )
+    .bind(q)
+    .bind(&hi)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let by_name: Vec<i64> = sqlx::query_scalar(
+        "SELECT c.id FROM users u JOIN cases c ON c.student_id = u.id
+         WHERE u.name LIKE $1 ESCAPE '\\' AND c.status <> 'draft'
+         ORDER BY c.id DESC LIMIT $2",
+    )
+    .bind(format!("%{}%", like_escape(q)))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let mut seen = std::collections::HashSet::new();
+    let mut hits = Vec::new();
+    for (ids, matched) in [
+        (by_invoice, "invoice_no"),
+        (by_student_id, "student_id"),
+        (by_name, "student_name"),
+    ] {
+        for id in ids {
+            if hits.len() >= MAX_CASES || !seen.insert(id) {
+                continue;
+            }
+            if let Some(hit) = load_hit(state, id, matched).await? {
+                hits.push(hit);
+            }
+        }
+    }
+    Ok(hits)
+}
+
+async fn load_hit(state: &AppState, id: i64, matched: &'static str) -> AppResult<Option<CaseHit>> {
+    let pool = &state.db.pool;
+    let Some(case) = store::find_case(pool, id).await? else {
+        return Ok(None);
+    };
+    let (username, name) = store::student_of(pool, case.student_id).await?;
+    let invoices = store::invoices_of(pool, id).await?;
+    Ok(Some(CaseHit {
+        id,
+        status: CaseStatus::parse(&case.status).unwrap_or(CaseStatus::Draft),
+        hospital: case.hospital,
+        visit_date: case.visit_date,
+        submitted_at: case.submitted_at.map(rfc3339),
+        payout_cents: case.payout_cents,
+        student: StudentRef {
+            id: case.student_id,
+            username,
+            name,
+        },
+        invoices: invoices
+            .into_iter()
+            .map(|i| InvoiceHit {
+                id: i.id,
+                invoice_no: i.invoice_no,
+                total_cents: i.total_cents,
+                self_pay_cents: i.self_pay_cents,
+                status: InvoiceStatus::parse(&i.status).unwrap_or(InvoiceStatus::Pending),
+            })
+            .collect(),
+        matched,
+    }))
+}
+
+/// Cases matching an invoice number, a student id or part of a student's name.
+#[utoipa::path(get, path = "/api/v1/search", tag = "review", params(SearchQuery), security(("bearer" = [])),
+    responses((status = 200, body = SearchResult), (status = 403, body = crate::http::error::ErrorBodySchema),
+              (status = 422, body = crate::http::error::ErrorBodySchema)))]
+async fn search(
+    State(state): State<AppState>,
+    _staff: RequireRole<Staff>,
+    Query(q): Query<SearchQuery>,
+) -> AppResult<Json<SearchResult>> {
+    Ok(Json(SearchResult {
+        items: run(&state, &q.q).await?,
+        next_cursor: None,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn prefix_bounds() {
+        assert_eq!(super::prefix_end("0123"), "0124");
+        assert_eq!(super::prefix_end("A9"), "A:");
+        assert!("0123999" < super::prefix_end("0123").as_str());
+        assert_eq!(super::like_escape("5%_\\"), "5\\%\\_\\\\");
+    }
+}

@@ -1,0 +1,389 @@
+//! SQL of the review context. Reads take any executor; writes take the open transaction.
+
+use sqlx::{Any, Executor, FromRow};
+
+use crate::db::{Tx, now_ms};
+
+#[derive(Clone, Debug, FromRow)]
+pub struct CaseRow {
+    pub id: i64,
+    pub student_id: i64,
+    pub hospital: String,
+    pub hospital_level: Option<i64>,
+    pub reason: String,
+    pub visit_date: String,
+    pub coverage_year: i64,
+    pub status: String,
+    pub review_level: i64,
+    pub may_edit: i64,
+    pub payout_cents: Option<i64>,
+    pub deductible_used_cents: Option<i64>,
+    pub policy_version: Option<i64>,
+    pub payout_breakdown: Option<String>,
+    pub reviewer1_id: Option<i64>,
+    pub reviewer2_id: Option<i64>,
+    pub version: i64,
+    pub created_at: i64,
+    pub submitted_at: Option<i64>,
+    pub updated_at: i64,
+    pub approved_at: Option<i64>,
+}
+
+const CASE_COLUMNS: &str = "id, student_id, hospital, hospital_level, reason, visit_date, coverage_year, status, review_level, may_edit, payout_cents, deductible_used_cents, policy_version, payout_breakdown, reviewer1_id, reviewer2_id, version, created_at, submitted_at, updated_at, approved_at";
+
+#[derive(Clone, Debug, FromRow)]
+pub struct InvoiceRow {
+    pub id: i64,
+    pub case_id: i64,
+    pub invoice_no: String,
+    pub total_cents: i64,
+    pub self_pay_cents: i64,
+    pub photo_file_id: Option<i64>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub may_edit: i64,
+    pub hospital_verified: i64,
+}
+
+const INVOICE_COLUMNS: &str = "id, case_id, invoice_no, total_cents, self_pay_cents, photo_file_id, status, reason, may_edit, hospital_verified";
+
+pub async fn find_case<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: i64,
+) -> sqlx::Result<Option<CaseRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(exec)
+    .await
+}
+
+pub async fn find_invoice<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: i64,
+) -> sqlx::Result<Option<InvoiceRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {INVOICE_COLUMNS} FROM invoices WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(exec)
+    .await
+}
+
+pub async fn invoices_of<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    case_id: i64,
+) -> sqlx::Result<Vec<InvoiceRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {INVOICE_COLUMNS} FROM invoices WHERE case_id = $1 ORDER BY id"
+    )))
+    .bind(case_id)
+    .fetch_all(exec)
+    .await
+}
+
+/// Records a decision on an invoice with its (possibly corrected) figures.
+#[allow(clippy::too_many_arguments)]
+pub async fn set_invoice_decision(
+    tx: &mut Tx,
+    id: i64,
+    status: &str,
+    reason: Option<&str>,
+    may_edit: bool,
+    invoice_no: &str,
+    total_cents: i64,
+    self_pay_cents: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE invoices SET status = $1, reason = $2, may_edit = $3, invoice_no = $4, total_cents = $5, self_pay_cents = $6, updated_at = $7 WHERE id = $8",
+    )
+    .bind(status)
+    .bind(reason)
+    .bind(i64::from(may_edit))
+    .bind(invoice_no)
+    .bind(total_cents)
+    .bind(self_pay_cents)
+    .bind(now_ms())
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Approves every pending invoice of a case (a whole-case approval); answers their ids.
+pub async fn approve_pending(tx: &mut Tx, case_id: i64) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar("UPDATE invoices SET status = 'approved', reason = NULL, may_edit = 0, updated_at = $1 WHERE case_id = $2 AND status = 'pending' RETURNING id")
+        .bind(now_ms())
+        .bind(case_id)
+        .fetch_all(&mut **tx)
+        .await
+}
+
+/// Finally rejects every pending invoice of a finally rejected case.
+pub async fn reject_pending(tx: &mut Tx, case_id: i64, reason: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE invoices SET status = 'rejected', reason = $1, may_edit = 0, updated_at = $2 WHERE case_id = $3 AND status = 'pending'")
+        .bind(reason)
+        .bind(now_ms())
+        .bind(case_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_hospital(
+    tx: &mut Tx,
+    case_id: i64,
+    hospital: &str,
+    level: Option<i64>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE cases SET hospital = $1, hospital_level = $2 WHERE id = $3")
+        .bind(hospital)
+        .bind(level)
+        .bind(case_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Moves a case to `status`, remembering the level that acted (`review_level`: the level a
+/// case awaits, or that returned it) and the reviewer of that level.
+pub async fn move_case(
+    tx: &mut Tx,
+    case_id: i64,
+    status: &str,
+    review_level: i64,
+    may_edit: bool,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE cases SET status = $1, review_level = $2, may_edit = $3, updated_at = $4 WHERE id = $5")
+        .bind(status)
+        .bind(review_level)
+        .bind(i64::from(may_edit))
+        .bind(now_ms())
+        .bind(case_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_reviewer(
+    tx: &mut Tx,
+    case_id: i64,
+    level: i64,
+    reviewer: i64,
+) -> sqlx::Result<()> {
+    let sql = if level == 1 {
+        "UPDATE cases SET reviewer1_id = $1 WHERE id = $2"
+    } else {
+        "UPDATE cases SET reviewer2_id = $1 WHERE id = $2"
+    };
+    sqlx::query(sql)
+        .bind(reviewer)
+        .bind(case_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Whether `user_id` made any level-1 decision on the case (four eyes at level 2).
+pub async fn decided_at_level1(tx: &mut Tx, case_id: i64, user_id: i64) -> sqlx::Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM review_decisions WHERE case_id = $1 AND reviewer_id = $2 AND level = 1",
+    )
+    .bind(case_id)
+    .bind(user_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(n > 0)
+}
+
+pub struct NewDecision<'a> {
+    pub case_id: i64,
+    pub invoice_id: Option<i64>,
+    pub reviewer_id: i64,
+    pub level: i64,
+    pub result: &'a str,
+    pub reason: Option<&'a str>,
+    pub may_edit: Option<bool>,
+    pub changes: Option<String>,
+}
+
+pub async fn insert_decision(tx: &mut Tx, d: NewDecision<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO review_decisions (case_id, invoice_id, reviewer_id, level, result, reason, may_edit, changes, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(d.case_id)
+    .bind(d.invoice_id)
+    .bind(d.reviewer_id)
+    .bind(d.level)
+    .bind(d.result)
+    .bind(d.reason)
+    .bind(d.may_edit.map(i64::from))
+    .bind(d.changes)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, FromRow)]
+pub struct DecisionRow {
+    pub id: i64,
+    pub invoice_id: Option<i64>,
+    pub reviewer: String,
+    pub level: i64,
+    pub result: String,
+    pub reason: Option<String>,
+    pub may_edit: Option<i64>,
+    pub changes: Option<String>,
+    pub created_at: i64,
+}
+
+pub async fn decisions_of<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    case_id: i64,
+) -> sqlx::Result<Vec<DecisionRow>> {
+    sqlx::query_as(
+        "SELECT d.id, d.invoice_id, u.username AS reviewer, d.level, d.result, d.reason, d.may_edit, d.changes, d.created_at
+         FROM review_decisions d JOIN users u ON u.id = d.reviewer_id WHERE d.case_id = $1 ORDER BY d.id",
+    )
+    .bind(case_id)
+    .fetch_all(exec)
+    .await
+}
+
+/// Blacklists every invoice number of the case for its student (rule 5).
+pub async fn blacklist_case(
+    tx: &mut Tx,
+    case_id: i64,
+    student_id: i64,
+    by: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO blacklist (user_id, invoice_no, case_id, created_by, created_at)
+         SELECT DISTINCT $1, invoice_no, $2, $3, $4 FROM invoices WHERE case_id = $2
+         ON CONFLICT (user_id, invoice_no) DO NOTHING",
+    )
+    .bind(student_id)
+    .bind(case_id)
+    .bind(by)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// What the student already used this coverage year, from their other approved cases.
+pub async fn year_usage(
+    tx: &mut Tx,
+    student_id: i64,
+    coverage_year: i64,
+    except_case: i64,
+) -> sqlx::Result<crate::policy::YearUsage> {
+    let (deductible, paid): (i64, i64) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(deductible_used_cents), 0) AS BIGINT), CAST(COALESCE(SUM(payout_cents), 0) AS BIGINT)
+         FROM cases WHERE student_id = $1 AND coverage_year = $2 AND id <> $3
+           AND status IN ('approved', 'booked', 'completed')",
+    )
+    .bind(student_id)
+    .bind(coverage_year)
+    .bind(except_case)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(crate::policy::YearUsage {
+        deductible_used_cents: deductible,
+        paid_cents: paid,
+    })
+}
+
+pub async fn store_payout(
+    tx: &mut Tx,
+    case_id: i64,
+    b: &crate::policy::PayoutBreakdown,
+) -> sqlx::Result<()> {
+    let json = serde_json::to_string(b).unwrap_or_default();
+    sqlx::query(
+        "UPDATE cases SET payout_cents = $1, deductible_used_cents = $2, policy_version = $3, payout_breakdown = $4, approved_at = $5 WHERE id = $6",
+    )
+    .bind(b.payout_cents)
+    .bind(b.deductible_used_cents)
+    .bind(b.policy_version)
+    .bind(json)
+    .bind(now_ms())
+    .bind(case_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A reopened case's payout is superseded (the decision log keeps the old figures).
+pub async fn clear_payout(tx: &mut Tx, case_id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE cases SET payout_cents = NULL, deductible_used_cents = NULL, policy_version = NULL, payout_breakdown = NULL, approved_at = NULL WHERE id = $1")
+        .bind(case_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn student_of<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    user_id: i64,
+) -> sqlx::Result<(String, String)> {
+    sqlx::query_as("SELECT username, name FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(exec)
+        .await
+}
+
+#[derive(Debug, FromRow)]
+pub struct QueueRow {
+    pub id: i64,
+    pub student_id: i64,
+    pub student_username: String,
+    pub student_name: String,
+    pub hospital: String,
+    pub hospital_level: Option<i64>,
+    pub visit_date: String,
+    pub submitted_at: i64,
+    pub version: i64,
+    pub invoice_count: i64,
+    pub total_cents: i64,
+}
+
+/// One page of the queue for `status`, oldest (re)submission first, after the keyset
+/// `(submitted_at, id)`; served by `cases_queue_idx (status, submitted_at, id)`.
+pub async fn queue<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    status: &str,
+    after: (i64, i64),
+    limit: i64,
+) -> sqlx::Result<Vec<QueueRow>> {
+    sqlx::query_as(
+        "SELECT c.id, c.student_id, u.username AS student_username, u.name AS student_name, c.hospital, c.hospital_level,
+                c.visit_date, c.submitted_at, c.version,
+                (SELECT COUNT(*) FROM invoices i WHERE i.case_id = c.id) AS invoice_count,
+                (SELECT CAST(COALESCE(SUM(i.total_cents), 0) AS BIGINT) FROM invoices i WHERE i.case_id = c.id) AS total_cents
+         FROM cases c JOIN users u ON u.id = c.student_id
+         WHERE c.status = $1 AND c.submitted_at IS NOT NULL
+           AND (c.submitted_at > $2 OR (c.submitted_at = $2 AND c.id > $3))
+         ORDER BY c.submitted_at, c.id LIMIT $4",
+    )
+    .bind(status)
+    .bind(after.0)
+    .bind(after.1)
+    .bind(limit)
+    .fetch_all(exec)
+    .await
+}
+
+/// (cases waiting, oldest submission time).
+pub async fn queue_stats<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    status: &str,
+) -> sqlx::Result<(i64, Option<i64>)> {
+    sqlx::query_as("SELECT COUNT(*), MIN(submitted_at) FROM cases WHERE status = $1")
+        .bind(status)
+        .fetch_one(exec)
+        .await
+}

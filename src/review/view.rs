@@ -1,0 +1,165 @@
+//! A case as staff see it: fields, invoices, record photos, the decision log and the flags.
+
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::flags::{self, Flag};
+use super::store;
+use crate::claims::{CaseStatus, InvoiceStatus};
+use crate::http::{AppError, AppResult, AppState};
+use crate::policy::PayoutBreakdown;
+use crate::web::rfc3339;
+
+#[derive(Serialize, ToSchema)]
+pub struct StudentRef {
+    pub id: i64,
+    /// Student id (学号).
+    pub username: String,
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InvoiceView {
+    pub id: i64,
+    pub invoice_no: String,
+    pub total_cents: i64,
+    pub self_pay_cents: i64,
+    /// total − self-paid.
+    pub covered_cents: i64,
+    pub status: InvoiceStatus,
+    pub reason: Option<String>,
+    pub may_edit: bool,
+    pub photo_file_id: Option<i64>,
+    pub hospital_verified: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecordView {
+    pub id: i64,
+    pub file_id: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DecisionView {
+    pub id: i64,
+    pub invoice_id: Option<i64>,
+    /// Login name of the reviewer.
+    pub reviewer: String,
+    pub level: i64,
+    /// `approve`, `reject`, `correct` or `reopen`.
+    pub result: String,
+    pub reason: Option<String>,
+    pub may_edit: Option<bool>,
+    /// Corrections, `{"field": {"old": …, "new": …}}`.
+    #[schema(value_type = Option<Object>)]
+    pub changes: Option<Value>,
+    /// RFC 3339.
+    pub at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CaseDetail {
+    pub id: i64,
+    pub status: CaseStatus,
+    /// The level the case awaits, or the level that returned it.
+    pub review_level: i64,
+    pub may_edit: bool,
+    /// Send it back with every decision (rule 8).
+    pub version: i64,
+    pub student: StudentRef,
+    pub hospital: String,
+    pub hospital_level: Option<i64>,
+    pub reason: String,
+    pub visit_date: String,
+    pub coverage_year: i64,
+    pub submitted_at: Option<String>,
+    pub updated_at: String,
+    pub approved_at: Option<String>,
+    pub payout_cents: Option<i64>,
+    pub policy_version: Option<i64>,
+    pub payout_breakdown: Option<PayoutBreakdown>,
+    pub invoices: Vec<InvoiceView>,
+    pub records: Vec<RecordView>,
+    pub decisions: Vec<DecisionView>,
+    pub flags: Vec<Flag>,
+}
+
+pub async fn case_detail(state: &AppState, case_id: i64) -> AppResult<CaseDetail> {
+    let pool = &state.db.pool;
+    let case = store::find_case(pool, case_id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let invoices = store::invoices_of(pool, case_id).await?;
+    let flags = flags::for_case(pool, &case, &invoices).await?;
+    let (username, name) = store::student_of(pool, case.student_id).await?;
+    let records: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT id, file_id FROM case_records WHERE case_id = $1 ORDER BY id")
+            .bind(case_id)
+            .fetch_all(pool)
+            .await?;
+    let decisions = store::decisions_of(pool, case_id).await?;
+    Ok(CaseDetail {
+        id: case.id,
+        status: CaseStatus::parse(&case.status).unwrap_or(CaseStatus::Draft),
+        review_level: case.review_level,
+        may_edit: case.may_edit == 1,
+        version: case.version,
+        student: StudentRef {
+            id: case.student_id,
+            username,
+            name,
+        },
+        hospital: case.hospital,
+        hospital_level: case.hospital_level,
+        reason: case.reason,
+        visit_date: case.visit_date,
+        coverage_year: case.coverage_year,
+        submitted_at: case.submitted_at.map(rfc3339),
+        updated_at: rfc3339(case.updated_at),
+        approved_at: case.approved_at.map(rfc3339),
+        payout_cents: case.payout_cents,
+        policy_version: case.policy_version,
+        payout_breakdown: case
+            .payout_breakdown
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok()),
+        invoices: invoices
+            .into_iter()
+            .map(|i| InvoiceView {
+                id: i.id,
+                covered_cents: i.total_cents - i.self_pay_cents,
+                invoice_no: i.invoice_no,
+                total_cents: i.total_cents,
+                self_pay_cents: i.self_pay_cents,
+                status: InvoiceStatus::parse(&i.status).unwrap_or(InvoiceStatus::Pending),
+                reason: i.reason,
+                may_edit: i.may_edit == 1,
+                photo_file_id: i.photo_file_id,
+                hospital_verified: i.hospital_verified == 1,
+            })
+            .collect(),
+        records: records
+            .into_iter()
+            .map(|(id, file_id)| RecordView { id, file_id })
+            .collect(),
+        decisions: decisions
+            .into_iter()
+            .map(|d| DecisionView {
+                id: d.id,
+                invoice_id: d.invoice_id,
+                reviewer: d.reviewer,
+                level: d.level,
+                result: d.result,
+                reason: d.reason,
+                may_edit: d.may_edit.map(|m| m == 1),
+                changes: d
+                    .changes
+                    .as_deref()
+                    .and_then(|c| serde_json::from_str(c).ok()),
+                at: rfc3339(d.created_at),
+            })
+            .collect(),
+        flags,
+    })
+}
