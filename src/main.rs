@@ -122,7 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             settings.bind = args.bind;
             let (db, keys) = settings.open().await?;
             if args.demo {
-                let logins = medclaim::demo::seed(&db, &keys, settings.time_zone).await?;
+                let logins = medclaim::demo::seed_all(&settings, &db, &keys).await?;
                 println!(
                     "Demo university ready. Every demo login uses the password: {}",
                     medclaim::demo::DEMO_PASSWORD

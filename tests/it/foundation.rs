@@ -462,3 +462,62 @@ async fn personal_data_is_encrypted_at_rest_with_a_blind_index() {
         .unwrap();
     assert_eq!(found, 1);
 }
+
+#[tokio::test]
+async fn demo_is_idempotent_and_has_cases_in_every_state() {
+    let app = TestApp::spawn().await;
+    let mut settings = medclaim::Settings::new(app.data_dir.clone());
+    settings.database_url = Some(app.database_url.clone());
+    for _ in 0..2 {
+        let logins = medclaim::demo::seed_all(&settings, &app.db, &app.keys)
+            .await
+            .unwrap();
+        assert!(logins.iter().any(|l| l.role == "admin"));
+    }
+    let students: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users u JOIN coverage c ON c.user_id = u.id JOIN user_roles r ON r.user_id = u.id AND r.role = 'student'
+         WHERE c.year = (SELECT MAX(year) FROM coverage)",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert!(students >= 200, "{students}");
+    let mut statuses: Vec<String> = sqlx::query_scalar("SELECT DISTINCT status FROM cases")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            "approved",
+            "booked",
+            "completed",
+            "draft",
+            "level2",
+            "rejected",
+            "returned",
+            "submitted",
+            "withdrawn"
+        ]
+    );
+    let cases: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(cases, 9, "a second run adds nothing");
+    // A demo student signs in with the printed password and sees their cases.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "2025000001", "password": medclaim::demo::DEMO_PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["token"].as_str().unwrap();
+    let (_, cases) = app.get("/api/v1/cases", token).await;
+    assert_eq!(cases["items"].as_array().unwrap().len(), 4, "{cases}");
+    assert!(app.cli(&["audit", "verify"], None).status.success());
+}

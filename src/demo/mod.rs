@@ -1,7 +1,11 @@
 //! `serve --demo`: a demo university — staff of every role, 200 covered students, notices.
 //! Idempotent: running it again adds nothing that is already there.
 
+mod cases;
+
 use chrono::Datelike;
+
+pub use cases::seed as seed_cases;
 
 use crate::accounts::domain::{IdNumber, Phone, Role, check_char, hash_password};
 use crate::accounts::store::{self, NewUser};
@@ -166,4 +170,18 @@ mod tests {
             );
         }
     }
+}
+
+/// Everything `serve --demo` fills in: accounts and coverage, two weeks of hand-in slots, and
+/// cases in every state. Idempotent.
+pub async fn seed_all(
+    settings: &crate::Settings,
+    db: &Db,
+    keys: &Keys,
+) -> anyhow::Result<Vec<DemoLogin>> {
+    let logins = seed(db, keys, settings.time_zone).await?;
+    crate::booking::seed_demo_slots(db, settings.time_zone).await?;
+    let state = crate::http::AppState::new(db.clone(), keys.clone(), settings.clone());
+    cases::seed(&state).await?;
+    Ok(logins)
 }
