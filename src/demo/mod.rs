@@ -159,19 +159,6 @@ pub async fn seed(
     Ok(logins)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn demo_id_numbers_are_valid() {
-        for n in 1..=super::DEMO_STUDENTS {
-            assert!(
-                crate::accounts::domain::IdNumber::parse(&super::demo_id_number(n)).is_ok(),
-                "{n}"
-            );
-        }
-    }
-}
-
 /// Everything `serve --demo` fills in: accounts and coverage, two weeks of hand-in slots, and
 /// cases in every state. Idempotent.
 pub async fn seed_all(
@@ -184,4 +171,17 @@ pub async fn seed_all(
     let state = crate::http::AppState::new(db.clone(), keys.clone(), settings.clone());
     cases::seed(&state).await?;
     Ok(logins)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn demo_id_numbers_are_valid() {
+        for n in 1..=super::DEMO_STUDENTS {
+            assert!(
+                crate::accounts::domain::IdNumber::parse(&super::demo_id_number(n)).is_ok(),
+                "{n}"
+            );
+        }
+    }
 }
