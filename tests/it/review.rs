@@ -1433,6 +1433,8 @@ async fn journey_with_student_fix_after_level2_return() {
     assert_eq!(st, StatusCode::OK, "{c}");
     assert_eq!(c["status"], "approved");
     assert_eq!(c["payout_cents"], 39_100, "{c}");
+    assert_eq!(c["payout_breakdown"]["covered_cents"], 66_000, "{c}");
+    assert_eq!(c["payout_breakdown"]["ratio_bp"], 8500);
     assert!(
         inbox_kinds(&app, sid)
             .await
