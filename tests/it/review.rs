@@ -1564,3 +1564,91 @@ async fn reviewer_clears_a_queue_of_three_with_the_keyboard() {
     .unwrap();
     assert_eq!(approved, 4);
 }
+
+/// The console pages render what the API knows: queue, review screen with flags and payout
+/// lines, search, policy (saved as a new version through the form) and notices (Markdown
+/// rendered safely). Another role is refused.
+#[tokio::test]
+async fn console_pages_show_queue_case_search_policy_and_notices() {
+    use crate::intake::{page, web_login};
+    let app = TestApp::spawn().await;
+    let t = team(&app).await;
+    let other = app.create_user("2024300", "赵六", &[Role::Student]).await;
+    let (case, _) = submitted(&app, t.student.0, Some(3), &[inv("PG-1", 12_345, 0)]).await;
+    submitted(&app, other, Some(3), &[inv("PG-1", 100, 0)]).await;
+    let r1 = web_login(&app, "rev1").await;
+    let html = page(&app, &r1, "/console/review?level=1").await;
+    assert!(
+        html.contains(&format!("/console/review/cases/{case}")),
+        "{html}"
+    );
+    assert!(html.contains("123.45"));
+    let html = page(&app, &r1, &format!("/console/review/cases/{case}")).await;
+    assert!(html.contains("PG-1") && html.contains("风险提示"), "{html}");
+    assert!(html.contains("发票照片不清晰"), "preset reasons offered");
+    assert!(html.contains("name=\"decision\" value=\"approve\""));
+    let html = page(&app, &r1, "/console/search?q=PG-").await;
+    assert!(
+        html.contains("search-results") && html.contains("赵六"),
+        "{html}"
+    );
+
+    let admin = web_login(&app, "admin").await;
+    let html = page(&app, &admin, "/console/policy").await;
+    assert!(html.contains("value=\"80.00\""), "{html}");
+    let csrf = |html: &str| {
+        let i = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+        html[i..i + html[i..].find('"').unwrap()].to_string()
+    };
+    let token = csrf(&html);
+    let resp = app
+        .client
+        .post(app.url("/console/policy"))
+        .header(reqwest::header::COOKIE, &admin)
+        .form(&[
+            ("csrf", token.as_str()),
+            ("ratio0", "70"),
+            ("ratio1", "90"),
+            ("ratio2", "85"),
+            ("ratio3", "82.5"),
+            ("deductible", "150"),
+            ("cap", "40000"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, p) = app.get("/api/v1/admin/policy", &t.admin.1).await;
+    assert_eq!(p["version"], 2);
+    assert_eq!(p["ratios_bp"]["3"], 8250);
+    assert_eq!(p["deductible_cents"], 15_000);
+    let resp = app
+        .client
+        .post(app.url("/console/notices"))
+        .header(reqwest::header::COOKIE, &admin)
+        .form(&[
+            ("csrf", token.as_str()),
+            ("title", "交票时间调整"),
+            ("body", "*下周一*起\n\n<script>x()</script>"),
+            ("priority", "3"),
+            ("valid_until", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let html = page(&app, &admin, "/console/notices").await;
+    assert!(
+        html.contains("<em>下周一</em>") && html.contains("&lt;script&gt;"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>x()"));
+    let resp = app
+        .client
+        .get(app.url("/console/policy"))
+        .header(reqwest::header::COOKIE, &r1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+}
