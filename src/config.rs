@@ -27,6 +27,10 @@ pub struct Settings {
     pub max_upload_bytes: usize,
     /// How old a visit may be when its claim is created, days.
     pub claim_window_days: i64,
+    /// Booking: cancellation cut-off and reminder hour.
+    pub booking: crate::booking::BookingSettings,
+    /// The notification outbox: SMS gateway, SMTP, retries.
+    pub notify: crate::notify::NotifySettings,
 }
 
 impl Settings {
@@ -49,6 +53,8 @@ impl Settings {
                 .unwrap_or(chrono_tz::Asia::Shanghai),
             max_upload_bytes: env_u64("MEDCLAIM_MAX_UPLOAD_BYTES", 25 * 1024 * 1024) as usize,
             claim_window_days: env_u64("MEDCLAIM_CLAIM_WINDOW_DAYS", 365) as i64,
+            booking: crate::booking::BookingSettings::from_env(),
+            notify: crate::notify::NotifySettings::from_env(),
         }
     }
 
@@ -74,7 +80,7 @@ impl Settings {
     }
 }
 
-fn env_u64(name: &str, default: u64) -> u64 {
+pub(crate) fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())

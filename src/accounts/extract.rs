@@ -203,6 +203,8 @@ role_set! {
     AuditReaders => [Auditor, Admin];
     /// Who may download finance reports.
     FinanceReaders => [Finance, Admin];
+    /// Staff at the hand-in desk: confirm hand-ins and no-shows.
+    Desk => [Reviewer1, Reviewer2, Admin];
 }
 
 /// 401 for pages means "go to the login page".

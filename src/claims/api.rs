@@ -274,6 +274,12 @@ async fn read_invoice_form(state: &AppState, req: Request) -> AppResult<InvoiceF
                 .filter(|(b, _)| !b.is_empty()),
         })
     } else {
+        // This route has no global body limit (for photos): bound the JSON body here.
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, state.settings.max_json_bytes)
+            .await
+            .map_err(|_| crate::http::json::payload_too_large())?;
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
         let ApiJson(v) = ApiJson::<Value>::from_request(req, state).await?;
         Ok(InvoiceForm {
             invoice_no: v

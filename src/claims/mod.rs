@@ -1,9 +1,11 @@
 //! Claims: cases (病历), their record photos and invoices, from draft to payout.
 
 pub mod api;
+mod case_pages;
 pub mod domain;
 pub mod ops;
 pub mod pages;
+mod photo_pages;
 pub mod store;
 pub mod view;
 

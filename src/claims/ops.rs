@@ -211,6 +211,7 @@ pub async fn add_invoice(
 ) -> AppResult<i64> {
     let mut tx = state.db.begin().await?;
     editable_case(&mut tx, user, case_id).await?;
+    store::lock_invoice_no(&mut tx, state.db.backend, &facts.invoice_no).await?;
     store::check_invoice_no(&mut tx, &facts.invoice_no, 0).await?;
     let dir = &state.settings.data_dir;
     let file_id = crate::storage::save(
@@ -279,6 +280,7 @@ pub async fn update_invoice(
         total_cents.unwrap_or(old.total_cents),
         self_pay_cents.unwrap_or(old.self_pay_cents),
     )?;
+    store::lock_invoice_no(&mut tx, state.db.backend, &facts.invoice_no).await?;
     store::check_invoice_no(&mut tx, &facts.invoice_no, invoice_id).await?;
     let file_id = match &photo {
         Some(p) => Some(

@@ -178,6 +178,23 @@ pub async fn is_covered(tx: &mut Tx, user_id: i64, year: i64) -> sqlx::Result<bo
     Ok(n > 0)
 }
 
+/// Serialises checks of one invoice number across concurrent transactions, so two claims can
+/// never both pass the duplicate check. SQLite already has one writer at a time; PostgreSQL
+/// takes a transaction-scoped advisory lock keyed by the number.
+pub async fn lock_invoice_no(
+    tx: &mut Tx,
+    backend: crate::db::Backend,
+    invoice_no: &str,
+) -> sqlx::Result<()> {
+    if backend == crate::db::Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(4242003, hashtext($1))")
+            .bind(invoice_no)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Rule 2 lookups: blacklisted for anyone, or in another active claim of anyone (an invoice
 /// other than `except_invoice`).
 pub async fn check_invoice_no(

@@ -95,7 +95,7 @@ pub struct CaseView {
     /// How the final payout was computed, line by line (stored at approval).
     pub payout_breakdown: Option<PayoutBreakdown>,
     /// What the payout would be under the current policy (SPEC §4 rule 10): covered parts of
-    /// the invoices not rejected, at the hospital level's ratio (unrated until a reviewer sets it).
+    /// the invoices not finally rejected, at the hospital level's ratio (unrated until a reviewer sets it).
     pub payout_preview: PayoutBreakdown,
     pub version: i64,
     pub timeline: Vec<TimelineEntry>,
@@ -167,9 +167,11 @@ pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
     }
     let policy = crate::policy::store::current(pool).await?;
     let usage = store::year_usage(pool, case.student_id, case.coverage_year, case.id).await?;
+    // Rejected invoices the student may still fix go back to review on resubmission; final
+    // rejections do not count.
     let covered: i64 = invoices
         .iter()
-        .filter(|i| i.status != InvoiceStatus::Rejected)
+        .filter(|i| i.status != InvoiceStatus::Rejected || i.may_edit)
         .map(|i| i.covered_cents)
         .sum();
     let payout_preview = compute_payout(&policy, case.hospital_level.unwrap_or(0), covered, usage);

@@ -17,6 +17,18 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_review",
         include_str!("../../migrations/0003_review.sql"),
     ),
+    (
+        "0004_booking_outbox",
+        include_str!("../../migrations/0004_booking_outbox.sql"),
+    ),
+    (
+        "0005_reports",
+        include_str!("../../migrations/0005_reports.sql"),
+    ),
+    (
+        "0006_gateway",
+        include_str!("../../migrations/0006_gateway.sql"),
+    ),
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {

@@ -82,6 +82,14 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::notify::inbox::router())
         .merge(crate::profile::api::router())
         .merge(crate::support::api::router())
+        .merge(crate::booking::api::router())
+        .merge(crate::notify::api_router())
+        .merge(crate::registry::api::router())
+        .merge(crate::gateway::api::router())
+        .merge(crate::insurers::api::router())
+        .merge(crate::ledger::api::router())
+        .merge(crate::reports::api::router())
+        .merge(crate::roster::api::router())
 }
 
 /// The whole application as a router (used by the server and by router-level tests).
@@ -151,13 +159,18 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM, then lets requests in flight finish.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let worker = crate::notify::worker::spawn(&self.state);
         let app = router(self.state);
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown_signal())
-        .await?;
+        .await;
+        if let Some(worker) = worker {
+            worker.abort();
+        }
+        served?;
         Ok(())
     }
 }

@@ -1,13 +1,28 @@
 //! Notifications (SPEC §6). Callers say *what happened* with a [`Message`] inside the
-//! transaction that made it happen; this module writes the in-app inbox row (always) and —
-//! once the outbox lands — the SMS and e-mail messages, delivered later by the worker.
+//! transaction that made it happen; this module writes the in-app inbox row (always) and the
+//! SMS and e-mail messages into the durable outbox, delivered later by the [`worker`].
 
+pub mod admin;
+pub mod channels;
+pub mod clock;
+pub mod contact;
 pub mod inbox;
 pub mod outbox;
+mod settings;
+pub mod worker;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use settings::{NotifySettings, SmsSettings, SmtpSettings, SmtpTls};
 
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::db::{Tx, now_ms};
+
+/// The JSON API of this context: the admin outbox and a person's message settings.
+pub fn api_router() -> OpenApiRouter<crate::http::AppState> {
+    admin::router().merge(contact::router())
+}
 
 /// What a person should hear about. Amounts in cents; texts are rendered in the recipient's
 /// language.
@@ -238,22 +253,41 @@ impl Message {
     }
 }
 
-/// Tells `user_id` about `message`, inside `tx`: the in-app inbox row now; outbound channels
-/// through the durable outbox.
+/// Tells `user_id` about `message`, inside `tx`: the in-app inbox row now; an SMS (when the
+/// user has a phone) and an e-mail (when the user has an address) through the durable outbox,
+/// each with an idempotency key derived from the inbox row, so it is delivered exactly once.
 pub async fn notify(tx: &mut Tx, user_id: i64, message: &Message) -> sqlx::Result<()> {
-    let lang: String = sqlx::query_scalar("SELECT lang FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_one(&mut **tx)
-        .await?;
+    let (lang, email, phone_enc): (String, Option<String>, Option<String>) =
+        sqlx::query_as("SELECT lang, email, phone_enc FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(&mut **tx)
+            .await?;
     let (title, body) = message.render(&lang);
-    sqlx::query("INSERT INTO notifications (user_id, kind, title, body, case_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(user_id)
-        .bind(message.kind())
-        .bind(title)
-        .bind(body)
-        .bind(message.case_id())
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO notifications (user_id, kind, title, body, case_id, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(user_id)
+    .bind(message.kind())
+    .bind(&title)
+    .bind(&body)
+    .bind(message.case_id())
+    .bind(now_ms())
+    .fetch_one(&mut **tx)
+    .await?;
+    let payload = outbox::Payload {
+        kind: message.kind().to_string(),
+        lang,
+        subject: title,
+        text: body,
+        to_phone_enc: None,
+    };
+    if phone_enc.is_some() {
+        let key = format!("notification-{id}-sms");
+        outbox::enqueue_for_user(tx, "sms", user_id, None, &payload, &key).await?;
+    }
+    if let Some(address) = email.filter(|e| e.contains('@')) {
+        let key = format!("notification-{id}-email");
+        outbox::enqueue_for_user(tx, "email", user_id, Some(&address), &payload, &key).await?;
+    }
     Ok(())
 }

@@ -71,16 +71,18 @@ pub async fn request_code(state: &AppState, user: &CurrentUser, phone: &str) -> 
     } else {
         format!("【医保通】您的验证码是 {code}，10 分钟内有效。")
     };
-    let payload = serde_json::json!({
-        "user_id": user.id,
-        "username": user.username,
-        "phone_enc": phone_enc,
-        "text": text,
-    });
+    let payload = crate::notify::outbox::Payload {
+        kind: "phone_code".into(),
+        lang: user.lang.clone(),
+        subject: String::new(),
+        text,
+        to_phone_enc: Some(phone_enc),
+    };
     let masked = mask_phone(phone.as_str());
-    crate::notify::outbox::enqueue(
+    crate::notify::outbox::enqueue_for_user(
         &mut tx,
         "sms",
+        user.id,
         Some(&masked),
         &payload,
         &format!("phone_code:{id}"),

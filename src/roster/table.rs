@@ -9,6 +9,8 @@ use calamine::{Data, Reader};
 use super::RowError;
 
 pub struct Table {
+    /// The header row as written in the file.
+    pub header: Vec<String>,
     /// Canonical column name → index.
     pub columns: HashMap<String, usize>,
     /// (line number as the user sees it, cells)
@@ -30,7 +32,7 @@ impl Table {
 }
 
 /// Header names as offices write them, in English or Chinese.
-fn canonical(header: &str) -> String {
+pub fn canonical(header: &str) -> String {
     let h = header.trim().trim_start_matches('\u{feff}').to_lowercase();
     match h.as_str() {
         "学号" | "student id" | "studentid" => "student_id",
@@ -66,7 +68,15 @@ pub fn read_table(file_name: &str, bytes: &[u8]) -> Result<Table, RowError> {
     let rows = lines
         .filter(|(_, cells)| cells.iter().any(|c| !c.trim().is_empty()))
         .collect();
-    Ok(Table { columns, rows })
+    let header = header
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+        .collect();
+    Ok(Table {
+        header,
+        columns,
+        rows,
+    })
 }
 
 fn file_error(reason: &str) -> RowError {

@@ -8,11 +8,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use thirtyfour::common::capabilities::chromium::ChromiumLikeCapabilities;
+use thirtyfour::common::capabilities::desiredcapabilities::CapabilitiesHelper;
 use thirtyfour::prelude::*;
 
 pub struct Browser {
     pub driver: WebDriver,
     pub base: String,
+    driver_url: String,
     chromedriver: Child,
     _profile: tempfile::TempDir,
 }
@@ -72,6 +74,9 @@ impl Browser {
         ] {
             caps.add_arg(arg).unwrap();
         }
+        // Keep the console log so tests can assert pages run without JavaScript errors.
+        caps.set("goog:loggingPrefs", serde_json::json!({"browser": "ALL"}))
+            .unwrap();
         caps.add_experimental_option(
             "mobileEmulation",
             serde_json::json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0, "touch": true}}),
@@ -85,6 +90,7 @@ impl Browser {
                     return Some(Browser {
                         driver,
                         base: base.to_string(),
+                        driver_url: url,
                         chromedriver,
                         _profile: profile,
                     });
@@ -163,6 +169,38 @@ impl Browser {
         panic!("timed out waiting for {js}");
     }
 
+    /// Console errors (uncaught exceptions, failed loads) since the last call, from Chromium's
+    /// browser log; refused forms (409/422 pages) are expected and left out.
+    pub async fn console_errors(&self) -> Vec<String> {
+        let url = format!(
+            "{}/session/{}/se/log",
+            self.driver_url,
+            self.driver.session_id()
+        );
+        let resp = reqwest::Client::new()
+            .post(url)
+            .json(&serde_json::json!({"type": "browser"}))
+            .send()
+            .await
+            .expect("read the browser log");
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        body["value"]
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter(|e| e["level"] == "SEVERE")
+                    // A refused form answers 409 or 422 with a page showing why: intended.
+                    .filter(|e| {
+                        let m = e["message"].as_str().unwrap_or_default();
+                        !(m.contains("status of 409") || m.contains("status of 422"))
+                    })
+                    .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Signs in through the login page with the test password.
     pub async fn sign_in(&self, username: &str) {
         self.goto("/login").await;
@@ -180,15 +218,28 @@ impl Browser {
     }
 
     /// Ends the session and chromedriver.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
         let _ = self.driver.clone().quit().await;
-        let _ = self.chromedriver.kill();
-        let _ = self.chromedriver.wait();
     }
 }
 
 impl Drop for Browser {
+    /// Also after a failed assertion: end the session (so Chromium exits) with a plain
+    /// blocking request, then stop chromedriver.
     fn drop(&mut self) {
+        use std::io::{Read, Write};
+        let host = self.driver_url.trim_start_matches("http://").to_string();
+        let request = format!(
+            "DELETE /session/{} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.driver.session_id()
+        );
+        if let Ok(mut stream) = std::net::TcpStream::connect(&host) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            if stream.write_all(request.as_bytes()).is_ok() {
+                let _ = stream.read_to_end(&mut Vec::new());
+            }
+        }
         let _ = self.chromedriver.kill();
+        let _ = self.chromedriver.wait();
     }
 }

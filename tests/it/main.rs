@@ -2,8 +2,13 @@
 
 mod common;
 
+mod booking;
 mod browser;
 mod cli;
 mod foundation;
+mod gateway;
+mod insurers;
 mod intake;
+mod outbox;
+mod reports;
 mod review;

@@ -1,0 +1,476 @@
+//! Pages: the student's booking page (mobile) and the console's slots, bulk form, roster and
+//! outbox (desktop). Forms post back and redirect with a flash code, so the pages work without
+//! JavaScript; every form carries the session's CSRF token.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::api::{Roster, load_roster};
+use super::domain::{self, BulkSpec, SlotSpec};
+use super::service::{self, BookingView, SlotView};
+use super::store::{self, BookableCase};
+use crate::accounts::{CurrentUser, Role};
+use crate::db::now_ms;
+use crate::http::{AppError, AppState};
+use crate::notify::admin::{OutboxItem, OutboxQuery};
+use crate::web::{PageUser, Tr, csrf, render};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/app/booking", get(student_page).post(student_book))
+        .route("/app/booking/{id}/cancel", post(student_cancel))
+        .route("/console/slots", get(slots_page).post(create_slot))
+        .route("/console/slots/bulk", post(create_bulk))
+        .route("/console/slots/{id}", get(roster_page))
+        .route("/console/slots/{id}/capacity", post(change_capacity))
+        .route("/console/slots/{id}/delete", post(delete_slot))
+        .route("/console/bookings/{id}/complete", post(complete))
+        .route("/console/bookings/{id}/no-show", post(no_show))
+        .route("/console/outbox", get(outbox_page))
+        .route("/console/outbox/{id}/retry", post(retry))
+}
+
+/// `?ok=…` or `?error=…` after a form, shown once.
+#[derive(Deserialize, Default)]
+pub struct Flash {
+    ok: Option<String>,
+    error: Option<String>,
+    status: Option<String>,
+}
+
+fn safe_code(code: &Option<String>) -> Option<&str> {
+    code.as_deref().filter(|c| {
+        !c.is_empty() && c.len() < 40 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    })
+}
+
+impl Flash {
+    fn message(&self, tr: &Tr, ok_prefix: &str) -> (Option<String>, Option<String>) {
+        (
+            safe_code(&self.ok).map(|c| tr.t(&format!("{ok_prefix}.{c}"))),
+            safe_code(&self.error).map(|c| tr.t(&format!("errors.{c}"))),
+        )
+    }
+}
+
+fn back(to: &str, result: Result<&str, AppError>) -> Response {
+    match result {
+        Ok(ok) => Redirect::to(&format!("{to}?ok={ok}")).into_response(),
+        Err(e) if e.status.is_server_error() => e.into_response(),
+        Err(e) => Redirect::to(&format!("{to}?error={}", e.code)).into_response(),
+    }
+}
+
+/// Why a page request is refused, if it is: a wrong CSRF token on a form (when `sent`), or
+/// none of `roles`.
+fn refuse(user: &CurrentUser, sent: Option<&str>, roles: &[Role]) -> Option<Response> {
+    if sent.is_some_and(|t| !csrf::same(t, &user.csrf_token)) {
+        return Some((StatusCode::FORBIDDEN, "CSRF token mismatch").into_response());
+    }
+    if !roles.iter().any(|r| user.has(*r)) {
+        return Some(AppError::forbidden().into_response());
+    }
+    None
+}
+
+const DESK: [Role; 3] = [Role::Reviewer1, Role::Reviewer2, Role::Admin];
+
+pub fn yuan(cents: &Option<i64>) -> String {
+    cents
+        .map(|c| format!("¥{}.{:02}", c / 100, (c % 100).abs()))
+        .unwrap_or_else(|| "—".into())
+}
+
+// ---------- student ----------
+
+#[derive(Template)]
+#[template(path = "booking/student.html")]
+struct StudentPage<'a> {
+    tr: Tr,
+    user: &'a CurrentUser,
+    ok: Option<String>,
+    error: Option<String>,
+    cases: Vec<BookableCase>,
+    slots: Vec<SlotView>,
+    bookings: Vec<BookingView>,
+}
+
+async fn student_page(
+    State(state): State<AppState>,
+    tr: Tr,
+    PageUser(user): PageUser,
+    Query(flash): Query<Flash>,
+) -> Response {
+    if let Some(r) = refuse(&user, None, &[Role::Student]) {
+        return r;
+    }
+    let load = async {
+        let today = domain::today(state.settings.time_zone, now_ms());
+        let tz = state.settings.time_zone;
+        let now = now_ms();
+        let mut slots = store::list_slots(&state.db.pool, &today, None, 300).await?;
+        // Only slots that have not begun can be booked.
+        slots.retain(|s| {
+            domain::slot_start_ms(tz, &s.slot_date, &s.start_time).is_some_and(|t| t > now)
+        });
+        let cases = store::bookable_cases(&state.db.pool, user.id).await?;
+        let bookings = store::bookings_of(&state.db.pool, user.id).await?;
+        Ok::<_, sqlx::Error>((slots, cases, bookings))
+    };
+    let (slots, cases, bookings) = match load.await {
+        Ok(v) => v,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let (ok, error) = flash.message(&tr, "booking");
+    render(&StudentPage {
+        tr,
+        user: &user,
+        ok,
+        error,
+        cases,
+        slots: slots.into_iter().map(SlotView::from).collect(),
+        bookings: bookings.into_iter().map(BookingView::from).collect(),
+    })
+}
+
+#[derive(Deserialize)]
+struct BookForm {
+    csrf: String,
+    slot_id: i64,
+    case_id: i64,
+}
+
+async fn student_book(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    axum::Form(form): axum::Form<BookForm>,
+) -> Response {
+    if let Some(r) = refuse(&user, Some(&form.csrf), &[Role::Student]) {
+        return r;
+    }
+    let result = service::book(&state, &user.actor(), form.slot_id, form.case_id).await;
+    back("/app/booking", result.map(|_| "booked_ok"))
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn student_cancel(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    if let Some(r) = refuse(&user, Some(&form.csrf), &[Role::Student]) {
+        return r;
+    }
+    let result = service::cancel(&state, &user.actor(), id).await;
+    back("/app/booking", result.map(|_| "cancelled_ok"))
+}
+
+// ---------- console: slots ----------
+
+#[derive(Template)]
+#[template(path = "booking/console_slots.html")]
+struct SlotsPage<'a> {
+    tr: Tr,
+    user: &'a CurrentUser,
+    ok: Option<String>,
+    error: Option<String>,
+    is_admin: bool,
+    slots: Vec<SlotView>,
+    weekdays: [u32; 7],
+}
+
+async fn slots_page(
+    State(state): State<AppState>,
+    tr: Tr,
+    PageUser(user): PageUser,
+    Query(flash): Query<Flash>,
+) -> Response {
+    if !user.is_staff() {
+        return Redirect::to("/app").into_response();
+    }
+    let today = domain::today(state.settings.time_zone, now_ms());
+    let slots = match store::list_slots(&state.db.pool, &today, None, 500).await {
+        Ok(s) => s,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let (ok, error) = flash.message(&tr, "console");
+    render(&SlotsPage {
+        tr,
+        user: &user,
+        ok,
+        error,
+        is_admin: user.has(Role::Admin),
+        slots: slots.into_iter().map(SlotView::from).collect(),
+        weekdays: [1, 2, 3, 4, 5, 6, 7],
+    })
+}
+
+#[derive(Deserialize)]
+struct SlotForm {
+    csrf: String,
+    date: String,
+    start: String,
+    end: String,
+    capacity: i64,
+}
+
+async fn create_slot(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    axum::Form(form): axum::Form<SlotForm>,
+) -> Response {
+    if let Some(r) = refuse(&user, Some(&form.csrf), &[Role::Admin]) {
+        return r;
+    }
+    let result = match SlotSpec::parse(&form.date, &form.start, &form.end, form.capacity) {
+        Ok(spec) => service::create_slot(&state, &user.actor(), spec)
+            .await
+            .map(|_| "saved"),
+        Err(e) => Err(service::invalid(e)),
+    };
+    back("/console/slots", result)
+}
+
+#[derive(Deserialize)]
+struct BulkForm {
+    csrf: String,
+    from: String,
+    to: String,
+    day_start: String,
+    day_end: String,
+    slot_minutes: i64,
+    capacity: i64,
+    wd1: Option<String>,
+    wd2: Option<String>,
+    wd3: Option<String>,
+    wd4: Option<String>,
+    wd5: Option<String>,
+    wd6: Option<String>,
+    wd7: Option<String>,
+}
+
+async fn create_bulk(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    axum::Form(form): axum::Form<BulkForm>,
+) -> Response {
+    if let Some(r) = refuse(&user, Some(&form.csrf), &[Role::Admin]) {
+        return r;
+    }
+    let days = [
+        &form.wd1, &form.wd2, &form.wd3, &form.wd4, &form.wd5, &form.wd6, &form.wd7,
+    ];
+    let weekdays: Vec<u32> = (1..=7)
+        .filter(|d| days[(*d - 1) as usize].is_some())
+        .collect();
+    let parsed = BulkSpec::parse(
+        &form.from,
+        &form.to,
+        &weekdays,
+        &form.day_start,
+        &form.day_end,
+        form.slot_minutes,
+        form.capacity,
+    );
+    let result = match parsed {
+        Ok(bulk) => service::create_bulk(&state, &user.actor(), bulk)
+            .await
+            .map(|_| "saved"),
+        Err(e) => Err(service::invalid(e)),
+    };
+    back("/console/slots", result)
+}
+
+#[derive(Deserialize)]
+struct CapacityForm {
+    csrf: String,
+    capacity: i64,
+}
+
+async fn change_capacity(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<CapacityForm>,
+) -> Response {
+    if let Some(r) = refuse(&user, Some(&form.csrf), &[Role::Admin]) {
+        return r;
+    }
+    back(
+        "/console/slots",
+        service::set_capacity(&state, &user.actor(), id, form.capacity)
+            .await
+            .map(|_| "saved"),
+    )
+}
+
+async fn delete_slot(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    if let Some(r) = refuse(&user, Some(&form.csrf), &[Role::Admin]) {
+        return r;
+    }
+    back(
+        "/console/slots",
+        service::delete_slot(&state, &user.actor(), id)
+            .await
+            .map(|_| "saved"),
+    )
+}
+
+// ---------- console: roster ----------
+
+#[derive(Template)]
+#[template(path = "booking/console_roster.html")]
+struct RosterPage<'a> {
+    tr: Tr,
+    user: &'a CurrentUser,
+    ok: Option<String>,
+    error: Option<String>,
+    can_confirm: bool,
+    roster: Roster,
+}
+
+async fn roster_page(
+    State(state): State<AppState>,
+    tr: Tr,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    Query(flash): Query<Flash>,
+) -> Response {
+    if !user.is_staff() {
+        return Redirect::to("/app").into_response();
+    }
+    let roster = match load_roster(&state, id).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let (ok, error) = flash.message(&tr, "console");
+    render(&RosterPage {
+        tr,
+        user: &user,
+        ok,
+        error,
+        can_confirm: DESK.iter().any(|r| user.has(*r)),
+        roster,
+    })
+}
+
+async fn complete(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    desk_action(&state, &user, id, &form.csrf, true).await
+}
+
+async fn no_show(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    desk_action(&state, &user, id, &form.csrf, false).await
+}
+
+async fn desk_action(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    sent: &str,
+    completed: bool,
+) -> Response {
+    if let Some(r) = refuse(user, Some(sent), &DESK) {
+        return r;
+    }
+    let slot_id = match store::find_booking(&state.db.pool, id, None).await {
+        Ok(Some(b)) => b.slot_id,
+        Ok(None) => return AppError::not_found().into_response(),
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let result = if completed {
+        service::complete(state, &user.actor(), id).await
+    } else {
+        service::no_show(state, &user.actor(), id).await
+    };
+    back(
+        &format!("/console/slots/{slot_id}"),
+        result.map(|_| "saved"),
+    )
+}
+
+// ---------- console: outbox ----------
+
+#[derive(Template)]
+#[template(path = "booking/console_outbox.html")]
+struct OutboxPage<'a> {
+    tr: Tr,
+    user: &'a CurrentUser,
+    ok: Option<String>,
+    error: Option<String>,
+    status: String,
+    statuses: [&'static str; 5],
+    items: Vec<OutboxItem>,
+}
+
+async fn outbox_page(
+    State(state): State<AppState>,
+    tr: Tr,
+    PageUser(user): PageUser,
+    Query(flash): Query<Flash>,
+) -> Response {
+    if let Some(r) = refuse(&user, None, &[Role::Admin]) {
+        return r;
+    }
+    let status = safe_code(&flash.status).unwrap_or("").to_string();
+    let query = OutboxQuery {
+        status: Some(status.clone()),
+        cursor: None,
+        limit: Some(200),
+    };
+    let page = match crate::notify::admin::load(&state, &query).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let (ok, error) = flash.message(&tr, "console");
+    render(&OutboxPage {
+        tr,
+        user: &user,
+        ok,
+        error,
+        status,
+        statuses: ["pending", "sending", "sent", "dead", "not_configured"],
+        items: page.items,
+    })
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    if let Some(r) = refuse(&user, Some(&form.csrf), &[Role::Admin]) {
+        return r;
+    }
+    back(
+        "/console/outbox",
+        crate::notify::admin::requeue(&state, &user, id)
+            .await
+            .map(|_| "saved"),
+    )
+}

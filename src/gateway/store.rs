@@ -1,0 +1,216 @@
+//! SQL for pushed visits: one row per (hospital, visit id) with the newest revision, every
+//! revision's bundle kept sealed, and the lookup by the patient's blind index.
+
+use sqlx::{AnyPool, Row};
+
+use super::bundle::Visit;
+use crate::crypto::Keys;
+use crate::db::{Tx, now_ms};
+
+/// What a push did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushed {
+    Created { visit_id: i64 },
+    Unchanged { visit_id: i64 },
+    Amended { visit_id: i64, revision: i64 },
+}
+
+/// Blind index of a national id number, the same as `users.id_number_bidx`.
+pub fn patient_index(keys: &Keys, id_number: &str) -> String {
+    keys.blind_index("id_number", id_number)
+}
+
+/// Stores a visit, or amends it when the hospital sends changed content for the same visit id.
+pub async fn save(
+    tx: &mut Tx,
+    keys: &Keys,
+    hospital_id: i64,
+    visit: &Visit,
+    raw_bundle: &[u8],
+) -> sqlx::Result<Pushed> {
+    let sha = visit.content_sha256();
+    let existing = sqlx::query(
+        "SELECT id, content_sha256, revision FROM visits WHERE hospital_id = $1 AND hospital_visit_id = $2",
+    )
+    .bind(hospital_id)
+    .bind(&visit.hospital_visit_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let now = now_ms();
+    let patient_enc = keys.encrypt(
+        &format!(
+            "visits.patient_id|{hospital_id}|{}",
+            visit.hospital_visit_id
+        ),
+        &visit.patient_id,
+    );
+    let bidx = patient_index(keys, &visit.patient_id);
+    let pushed = match existing {
+        Some(row) => {
+            let id: i64 = row.try_get("id")?;
+            let stored: String = row.try_get("content_sha256")?;
+            if stored == sha {
+                return Ok(Pushed::Unchanged { visit_id: id });
+            }
+            let revision = row.try_get::<i64, _>("revision")? + 1;
+            sqlx::query(
+                "UPDATE visits SET patient_id_enc = $1, patient_id_bidx = $2, visit_date = $3, diagnosis_code = $4,
+                 diagnosis_text = $5, invoice_no = $6, total_cents = $7, content_sha256 = $8, revision = $9, updated_at = $10
+                 WHERE id = $11",
+            )
+            .bind(&patient_enc)
+            .bind(&bidx)
+            .bind(&visit.visit_date)
+            .bind(&visit.diagnosis_code)
+            .bind(&visit.diagnosis_text)
+            .bind(&visit.invoice_no)
+            .bind(visit.total_cents)
+            .bind(&sha)
+            .bind(revision)
+            .bind(now)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query("DELETE FROM visit_fee_lines WHERE visit_id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            Pushed::Amended {
+                visit_id: id,
+                revision,
+            }
+        }
+        None => {
+            let row = sqlx::query(
+                "INSERT INTO visits (hospital_id, hospital_visit_id, patient_id_enc, patient_id_bidx, visit_date,
+                 diagnosis_code, diagnosis_text, invoice_no, total_cents, content_sha256, revision, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11) RETURNING id",
+            )
+            .bind(hospital_id)
+            .bind(&visit.hospital_visit_id)
+            .bind(&patient_enc)
+            .bind(&bidx)
+            .bind(&visit.visit_date)
+            .bind(&visit.diagnosis_code)
+            .bind(&visit.diagnosis_text)
+            .bind(&visit.invoice_no)
+            .bind(visit.total_cents)
+            .bind(&sha)
+            .bind(now)
+            .fetch_one(&mut **tx)
+            .await?;
+            Pushed::Created {
+                visit_id: row.try_get("id")?,
+            }
+        }
+    };
+    let (visit_id, revision) = match pushed {
+        Pushed::Created { visit_id } => (visit_id, 1),
+        Pushed::Amended { visit_id, revision } => (visit_id, revision),
+        Pushed::Unchanged { .. } => unreachable!("returned above"),
+    };
+    for (i, line) in visit.fee_lines.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO visit_fee_lines (visit_id, line_no, code, display, amount_cents) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(visit_id)
+        .bind(i as i64 + 1)
+        .bind(&line.code)
+        .bind(&line.display)
+        .bind(line.amount_cents)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let bundle_text = String::from_utf8_lossy(raw_bundle);
+    sqlx::query(
+        "INSERT INTO visit_revisions (visit_id, revision, content_sha256, bundle_enc, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(visit_id)
+    .bind(revision)
+    .bind(&sha)
+    .bind(keys.encrypt(&format!("visit_revisions.bundle|{visit_id}|{revision}"), &bundle_text))
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(pushed)
+}
+
+/// A visit as its patient sees it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct VisitView {
+    pub id: i64,
+    pub hospital_id: i64,
+    pub hospital: String,
+    pub hospital_level: i64,
+    pub hospital_visit_id: String,
+    pub visit_date: String,
+    pub diagnosis_code: String,
+    pub diagnosis_text: Option<String>,
+    pub invoice_no: String,
+    pub total_cents: i64,
+    pub revision: i64,
+    pub fee_lines: Vec<FeeLineView>,
+    pub source: &'static str,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct FeeLineView {
+    pub code: Option<String>,
+    pub display: String,
+    pub amount_cents: i64,
+}
+
+/// The visits whose patient has this blind index, newest first, ids below `before`.
+pub async fn visits_of_patient(
+    pool: &AnyPool,
+    bidx: &str,
+    before: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<VisitView>> {
+    let rows = sqlx::query(
+        "SELECT v.id, v.hospital_id, h.name AS hospital, h.level AS hospital_level, v.hospital_visit_id, v.visit_date,
+                v.diagnosis_code, v.diagnosis_text, v.invoice_no, v.total_cents, v.revision
+         FROM visits v JOIN hospitals h ON h.id = v.hospital_id
+         WHERE v.patient_id_bidx = $1 AND v.id < $2 ORDER BY v.id DESC LIMIT $3",
+    )
+    .bind(bidx)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let mut visits = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: i64 = row.try_get("id")?;
+        let lines = sqlx::query(
+            "SELECT code, display, amount_cents FROM visit_fee_lines WHERE visit_id = $1 ORDER BY line_no",
+        )
+        .bind(id)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|l| {
+            Ok(FeeLineView {
+                code: l.try_get("code")?,
+                display: l.try_get("display")?,
+                amount_cents: l.try_get("amount_cents")?,
+            })
+        })
+        .collect::<sqlx::Result<Vec<_>>>()?;
+        visits.push(VisitView {
+            id,
+            hospital_id: row.try_get("hospital_id")?,
+            hospital: row.try_get("hospital")?,
+            hospital_level: row.try_get("hospital_level")?,
+            hospital_visit_id: row.try_get("hospital_visit_id")?,
+            visit_date: row.try_get("visit_date")?,
+            diagnosis_code: row.try_get("diagnosis_code")?,
+            diagnosis_text: row.try_get("diagnosis_text")?,
+            invoice_no: row.try_get("invoice_no")?,
+            total_cents: row.try_get("total_cents")?,
+            revision: row.try_get("revision")?,
+            fee_lines: lines,
+            source: "hospital",
+        });
+    }
+    Ok(visits)
+}

@@ -1,0 +1,185 @@
+//! SQL for the payout ledger.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use sqlx::{AnyPool, Row};
+use utoipa::ToSchema;
+
+use super::domain::{Approval, Paid};
+use crate::db::{Tx, now_ms};
+use crate::insurers::fhir::PaymentNotice;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryView {
+    pub id: i64,
+    pub case_id: Option<i64>,
+    pub amount_cents: i64,
+    /// `YYYY-MM-DD`
+    pub paid_date: String,
+    /// `wallet | bank | unknown`
+    pub destination_kind: String,
+    /// e.g. `****1234` for a bank account; never the full number.
+    pub destination_masked: Option<String>,
+    /// This case had been paid before.
+    pub paid_twice: bool,
+}
+
+pub struct RecordedPayment {
+    pub entries: Vec<EntryView>,
+    pub already_recorded: bool,
+}
+
+const ENTRY_COLUMNS: &str =
+    "id, case_id, amount_cents, paid_date, destination_kind, destination_masked, duplicate_of";
+
+fn entry(row: &sqlx::any::AnyRow) -> sqlx::Result<EntryView> {
+    Ok(EntryView {
+        id: row.try_get("id")?,
+        case_id: row.try_get("case_id")?,
+        amount_cents: row.try_get("amount_cents")?,
+        paid_date: row.try_get("paid_date")?,
+        destination_kind: row.try_get("destination_kind")?,
+        destination_masked: row.try_get("destination_masked")?,
+        paid_twice: row.try_get::<Option<i64>, _>("duplicate_of")?.is_some(),
+    })
+}
+
+/// Records each detail of a payment notice; a notice with an identifier already recorded for
+/// this insurer is a re-send and changes nothing. A payment for a case that was paid before
+/// points at the earlier entry (`duplicate_of`).
+pub async fn record_payment(
+    tx: &mut Tx,
+    insurer_id: i64,
+    notice: &PaymentNotice,
+) -> sqlx::Result<RecordedPayment> {
+    let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE insurer_id = $1 AND payment_identifier = $2 ORDER BY detail_no"
+    )))
+    .bind(insurer_id)
+    .bind(&notice.identifier)
+    .fetch_all(&mut **tx)
+    .await?;
+    if !existing.is_empty() {
+        return Ok(RecordedPayment {
+            entries: existing.iter().map(entry).collect::<sqlx::Result<_>>()?,
+            already_recorded: true,
+        });
+    }
+    let now = now_ms();
+    let mut entries = Vec::new();
+    for (i, d) in notice.details.iter().enumerate() {
+        let earlier: Option<i64> = match d.case_id {
+            Some(case_id) => {
+                sqlx::query("SELECT MIN(id) AS id FROM ledger_entries WHERE case_id = $1")
+                    .bind(case_id)
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get("id")?
+            }
+            None => None,
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO ledger_entries (insurer_id, case_id, payment_identifier, detail_no, amount_cents, paid_date,
+             destination_kind, destination_masked, duplicate_of, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {ENTRY_COLUMNS}"
+        )))
+        .bind(insurer_id)
+        .bind(d.case_id)
+        .bind(&notice.identifier)
+        .bind(i as i64 + 1)
+        .bind(d.amount_cents)
+        .bind(&d.date)
+        .bind(d.destination.kind())
+        .bind(d.destination.masked())
+        .bind(earlier)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?;
+        entries.push(entry(&row)?);
+    }
+    Ok(RecordedPayment {
+        entries,
+        already_recorded: false,
+    })
+}
+
+fn date(s: &str) -> sqlx::Result<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// Claims an insurer adjudicated with a payout (complete or partial).
+pub async fn approvals(pool: &AnyPool, tz: chrono_tz::Tz) -> sqlx::Result<Vec<Approval>> {
+    let rows = sqlx::query(
+        "SELECT case_id, insurer_id, approved_cents, decided_at FROM insurer_claims
+         WHERE status IN ('complete', 'partial') AND approved_cents IS NOT NULL AND decided_at IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let at: i64 = r.try_get("decided_at")?;
+            let approved_on = chrono::DateTime::from_timestamp_millis(at)
+                .unwrap_or_default()
+                .with_timezone(&tz)
+                .date_naive();
+            Ok(Approval {
+                case_id: r.try_get("case_id")?,
+                insurer_id: r.try_get("insurer_id")?,
+                approved_cents: r.try_get("approved_cents")?,
+                approved_on,
+            })
+        })
+        .collect()
+}
+
+/// Every ledger entry, oldest first.
+pub async fn payments(pool: &AnyPool) -> sqlx::Result<Vec<Paid>> {
+    let rows = sqlx::query(
+        "SELECT id, case_id, insurer_id, amount_cents, paid_date FROM ledger_entries ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Paid {
+                entry_id: r.try_get("id")?,
+                case_id: r.try_get("case_id")?,
+                insurer_id: r.try_get("insurer_id")?,
+                amount_cents: r.try_get("amount_cents")?,
+                paid_on: date(&r.try_get::<String, _>("paid_date")?)?,
+            })
+        })
+        .collect()
+}
+
+/// Owed (approved) and paid per insurer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InsurerBalance {
+    pub insurer_id: i64,
+    pub name: String,
+    pub owed_cents: i64,
+    pub paid_cents: i64,
+}
+
+pub async fn balances(pool: &AnyPool) -> sqlx::Result<Vec<InsurerBalance>> {
+    let rows = sqlx::query(
+        "SELECT i.id, i.name,
+            (SELECT CAST(COALESCE(SUM(approved_cents), 0) AS BIGINT) FROM insurer_claims c
+              WHERE c.insurer_id = i.id AND c.status IN ('complete', 'partial')) AS owed_cents,
+            (SELECT CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) FROM ledger_entries l
+              WHERE l.insurer_id = i.id) AS paid_cents
+         FROM insurers i ORDER BY i.id",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(InsurerBalance {
+                insurer_id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                owed_cents: r.try_get("owed_cents")?,
+                paid_cents: r.try_get("paid_cents")?,
+            })
+        })
+        .collect()
+}
