@@ -1438,7 +1438,10 @@ async fn journey_with_student_fix_after_level2_return() {
     // The student's case page explains the stored payout line by line.
     let cookie = crate::intake::web_login(&app, "2024555").await;
     let html = crate::intake::page(&app, &cookie, &format!("/app/cases/{case}")).await;
-    assert!(html.contains("报销金额计算") && html.contains("391.00") && html.contains("660.00"), "{html}");
+    assert!(
+        html.contains("报销金额计算") && html.contains("391.00") && html.contains("660.00"),
+        "{html}"
+    );
     assert!(html.contains("政策版本 1"), "{html}");
     assert!(
         inbox_kinds(&app, sid)
