@@ -62,6 +62,7 @@
   "use strict";
   var screen = document.getElementById("review-screen") || document.getElementById("review-queue");
   if (!screen) return;
+  document.documentElement.setAttribute("data-keys", "ready");
   var invoices = Array.prototype.slice.call(document.querySelectorAll(".invoice"));
   var current = 0;
   function select(i) {
@@ -91,19 +92,27 @@
       }
     });
   });
-  document.addEventListener("keydown", function (e) {
+  // Shortcuts act on key release, so the key press that leaves a page is over before the
+  // next page loads (and cannot reach it).
+  function typing(e) {
     var tag = (e.target.tagName || "").toLowerCase();
-    if (tag === "input" || tag === "textarea" || tag === "select" || e.ctrlKey || e.metaKey || e.altKey) {
+    return tag === "input" || tag === "textarea" || tag === "select" || e.ctrlKey || e.metaKey || e.altKey;
+  }
+  document.addEventListener("keydown", function (e) {
+    if (typing(e)) {
       if (e.key === "Escape" && e.target.blur) e.target.blur();
       return;
     }
+    if ("arjkn?".indexOf(e.key) >= 0) e.preventDefault();
+  });
+  document.addEventListener("keyup", function (e) {
+    if (typing(e)) return;
     var help = document.getElementById("kbd-help");
     switch (e.key) {
-      case "a": { var b = button("button.approve"); if (b) { e.preventDefault(); b.click(); } break; }
+      case "a": { var b = button("button.approve"); if (b) b.click(); break; }
       case "r": {
         var inv = invoices[current];
         if (!inv) break;
-        e.preventDefault();
         if (hasReason(inv)) { var rb = inv.querySelector("button.reject"); if (rb) rb.click(); }
         else { var p = inv.querySelector(".reason-preset"); if (p) p.focus(); }
         break;

@@ -43,6 +43,8 @@ pub struct CaseRow {
     pub review_level: i64,
     pub may_edit: i64,
     pub payout_cents: Option<i64>,
+    /// JSON of the `PayoutBreakdown` stored at final approval.
+    pub payout_breakdown: Option<String>,
     pub version: i64,
     pub created_at: i64,
     pub first_submitted_at: Option<i64>,
@@ -63,7 +65,7 @@ impl CaseRow {
 }
 
 const CASE_COLUMNS: &str = "id, student_id, hospital, hospital_level, reason, visit_date, coverage_year, status, \
-     review_level, may_edit, payout_cents, version, created_at, first_submitted_at, submitted_at, updated_at, \
+     review_level, may_edit, payout_cents, payout_breakdown, version, created_at, first_submitted_at, submitted_at, updated_at, \
      approved_at, handed_in_at";
 
 /// A case, when `viewer` owns it or is staff (`None` = any owner). Another student's case is

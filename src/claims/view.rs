@@ -92,6 +92,8 @@ pub struct CaseView {
     pub invoices: Vec<InvoiceView>,
     /// The final payout once approved.
     pub payout_cents: Option<i64>,
+    /// How the final payout was computed, line by line (stored at approval).
+    pub payout_breakdown: Option<PayoutBreakdown>,
     /// What the payout would be under the current policy (SPEC §4 rule 10): covered parts of
     /// the invoices not finally rejected, at the hospital level's ratio (unrated until a reviewer sets it).
     pub payout_preview: PayoutBreakdown,
@@ -217,6 +219,10 @@ pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
         records,
         invoices,
         payout_cents: case.payout_cents,
+        payout_breakdown: case
+            .payout_breakdown
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok()),
         payout_preview,
         version: case.version,
         timeline,

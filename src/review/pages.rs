@@ -28,26 +28,11 @@ pub fn router() -> Router<AppState> {
         .merge(super::admin_pages::router())
 }
 
-/// Cents as yuan with two decimals.
-pub fn yuan(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let c = cents.unsigned_abs();
-    format!("{sign}{}.{:02}", c / 100, c % 100)
-}
+pub use crate::claims::domain::yuan;
 
-/// "12.3" / "12.34" / "12" yuan to cents; no floats.
+/// Yuan as typed on a page to cents (see `claims::domain::parse_yuan`).
 pub fn parse_yuan(s: &str) -> Option<i64> {
-    let s = s.trim().trim_start_matches('¥');
-    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 2 {
-        return None;
-    }
-    if !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let whole: i64 = whole.parse().ok()?;
-    let frac: i64 = format!("{frac:0<2}").parse().ok()?;
-    whole.checked_mul(100)?.checked_add(frac)
+    crate::claims::domain::parse_yuan("amount", s).ok()
 }
 
 fn is_reviewer(u: &CurrentUser) -> bool {
@@ -551,22 +536,5 @@ async fn reopen_form(
     match decide::reopen(&state, &user, id, f.version, f.reason).await {
         Ok(()) => Redirect::to(&format!("/console/review/cases/{id}")).into_response(),
         Err(e) => back_with(id, &e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{parse_yuan, yuan};
-
-    #[test]
-    fn yuan_round_trips_without_floats() {
-        assert_eq!(yuan(64_800), "648.00");
-        assert_eq!(yuan(5), "0.05");
-        assert_eq!(parse_yuan("648"), Some(64_800));
-        assert_eq!(parse_yuan("0.5"), Some(50));
-        assert_eq!(parse_yuan("¥12.34"), Some(1234));
-        assert_eq!(parse_yuan("1.234"), None);
-        assert_eq!(parse_yuan("-1"), None);
-        assert_eq!(parse_yuan("abc"), None);
     }
 }
