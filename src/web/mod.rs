@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::claims::pages::router())
         .merge(crate::profile::pages::router())
         .merge(crate::support::pages::router())
+        .merge(crate::support::console_pages::router())
         .merge(crate::booking::pages::router())
         .merge(crate::registry::pages::router())
         .merge(crate::roster::pages::router())

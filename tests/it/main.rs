@@ -12,3 +12,4 @@ mod intake;
 mod outbox;
 mod reports;
 mod review;
+mod support_console;

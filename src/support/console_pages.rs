@@ -1,0 +1,142 @@
+//! `/console/support`: staff read every support thread and answer from the console.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use super::store::{self, ThreadSummary, ThreadView};
+use crate::accounts::CurrentUser;
+use crate::http::{AppError, AppState};
+use crate::web::{PageUser, Tr, csrf, render};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console/support", get(list))
+        .route("/console/support/{id}", get(show_thread).post(reply))
+}
+
+#[derive(Template)]
+#[template(path = "support/console_list.html")]
+struct ListPage<'a> {
+    tr: Tr,
+    user: &'a CurrentUser,
+    error: Option<String>,
+    threads: Vec<ThreadSummary>,
+}
+
+#[derive(Template)]
+#[template(path = "support/console_thread.html")]
+struct ThreadPage<'a> {
+    tr: Tr,
+    user: &'a CurrentUser,
+    error: Option<String>,
+    view: ThreadView,
+    status_label: String,
+}
+
+/// Staff only; a student who types the address goes back to their own pages.
+fn staff(user: &CurrentUser) -> Result<(), Response> {
+    if user.is_staff() {
+        Ok(())
+    } else {
+        Err(Redirect::to("/app").into_response())
+    }
+}
+
+async fn list(State(state): State<AppState>, tr: Tr, PageUser(user): PageUser) -> Response {
+    if let Err(r) = staff(&user) {
+        return r;
+    }
+    match store::list(&state.db, &user, i64::MAX, 100).await {
+        Ok(rows) => {
+            let threads = rows.into_iter().map(ThreadSummary::from).collect();
+            render(&ListPage {
+                tr,
+                user: &user,
+                error: None,
+                threads,
+            })
+        }
+        Err(e) => AppError::from(e).into_response(),
+    }
+}
+
+async fn thread_page(
+    state: &AppState,
+    tr: Tr,
+    user: &CurrentUser,
+    id: i64,
+    error: Option<String>,
+) -> Response {
+    let view = async {
+        let row = store::find(&state.db, user, id).await?;
+        Ok::<_, AppError>(store::view(&state.db, row).await?)
+    }
+    .await;
+    match view {
+        Ok(view) => {
+            let status = if error.is_some() {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::OK
+            };
+            (status, {
+                let status_label = tr.t(&format!("support_console.status_{}", view.thread.status));
+                render(&ThreadPage {
+                    tr,
+                    user,
+                    error,
+                    view,
+                    status_label,
+                })
+            })
+                .into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn show_thread(
+    State(state): State<AppState>,
+    tr: Tr,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+) -> Response {
+    if let Err(r) = staff(&user) {
+        return r;
+    }
+    thread_page(&state, tr, &user, id, None).await
+}
+
+#[derive(Deserialize)]
+struct ReplyForm {
+    csrf: String,
+    body: String,
+}
+
+async fn reply(
+    State(state): State<AppState>,
+    tr: Tr,
+    PageUser(user): PageUser,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<ReplyForm>,
+) -> Response {
+    if let Err(r) = staff(&user) {
+        return r;
+    }
+    if !csrf::same(&form.csrf, &user.csrf_token) {
+        return (StatusCode::FORBIDDEN, tr.t("errors.csrf_failed")).into_response();
+    }
+    match store::reply(&state.db, &user, id, &form.body).await {
+        Ok(_) => Redirect::to(&format!("/console/support/{id}")).into_response(),
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
+            let why = tr.t("support_console.reply_invalid");
+            thread_page(&state, tr, &user, id, Some(why)).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
