@@ -39,16 +39,12 @@ struct ThreadPage<'a> {
 }
 
 /// Staff only; a student who types the address goes back to their own pages.
-fn staff(user: &CurrentUser) -> Result<(), Response> {
-    if user.is_staff() {
-        Ok(())
-    } else {
-        Err(Redirect::to("/app").into_response())
-    }
+fn not_staff(user: &CurrentUser) -> Option<Response> {
+    (!user.is_staff()).then(|| Redirect::to("/app").into_response())
 }
 
 async fn list(State(state): State<AppState>, tr: Tr, PageUser(user): PageUser) -> Response {
-    if let Err(r) = staff(&user) {
+    if let Some(r) = not_staff(&user) {
         return r;
     }
     match store::list(&state.db, &user, i64::MAX, 100).await {
@@ -106,7 +102,7 @@ async fn show_thread(
     PageUser(user): PageUser,
     Path(id): Path<i64>,
 ) -> Response {
-    if let Err(r) = staff(&user) {
+    if let Some(r) = not_staff(&user) {
         return r;
     }
     thread_page(&state, tr, &user, id, None).await
@@ -125,7 +121,7 @@ async fn reply(
     Path(id): Path<i64>,
     axum::Form(form): axum::Form<ReplyForm>,
 ) -> Response {
-    if let Err(r) = staff(&user) {
+    if let Some(r) = not_staff(&user) {
         return r;
     }
     if !csrf::same(&form.csrf, &user.csrf_token) {
