@@ -317,11 +317,9 @@ async fn security_headers_health_metrics_openapi() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn pages_sign_in_with_cookie_and_csrf() {
-    let app = TestApp::spawn().await;
-    app.create_user("2024001", "张三", &[Role::Student]).await;
-    app.create_user("rev1", "王老师", &[Role::Reviewer1]).await;
+/// A client that keeps cookies like a browser, on the login page: answers it and the form's
+/// CSRF token.
+async fn browser_at_login(app: &TestApp) -> (reqwest::Client, String) {
     let client = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -343,6 +341,15 @@ async fn pages_sign_in_with_cookie_and_csrf() {
         .next()
         .unwrap()
         .to_string();
+    (client, csrf)
+}
+
+#[tokio::test]
+async fn pages_sign_in_with_cookie_and_csrf() {
+    let app = TestApp::spawn().await;
+    app.create_user("2024001", "张三", &[Role::Student]).await;
+    app.create_user("rev1", "王老师", &[Role::Reviewer1]).await;
+    let (client, csrf) = browser_at_login(&app).await;
 
     // Without the token: refused.
     let resp = client
@@ -401,27 +408,7 @@ async fn pages_sign_in_with_cookie_and_csrf() {
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 
     // Staff land on the console.
-    let staff = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = staff
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
+    let (staff, csrf) = browser_at_login(&app).await;
     staff
         .post(app.url("/login"))
         .form(&[
