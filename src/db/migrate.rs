@@ -29,6 +29,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_gateway",
         include_str!("../../migrations/0006_gateway.sql"),
     ),
+    (
+        "0007_insurer_flow",
+        include_str!("../../migrations/0007_insurer_flow.sql"),
+    ),
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {
