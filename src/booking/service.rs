@@ -253,6 +253,12 @@ pub async fn book(
     let case = store::own_case(&mut tx, case_id, user_id)
         .await?
         .ok_or_else(AppError::not_found)?;
+    if case.insurer_id.is_some() {
+        return Err(AppError::conflict(
+            "insurer_pays",
+            "The insurer pays this case directly; there is nothing to hand in.",
+        ));
+    }
     if !store::move_case(&mut tx, case.id, "approved", "booked").await? {
         return Err(match case.status.as_str() {
             "booked" => AppError::conflict("already_booked", "This case already has a booking."),

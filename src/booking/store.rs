@@ -116,6 +116,8 @@ pub struct CaseBrief {
     pub status: String,
     pub payout_cents: Option<i64>,
     pub student_id: i64,
+    /// An external insurer pays this case directly: there is no paper to hand in.
+    pub insurer_id: Option<i64>,
 }
 
 /// The student's own case (another student's answers `None`, like a missing one).
@@ -125,7 +127,7 @@ pub async fn own_case(
     student_id: i64,
 ) -> sqlx::Result<Option<CaseBrief>> {
     sqlx::query_as::<_, CaseBrief>(
-        "SELECT id, status, payout_cents, student_id FROM cases WHERE id = $1 AND student_id = $2",
+        "SELECT id, status, payout_cents, student_id, insurer_id FROM cases WHERE id = $1 AND student_id = $2",
     )
     .bind(case_id)
     .bind(student_id)

@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .layer(axum::extract::DefaultBodyLimit::disable());
     OpenApiRouter::new()
         .routes(routes!(create_case, list_cases))
+        .routes(routes!(case_from_visit))
         .routes(routes!(get_case, update_case, delete_case))
         .routes(routes!(delete_record))
         .routes(routes!(submit_case))
@@ -96,6 +97,31 @@ async fn create_case(
         &body.visit_date,
     )?;
     let id = ops::create_case(&state, &user, facts).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(visible_case(&state, &user, id).await?),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct FromVisit {
+    /// A visit of `GET /api/v1/visits`.
+    pub visit_id: i64,
+}
+
+/// Claim a visit a hospital pushed, in one request: the case is created and submitted with the
+/// hospital's data (`source: "hospital"`, no photo needed). 404 when the visit is not the
+/// caller's; 409 `visit_already_claimed`; the usual rules (`not_insured`,
+/// `visit_date_out_of_range`, `duplicate_invoice`, `blacklisted_invoice`).
+#[utoipa::path(post, path = "/api/v1/cases/from-visit", tag = "claims", security(("bearer" = [])), request_body = FromVisit,
+    responses((status = 201, body = CaseView), (status = 404, body = ErrorBodySchema), (status = 409, body = ErrorBodySchema),
+              (status = 422, body = ErrorBodySchema)))]
+async fn case_from_visit(
+    State(state): State<AppState>,
+    user: Student,
+    ApiJson(body): ApiJson<FromVisit>,
+) -> AppResult<(StatusCode, Json<CaseView>)> {
+    let id = super::from_visit::claim_visit(&state, &user, body.visit_id).await?;
     Ok((
         StatusCode::CREATED,
         Json(visible_case(&state, &user, id).await?),

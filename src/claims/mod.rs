@@ -3,6 +3,7 @@
 pub mod api;
 mod case_pages;
 pub mod domain;
+pub mod from_visit;
 pub mod ops;
 pub mod pages;
 mod photo_pages;

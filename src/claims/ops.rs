@@ -23,7 +23,7 @@ fn today(state: &AppState) -> chrono::NaiveDate {
 }
 
 /// Rule 1, inside `tx`: visit date within the window, student covered that year.
-async fn check_eligible(
+pub(super) async fn check_eligible(
     state: &AppState,
     tx: &mut Tx,
     student: i64,
@@ -48,7 +48,7 @@ async fn editable_case(tx: &mut Tx, user: &CurrentUser, case_id: i64) -> AppResu
     Ok(case)
 }
 
-fn event<'a>(action: &'a str, object_type: &'static str, id: i64, summary: String) -> Event<'a> {
+pub(super) fn event<'a>(action: &'a str, object_type: &'static str, id: i64, summary: String) -> Event<'a> {
     Event {
         action,
         object_type,
@@ -387,13 +387,16 @@ pub async fn submit_case(state: &AppState, user: &CurrentUser, case_id: i64) -> 
     .bind(level)
     .execute(&mut *tx)
     .await?;
+    // Coverage that names an external insurer: the insurer adjudicates instead of staff.
+    let insurer = crate::insurers::connector::route_submission(&mut tx, case_id).await?;
     let v = bump_version(&mut tx, case_id).await?;
     let action = if resubmit {
         "case.resubmit"
     } else {
         "case.submit"
     };
-    let summary = format!("{} invoices, version {v}", counts.1);
+    let payer = insurer.map_or("staff review".to_string(), |i| format!("insurer {i}"));
+    let summary = format!("{} invoices, {payer}, version {v}", counts.1);
     audit::record(
         &mut tx,
         &user.actor(),

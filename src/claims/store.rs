@@ -29,7 +29,7 @@ pub async fn bump_version_if(
         .await
 }
 
-/// A case row as the student and staff see it.
+/// A case row as the student, staff and the insurer connector see it.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct CaseRow {
     pub id: i64,
@@ -43,8 +43,12 @@ pub struct CaseRow {
     pub review_level: i64,
     pub may_edit: i64,
     pub payout_cents: Option<i64>,
+    pub deductible_used_cents: Option<i64>,
+    pub policy_version: Option<i64>,
     /// JSON of the `PayoutBreakdown` stored at final approval.
     pub payout_breakdown: Option<String>,
+    pub reviewer1_id: Option<i64>,
+    pub reviewer2_id: Option<i64>,
     pub version: i64,
     pub created_at: i64,
     pub first_submitted_at: Option<i64>,
@@ -52,6 +56,13 @@ pub struct CaseRow {
     pub updated_at: i64,
     pub approved_at: Option<i64>,
     pub handed_in_at: Option<i64>,
+    /// `student` (typed in) or `hospital` (claimed from a pushed visit).
+    pub source: String,
+    pub visit_id: Option<i64>,
+    pub diagnosis_code: Option<String>,
+    /// The external insurer that adjudicates and pays this case (set on submit).
+    pub insurer_id: Option<i64>,
+    pub paid_at: Option<i64>,
 }
 
 impl CaseRow {
@@ -65,8 +76,8 @@ impl CaseRow {
 }
 
 const CASE_COLUMNS: &str = "id, student_id, hospital, hospital_level, reason, visit_date, coverage_year, status, \
-     review_level, may_edit, payout_cents, payout_breakdown, version, created_at, first_submitted_at, submitted_at, updated_at, \
-     approved_at, handed_in_at";
+     review_level, may_edit, payout_cents, deductible_used_cents, policy_version, payout_breakdown, reviewer1_id, reviewer2_id, version, created_at, first_submitted_at, submitted_at, updated_at, \
+     approved_at, handed_in_at, source, visit_id, diagnosis_code, insurer_id, paid_at";
 
 /// A case, when `viewer` owns it or is staff (`None` = any owner). Another student's case is
 /// simply not found.

@@ -57,7 +57,8 @@ pub struct InvoiceView {
 pub struct TimelineEntry {
     /// RFC 3339.
     pub at: String,
-    /// `created`, `submitted`, `resubmitted`, `review`, `approved`, `handed_in`, `withdrawn`.
+    /// `created`, `submitted`, `resubmitted`, `review`, `approved`, `handed_in`, `withdrawn`,
+    /// `paid`.
     pub event: String,
     pub level: Option<i64>,
     /// For `review`: the reviewer's result (e.g. `approve`, `reject`).
@@ -76,10 +77,51 @@ pub struct Actions {
     pub submit: bool,
 }
 
+/// A fee line of a case claimed from a visit, as the hospital sent it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct FeeLineView {
+    pub code: Option<String>,
+    pub display: String,
+    pub amount_cents: i64,
+}
+
+/// Per fee line (or invoice), what the insurer allowed.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct ItemDecisionView {
+    /// 1-based position in the claim.
+    pub sequence: i64,
+    pub benefit_cents: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// The external insurer that adjudicates and pays the case, and what it said so far.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct InsurerView {
+    pub insurer_id: i64,
+    pub name: String,
+    /// `waiting` (nothing heard yet), `queued`, `complete`, `partial`, `error`.
+    pub status: String,
+    pub approved_cents: Option<i64>,
+    pub disposition: Option<String>,
+    pub items: Vec<ItemDecisionView>,
+}
+
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct CaseView {
     pub id: i64,
     pub status: CaseStatus,
+    /// `student` (typed in with photos) or `hospital` (claimed from a visit the hospital pushed).
+    pub source: String,
+    /// The visit the case was claimed from.
+    pub visit_id: Option<i64>,
+    /// ICD-10 code from the hospital.
+    pub diagnosis_code: Option<String>,
+    /// The hospital's fee lines (cases from a visit).
+    pub fee_lines: Vec<FeeLineView>,
+    /// Present when an external insurer adjudicates and pays instead of staff review.
+    pub insurer: Option<InsurerView>,
+    /// RFC 3339: when the insurer's payment was recorded.
+    pub paid_at: Option<String>,
     pub hospital: String,
     /// 0 unrated, 1–3; `null` until known.
     pub hospital_level: Option<i64>,
@@ -201,6 +243,26 @@ pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
     if status == CaseStatus::Withdrawn {
         timeline.push(entry(case.updated_at, "withdrawn"));
     }
+    if let Some(t) = case.paid_at {
+        timeline.push(entry(t, "paid"));
+    }
+    let fee_lines = sqlx::query_as::<_, (Option<String>, String, i64)>(
+        "SELECT code, display, amount_cents FROM case_fee_lines WHERE case_id = $1 ORDER BY line_no",
+    )
+    .bind(case.id)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|(code, display, amount_cents)| FeeLineView {
+        code,
+        display,
+        amount_cents,
+    })
+    .collect();
+    let insurer = match case.insurer_id {
+        Some(id) => Some(insurer_view(pool, case.id, id).await?),
+        None => None,
+    };
     timeline.sort_by_key(|e| e.at_ms);
     let actions = Actions {
         edit: editable,
@@ -210,6 +272,12 @@ pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
     Ok(CaseView {
         id: case.id,
         status,
+        source: case.source,
+        visit_id: case.visit_id,
+        diagnosis_code: case.diagnosis_code,
+        fee_lines,
+        insurer,
+        paid_at: case.paid_at.map(rfc3339),
         hospital: case.hospital,
         hospital_level: case.hospital_level,
         reason: case.reason,
@@ -230,5 +298,41 @@ pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
         created_at: rfc3339(case.created_at),
         submitted_at: case.submitted_at.map(rfc3339),
         updated_at: rfc3339(case.updated_at),
+    })
+}
+
+async fn insurer_view(
+    pool: &sqlx::AnyPool,
+    case_id: i64,
+    insurer_id: i64,
+) -> sqlx::Result<InsurerView> {
+    let name: Option<String> = sqlx::query_scalar("SELECT name FROM insurers WHERE id = $1")
+        .bind(insurer_id)
+        .fetch_optional(pool)
+        .await?;
+    let claim = sqlx::query_as::<_, (String, Option<i64>, Option<String>, Option<String>)>(
+        "SELECT status, approved_cents, disposition, adjudication FROM insurer_claims WHERE case_id = $1",
+    )
+    .bind(case_id)
+    .fetch_optional(pool)
+    .await?;
+    let (status, approved_cents, disposition, items) = match claim {
+        Some((status, approved, disposition, adjudication)) => (
+            status,
+            approved,
+            disposition,
+            adjudication
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or_default(),
+        ),
+        None => ("waiting".to_string(), None, None, Vec::new()),
+    };
+    Ok(InsurerView {
+        insurer_id,
+        name: name.unwrap_or_default(),
+        status,
+        approved_cents,
+        disposition,
+        items,
     })
 }

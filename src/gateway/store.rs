@@ -1,7 +1,8 @@
 //! SQL for pushed visits: one row per (hospital, visit id) with the newest revision, every
 //! revision's bundle kept sealed, and the lookup by the patient's blind index.
 
-use sqlx::{AnyPool, Row};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::bundle::Visit;
 use crate::crypto::Keys;
@@ -151,6 +152,8 @@ pub struct VisitView {
     pub revision: i64,
     pub fee_lines: Vec<FeeLineView>,
     pub source: &'static str,
+    /// The live case already claimed from this visit, if any.
+    pub case_id: Option<i64>,
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -160,6 +163,11 @@ pub struct FeeLineView {
     pub amount_cents: i64,
 }
 
+const VISIT_SELECT: &str = "SELECT v.id, v.hospital_id, h.name AS hospital, h.level AS hospital_level, v.hospital_visit_id,
+        v.visit_date, v.diagnosis_code, v.diagnosis_text, v.invoice_no, v.total_cents, v.revision,
+        (SELECT MIN(c.id) FROM cases c WHERE c.visit_id = v.id AND c.status <> 'withdrawn') AS case_id
+     FROM visits v JOIN hospitals h ON h.id = v.hospital_id";
+
 /// The visits whose patient has this blind index, newest first, ids below `before`.
 pub async fn visits_of_patient(
     pool: &AnyPool,
@@ -167,50 +175,72 @@ pub async fn visits_of_patient(
     before: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<VisitView>> {
-    let rows = sqlx::query(
-        "SELECT v.id, v.hospital_id, h.name AS hospital, h.level AS hospital_level, v.hospital_visit_id, v.visit_date,
-                v.diagnosis_code, v.diagnosis_text, v.invoice_no, v.total_cents, v.revision
-         FROM visits v JOIN hospitals h ON h.id = v.hospital_id
-         WHERE v.patient_id_bidx = $1 AND v.id < $2 ORDER BY v.id DESC LIMIT $3",
-    )
+    let mut conn = pool.acquire().await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{VISIT_SELECT} WHERE v.patient_id_bidx = $1 AND v.id < $2 ORDER BY v.id DESC LIMIT $3"
+    )))
     .bind(bidx)
     .bind(before)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let mut visits = Vec::with_capacity(rows.len());
     for row in rows {
-        let id: i64 = row.try_get("id")?;
-        let lines = sqlx::query(
-            "SELECT code, display, amount_cents FROM visit_fee_lines WHERE visit_id = $1 ORDER BY line_no",
-        )
-        .bind(id)
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|l| {
-            Ok(FeeLineView {
-                code: l.try_get("code")?,
-                display: l.try_get("display")?,
-                amount_cents: l.try_get("amount_cents")?,
-            })
-        })
-        .collect::<sqlx::Result<Vec<_>>>()?;
-        visits.push(VisitView {
-            id,
-            hospital_id: row.try_get("hospital_id")?,
-            hospital: row.try_get("hospital")?,
-            hospital_level: row.try_get("hospital_level")?,
-            hospital_visit_id: row.try_get("hospital_visit_id")?,
-            visit_date: row.try_get("visit_date")?,
-            diagnosis_code: row.try_get("diagnosis_code")?,
-            diagnosis_text: row.try_get("diagnosis_text")?,
-            invoice_no: row.try_get("invoice_no")?,
-            total_cents: row.try_get("total_cents")?,
-            revision: row.try_get("revision")?,
-            fee_lines: lines,
-            source: "hospital",
-        });
+        visits.push(to_view(&mut conn, &row).await?);
     }
     Ok(visits)
+}
+
+/// One visit of the patient with this blind index (another patient's visit is not found).
+pub async fn visit_of_patient(
+    conn: &mut AnyConnection,
+    visit_id: i64,
+    bidx: &str,
+) -> sqlx::Result<Option<VisitView>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{VISIT_SELECT} WHERE v.id = $1 AND v.patient_id_bidx = $2"
+    )))
+    .bind(visit_id)
+    .bind(bidx)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some(row) => Ok(Some(to_view(conn, &row).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn to_view(conn: &mut AnyConnection, row: &AnyRow) -> sqlx::Result<VisitView> {
+    let id: i64 = row.try_get("id")?;
+    let fee_lines = sqlx::query(
+        "SELECT code, display, amount_cents FROM visit_fee_lines WHERE visit_id = $1 ORDER BY line_no",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|l| {
+        Ok(FeeLineView {
+            code: l.try_get("code")?,
+            display: l.try_get("display")?,
+            amount_cents: l.try_get("amount_cents")?,
+        })
+    })
+    .collect::<sqlx::Result<Vec<_>>>()?;
+    Ok(VisitView {
+        id,
+        hospital_id: row.try_get("hospital_id")?,
+        hospital: row.try_get("hospital")?,
+        hospital_level: row.try_get("hospital_level")?,
+        hospital_visit_id: row.try_get("hospital_visit_id")?,
+        visit_date: row.try_get("visit_date")?,
+        diagnosis_code: row.try_get("diagnosis_code")?,
+        diagnosis_text: row.try_get("diagnosis_text")?,
+        invoice_no: row.try_get("invoice_no")?,
+        total_cents: row.try_get("total_cents")?,
+        revision: row.try_get("revision")?,
+        fee_lines,
+        source: "hospital",
+        case_id: row.try_get("case_id")?,
+    })
 }

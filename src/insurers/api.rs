@@ -50,7 +50,9 @@ pub struct ClaimResponseAnswer {
     pub duplicate: bool,
 }
 
-/// An insurer's ClaimResponse for one of our claims (request.identifier = our case id).
+/// An insurer's ClaimResponse for one of our claims (request.identifier = our case id). A
+/// payout approves the case at the insurer's figure; `error` or no payout rejects it; the
+/// patient is told either way. The same ClaimResponse again changes nothing.
 #[utoipa::path(post, path = "/api/v1/insurers/{id}/claim-responses", tag = "insurers",
     params(("id" = i64, Path), ("X-Medclaim-Key" = String, Header), ("X-Medclaim-Timestamp" = i64, Header),
         ("X-Medclaim-Nonce" = String, Header), ("X-Medclaim-Signature" = String, Header)),
@@ -84,7 +86,7 @@ async fn claim_response(
         .unwrap_or_else(|| sha.clone());
     let mut tx = state.db.begin().await?;
     let recorded =
-        store::record_claim_response(&mut tx, insurer.id, &adj, &identifier, &sha).await?;
+        super::decide::apply_claim_response(&mut tx, insurer.id, &adj, &identifier, &sha).await?;
     match recorded {
         Recorded::Conflict => {
             return Err(AppError::conflict(
@@ -130,8 +132,9 @@ pub struct PaymentAnswer {
     pub already_recorded: bool,
 }
 
-/// An insurer's PaymentReconciliation: each detail becomes a ledger entry; a second payment for
-/// the same case is recorded and flagged (`paid_twice`).
+/// An insurer's PaymentReconciliation: each detail becomes a ledger entry and its approved case
+/// is paid (`completed`, patient notified); a second payment for the same case is recorded and
+/// flagged (`paid_twice`), changing no case.
 #[utoipa::path(post, path = "/api/v1/insurers/{id}/payments", tag = "insurers",
     params(("id" = i64, Path), ("X-Medclaim-Key" = String, Header), ("X-Medclaim-Timestamp" = i64, Header),
         ("X-Medclaim-Nonce" = String, Header), ("X-Medclaim-Signature" = String, Header)),
@@ -157,6 +160,7 @@ async fn payment(
     let mut tx = state.db.begin().await?;
     let recorded = ledger::record_payment(&mut tx, insurer.id, &notice).await?;
     if !recorded.already_recorded {
+        super::decide::settle_payments(&mut tx, insurer.id, &recorded.entries).await?;
         let twice = recorded.entries.iter().filter(|e| e.paid_twice).count();
         let event = Event {
             action: "ledger.payment",

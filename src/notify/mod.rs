@@ -67,6 +67,17 @@ pub enum Message {
         case_id: i64,
         payout_cents: i64,
     },
+    /// An external insurer adjudicated the claim with a payout (nothing to hand in).
+    InsurerApproved {
+        case_id: i64,
+        payout_cents: i64,
+    },
+    /// The insurer paid; `destination` is masked (`****1234`) or absent.
+    CasePaid {
+        case_id: i64,
+        amount_cents: i64,
+        destination: Option<String>,
+    },
 }
 
 impl Message {
@@ -80,6 +91,8 @@ impl Message {
             Message::BookingCancelled { .. } => "booking_cancelled",
             Message::BookingReminder { .. } => "booking_reminder",
             Message::CaseCompleted { .. } => "case_completed",
+            Message::InsurerApproved { .. } => "insurer_approved",
+            Message::CasePaid { .. } => "case_paid",
         }
     }
 
@@ -92,7 +105,9 @@ impl Message {
             | Message::BookingConfirmed { case_id, .. }
             | Message::BookingCancelled { case_id, .. }
             | Message::BookingReminder { case_id, .. }
-            | Message::CaseCompleted { case_id, .. } => *case_id,
+            | Message::CaseCompleted { case_id, .. }
+            | Message::InsurerApproved { case_id, .. }
+            | Message::CasePaid { case_id, .. } => *case_id,
         }
     }
 
@@ -245,6 +260,54 @@ impl Message {
                         format!(
                             "病历 #{case_id} 已现场确认，报销金额 ¥{} 将发放。",
                             yuan(payout_cents)
+                        ),
+                    )
+                }
+            }
+            Message::InsurerApproved {
+                case_id,
+                payout_cents,
+            } => {
+                if en {
+                    (
+                        format!("Case #{case_id}: the insurer will pay ¥{}", yuan(payout_cents)),
+                        format!(
+                            "Your insurer approved case #{case_id}: ¥{} will be paid to your account. Nothing to hand in.",
+                            yuan(payout_cents)
+                        ),
+                    )
+                } else {
+                    (
+                        format!("病历 #{case_id}：保险公司核定赔付 ¥{}", yuan(payout_cents)),
+                        format!(
+                            "保险公司已核定病历 #{case_id}，赔付 ¥{} 将直接支付到您的账户，无需现场交票。",
+                            yuan(payout_cents)
+                        ),
+                    )
+                }
+            }
+            Message::CasePaid {
+                case_id,
+                amount_cents,
+                destination,
+            } => {
+                let to = destination.as_deref().unwrap_or("");
+                if en {
+                    (
+                        format!("Case #{case_id}: ¥{} paid", yuan(amount_cents)),
+                        format!(
+                            "The insurer paid ¥{} for case #{case_id}{}.",
+                            yuan(amount_cents),
+                            if to.is_empty() { String::new() } else { format!(" to {to}") }
+                        ),
+                    )
+                } else {
+                    (
+                        format!("病历 #{case_id}：¥{} 已到账", yuan(amount_cents)),
+                        format!(
+                            "保险公司已支付病历 #{case_id} 的赔付 ¥{}{}。",
+                            yuan(amount_cents),
+                            if to.is_empty() { String::new() } else { format!("，收款账户 {to}") }
                         ),
                     )
                 }

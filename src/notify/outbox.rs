@@ -167,6 +167,22 @@ pub async fn mark_failed(
     Ok(status)
 }
 
+/// A failure retrying cannot mend (the far side refused the request): `dead` at once, kept
+/// for an administrator to look at and retry.
+pub async fn mark_dead(db: &Db, row: &Claimed, now: i64, error: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'dead', next_attempt_at = $1, locked_until = NULL, last_error = $2
+         WHERE id = $3 AND status = 'sending' AND attempts = $4",
+    )
+    .bind(now)
+    .bind(truncate(error))
+    .bind(row.id)
+    .bind(row.attempts)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
 /// The channel is not configured: the message is kept, visible, and not retried on its own
 /// (an admin retries it once the channel is set up). The claim is not counted as an attempt.
 pub async fn mark_not_configured(db: &Db, row: &Claimed, note: &str) -> sqlx::Result<()> {

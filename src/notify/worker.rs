@@ -16,6 +16,7 @@ use crate::booking::domain::slot_start_ms;
 use crate::crypto::Keys;
 use crate::db::Db;
 use crate::http::AppState;
+use crate::insurers::connector::{self, Connector, JobError};
 
 const BATCH: i64 = 20;
 
@@ -26,7 +27,11 @@ pub struct Worker {
     time_zone: chrono_tz::Tz,
     clock: Arc<dyn Clock>,
     channels: Channels,
+    insurers: Connector,
 }
+
+/// How long one call to an insurer may take before it counts as failed (and is retried).
+const INSURER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// What one tick did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,6 +67,12 @@ impl Worker {
             time_zone: state.settings.time_zone,
             clock,
             channels: Channels::from_settings(&state.settings.notify)?,
+            insurers: Connector {
+                db: state.db.clone(),
+                keys: state.keys.clone(),
+                time_zone: state.settings.time_zone,
+                timeout: INSURER_TIMEOUT,
+            },
         })
     }
 
@@ -144,22 +155,28 @@ impl Worker {
         let rows = outbox::claim_due(&self.db, self.clock.now_ms(), lease, BATCH).await?;
         let (mut sent, mut failed) = (0, 0);
         for row in rows {
-            match self.deliver(&row).await {
+            let outcome = if row.channel == connector::CHANNEL {
+                self.insurers.run(&row.payload).await.map(Some)
+            } else {
+                self.deliver(&row)
+                    .await
+                    .map_err(|e| JobError::Retry(e.0))
+            };
+            let now = self.clock.now_ms();
+            match outcome {
                 Ok(Some(())) => {
-                    outbox::mark_sent(&self.db, &row, self.clock.now_ms()).await?;
+                    outbox::mark_sent(&self.db, &row, now).await?;
                     sent += 1;
                 }
                 Ok(None) => {}
-                Err(e) => {
-                    let status = outbox::mark_failed(
-                        &self.db,
-                        &row,
-                        self.clock.now_ms(),
-                        &e.0,
-                        &self.settings,
-                    )
-                    .await?;
-                    tracing::warn!(outbox_id = row.id, attempts = row.attempts, status, error = %e, "delivery failed");
+                Err(JobError::Retry(e)) => {
+                    let status = outbox::mark_failed(&self.db, &row, now, &e, &self.settings).await?;
+                    tracing::warn!(outbox_id = row.id, channel = row.channel, attempts = row.attempts, status, error = %e, "delivery failed");
+                    failed += 1;
+                }
+                Err(JobError::Fatal(e)) => {
+                    outbox::mark_dead(&self.db, &row, now, &e).await?;
+                    tracing::warn!(outbox_id = row.id, channel = row.channel, attempts = row.attempts, status = "dead", error = %e, "delivery refused");
                     failed += 1;
                 }
             }

@@ -154,7 +154,7 @@ async fn payout_by_level(
 async fn backlog(pool: &AnyPool, now: i64) -> Result<Vec<Backlog>, sqlx::Error> {
     let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
         "SELECT status, COUNT(*), MIN(COALESCE(submitted_at, updated_at)) FROM cases
-         WHERE status IN ('submitted', 'level2') GROUP BY status",
+         WHERE status IN ('submitted', 'level2') AND insurer_id IS NULL GROUP BY status",
     )
     .fetch_all(pool)
     .await?;

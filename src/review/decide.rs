@@ -60,6 +60,9 @@ async fn guard(
     let case = store::find_case(&mut **tx, case_id)
         .await?
         .ok_or_else(AppError::not_found)?;
+    if case.insurer_id.is_some() {
+        return Err(ReviewError::InsurerAdjudicates.into());
+    }
     let status = CaseStatus::parse(&case.status);
     if status.and_then(Level::of_status) != Some(level) {
         return Err(ReviewError::InvalidTransition.into());

@@ -96,6 +96,8 @@ pub enum ReviewError {
     SameReviewer,
     #[error("set the hospital level before approving an invoice")]
     HospitalLevelRequired,
+    #[error("an external insurer adjudicates this case")]
+    InsurerAdjudicates,
     #[error("{field}: {message}")]
     Invalid {
         code: &'static str,
@@ -111,6 +113,7 @@ impl From<ReviewError> for crate::http::AppError {
         match e {
             ReviewError::Stale => AppError::conflict("stale", msg),
             ReviewError::InvalidTransition => AppError::conflict("invalid_transition", msg),
+            ReviewError::InsurerAdjudicates => AppError::conflict("insurer_adjudicates", msg),
             ReviewError::SameReviewer => {
                 AppError::new(axum::http::StatusCode::FORBIDDEN, "same_reviewer", msg)
             }

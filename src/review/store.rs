@@ -4,32 +4,7 @@ use sqlx::{Any, Executor, FromRow};
 
 use crate::db::{Tx, now_ms};
 
-#[derive(Clone, Debug, FromRow)]
-pub struct CaseRow {
-    pub id: i64,
-    pub student_id: i64,
-    pub hospital: String,
-    pub hospital_level: Option<i64>,
-    pub reason: String,
-    pub visit_date: String,
-    pub coverage_year: i64,
-    pub status: String,
-    pub review_level: i64,
-    pub may_edit: i64,
-    pub payout_cents: Option<i64>,
-    pub deductible_used_cents: Option<i64>,
-    pub policy_version: Option<i64>,
-    pub payout_breakdown: Option<String>,
-    pub reviewer1_id: Option<i64>,
-    pub reviewer2_id: Option<i64>,
-    pub version: i64,
-    pub created_at: i64,
-    pub submitted_at: Option<i64>,
-    pub updated_at: i64,
-    pub approved_at: Option<i64>,
-}
-
-const CASE_COLUMNS: &str = "id, student_id, hospital, hospital_level, reason, visit_date, coverage_year, status, review_level, may_edit, payout_cents, deductible_used_cents, policy_version, payout_breakdown, reviewer1_id, reviewer2_id, version, created_at, submitted_at, updated_at, approved_at";
+pub use crate::claims::store::CaseRow;
 
 #[derive(Clone, Debug, FromRow)]
 pub struct InvoiceRow {
@@ -51,12 +26,7 @@ pub async fn find_case<'e>(
     exec: impl Executor<'e, Database = Any>,
     id: i64,
 ) -> sqlx::Result<Option<CaseRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(exec)
-    .await
+    crate::claims::store::find_case(exec, id, None).await
 }
 
 pub async fn find_invoice<'e>(
@@ -365,7 +335,7 @@ pub async fn queue<'e>(
                 (SELECT COUNT(*) FROM invoices i WHERE i.case_id = c.id) AS invoice_count,
                 (SELECT CAST(COALESCE(SUM(i.total_cents), 0) AS BIGINT) FROM invoices i WHERE i.case_id = c.id) AS total_cents
          FROM cases c JOIN users u ON u.id = c.student_id
-         WHERE c.status = $1 AND c.submitted_at IS NOT NULL
+         WHERE c.status = $1 AND c.submitted_at IS NOT NULL AND c.insurer_id IS NULL
            AND (c.submitted_at > $2 OR (c.submitted_at = $2 AND c.id > $3))
          ORDER BY c.submitted_at, c.id LIMIT $4",
     )
@@ -382,7 +352,7 @@ pub async fn queue_stats<'e>(
     exec: impl Executor<'e, Database = Any>,
     status: &str,
 ) -> sqlx::Result<(i64, Option<i64>)> {
-    sqlx::query_as("SELECT COUNT(*), MIN(submitted_at) FROM cases WHERE status = $1")
+    sqlx::query_as("SELECT COUNT(*), MIN(submitted_at) FROM cases WHERE status = $1 AND insurer_id IS NULL")
         .bind(status)
         .fetch_one(exec)
         .await

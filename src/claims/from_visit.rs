@@ -1,0 +1,116 @@
+//! A claim in one tap (SPEC §8): the patient turns a visit a hospital pushed into a submitted
+//! case. Hospital, level, diagnosis, invoice and fee lines come from the visit, marked
+//! `source: "hospital"` and hospital-verified, so no photo is needed; the case then follows the
+//! same rules as any other (coverage, claim window, duplicate and blacklisted invoices), and is
+//! reviewed by staff or, when the coverage names an external insurer, adjudicated by it.
+
+use super::domain::CaseFacts;
+use super::ops::{check_eligible, event};
+use super::store;
+use crate::accounts::CurrentUser;
+use crate::audit;
+use crate::db::now_ms;
+use crate::http::{AppError, AppResult, AppState};
+
+/// Creates and submits the case; answers its id. 404 when the visit is not the caller's,
+/// 409 `visit_already_claimed` when a live case was already made from it.
+pub async fn claim_visit(state: &AppState, user: &CurrentUser, visit_id: i64) -> AppResult<i64> {
+    let account = crate::accounts::store::find_by_id(&state.db.pool, user.id)
+        .await?
+        .ok_or_else(AppError::unauthenticated)?;
+    // Matched on the national id's blind index: without a verified id number, no visit is ours.
+    let bidx = account.id_number_bidx.ok_or_else(AppError::not_found)?;
+    let mut tx = state.db.begin().await?;
+    let visit = crate::gateway::store::visit_of_patient(&mut tx, visit_id, &bidx)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    if visit.case_id.is_some() {
+        return Err(already_claimed());
+    }
+    let reason = visit
+        .diagnosis_text
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| visit.diagnosis_code.clone());
+    let facts = CaseFacts::parse(
+        &visit.hospital,
+        Some(visit.hospital_level),
+        &reason,
+        &visit.visit_date,
+    )?;
+    check_eligible(state, &mut tx, user.id, &facts).await?;
+    store::lock_invoice_no(&mut tx, state.db.backend, &visit.invoice_no).await?;
+    store::check_invoice_no(&mut tx, &visit.invoice_no, 0).await?;
+
+    let now = now_ms();
+    let case_id: i64 = sqlx::query_scalar(
+        "INSERT INTO cases (student_id, hospital, hospital_level, reason, visit_date, coverage_year, status,
+             review_level, may_edit, source, visit_id, diagnosis_code, created_at, first_submitted_at, submitted_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'submitted', 1, 0, 'hospital', $7, $8, $9, $9, $9, $9) RETURNING id",
+    )
+    .bind(user.id)
+    .bind(&facts.hospital)
+    .bind(facts.hospital_level)
+    .bind(&facts.reason)
+    .bind(&visit.visit_date)
+    .bind(facts.coverage_year())
+    .bind(visit.id)
+    .bind(&visit.diagnosis_code)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await
+    // Two taps racing: the partial unique index on cases.visit_id lets only one case in.
+    .map_err(|e| {
+        if crate::db::is_unique_violation(&e) {
+            already_claimed()
+        } else {
+            e.into()
+        }
+    })?;
+    // The hospital's invoice: nothing self-paid is reported, so all of it is the covered part.
+    sqlx::query(
+        "INSERT INTO invoices (case_id, invoice_no, total_cents, self_pay_cents, status, may_edit, hospital_verified, created_at, updated_at)
+         VALUES ($1, $2, $3, 0, 'pending', 0, 1, $4, $4)",
+    )
+    .bind(case_id)
+    .bind(&visit.invoice_no)
+    .bind(visit.total_cents)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    for (i, line) in visit.fee_lines.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO case_fee_lines (case_id, line_no, code, display, amount_cents) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(case_id)
+        .bind(i as i64 + 1)
+        .bind(&line.code)
+        .bind(&line.display)
+        .bind(line.amount_cents)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let insurer = crate::insurers::connector::route_submission(&mut tx, case_id).await?;
+    let payer = insurer.map_or("staff review".to_string(), |i| format!("insurer {i}"));
+    let summary = format!(
+        "from visit {} revision {}, {} fee lines, {payer}",
+        visit.id,
+        visit.revision,
+        visit.fee_lines.len()
+    );
+    audit::record(
+        &mut tx,
+        &user.actor(),
+        event("case.from_visit", "case", case_id, summary),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(case_id)
+}
+
+fn already_claimed() -> AppError {
+    AppError::conflict(
+        "visit_already_claimed",
+        "This visit was already claimed; open the case made from it.",
+    )
+}
