@@ -51,6 +51,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/app/cases/{id}/review", get(review_page))
         .route("/app/cases/{id}/submit", post(submit))
+        .route("/app/visits/{id}/claim", post(claim_visit))
         .route("/static/intake.js", get(script))
         .merge(uploads)
 }
@@ -165,6 +166,8 @@ pub struct StudentHome<'a> {
     pub tab: &'static str,
     pub phone_masked: String,
     pub notices: Vec<crate::notices::store::NoticeView>,
+    /// Visits hospitals pushed for this person, to claim in one tap.
+    pub visits: Vec<crate::gateway::store::VisitView>,
     pub cases: Vec<CaseView>,
 }
 
@@ -173,12 +176,13 @@ pub async fn home(State(state): State<AppState>, tr: Tr, PageUser(user): PageUse
         return Redirect::to("/console").into_response();
     }
     match home_model(&state, &user).await {
-        Ok((phone_masked, notices, cases)) => render(&StudentHome {
+        Ok((phone_masked, notices, visits, cases)) => render(&StudentHome {
             tr,
             user: &user,
             tab: "home",
             phone_masked,
             notices,
+            visits,
             cases,
         }),
         Err(e) => error_page(tr, &user, e),
@@ -188,15 +192,22 @@ pub async fn home(State(state): State<AppState>, tr: Tr, PageUser(user): PageUse
 type HomeModel = (
     String,
     Vec<crate::notices::store::NoticeView>,
+    Vec<crate::gateway::store::VisitView>,
     Vec<CaseView>,
 );
 
 async fn home_model(state: &AppState, user: &CurrentUser) -> Result<HomeModel, AppError> {
-    let phone = match users::find_by_id(&state.db.pool, user.id).await? {
-        Some(row) => users::open_phone(&state.keys, &row)
-            .map(|p| mask_phone(&p))
-            .unwrap_or_default(),
-        None => String::new(),
+    let account = users::find_by_id(&state.db.pool, user.id).await?;
+    let phone = account
+        .as_ref()
+        .and_then(|row| users::open_phone(&state.keys, row))
+        .map(|p| mask_phone(&p))
+        .unwrap_or_default();
+    let visits = match account.and_then(|a| a.id_number_bidx) {
+        Some(bidx) => {
+            crate::gateway::store::visits_of_patient(&state.db.pool, &bidx, i64::MAX, 20).await?
+        }
+        None => Vec::new(),
     };
     let notices = crate::notices::store::valid_at(&state.db.pool, crate::db::now_ms(), 20).await?;
     let mut cases = Vec::new();
@@ -205,7 +216,28 @@ async fn home_model(state: &AppState, user: &CurrentUser) -> Result<HomeModel, A
             cases.push(super::view::load(&state.db, row).await?);
         }
     }
-    Ok((phone, notices, cases))
+    Ok((phone, notices, visits, cases))
+}
+
+/// One tap on a pushed visit: the case is made and submitted, and the student lands on it.
+async fn claim_visit(
+    State(state): State<AppState>,
+    tr: Tr,
+    PageUser(user): PageUser,
+    Path(visit_id): Path<i64>,
+    axum::Form(f): axum::Form<CsrfOnly>,
+) -> Response {
+    let claimed = match check_csrf(&user, &f.csrf) {
+        Ok(()) if user.has(crate::accounts::Role::Student) => {
+            super::from_visit::claim_visit(&state, &user, visit_id).await
+        }
+        Ok(()) => Err(AppError::forbidden()),
+        Err(e) => Err(e),
+    };
+    match claimed {
+        Ok(case_id) => Redirect::to(&format!("/app/cases/{case_id}")).into_response(),
+        Err(e) => error_page(tr, &user, e),
+    }
 }
 
 #[derive(Deserialize)]
@@ -300,7 +332,37 @@ struct Detail<'a> {
     error: Option<String>,
     level_label: String,
     final_payout: Option<String>,
+    /// What the insurer allowed per item, beside what was claimed.
+    insurer_items: Vec<InsurerItem>,
     case: CaseView,
+}
+
+struct InsurerItem {
+    label: String,
+    claimed: Option<String>,
+    benefit: Option<String>,
+    reason: Option<String>,
+}
+
+fn insurer_items(case: &CaseView) -> Vec<InsurerItem> {
+    let Some(insurer) = &case.insurer else {
+        return Vec::new();
+    };
+    insurer
+        .items
+        .iter()
+        .map(|it| {
+            let line = usize::try_from(it.sequence - 1)
+                .ok()
+                .and_then(|i| case.fee_lines.get(i));
+            InsurerItem {
+                label: line.map_or_else(|| format!("#{}", it.sequence), |l| l.display.clone()),
+                claimed: line.map(|l| yuan(l.amount_cents)),
+                benefit: it.benefit_cents.map(yuan),
+                reason: it.reason.clone(),
+            }
+        })
+        .collect()
 }
 
 impl<'a> Detail<'a> {
@@ -316,6 +378,7 @@ impl<'a> Detail<'a> {
             error,
             level_label,
             final_payout: case.payout_cents.map(yuan),
+            insurer_items: insurer_items(&case),
             case,
         }
     }

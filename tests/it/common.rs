@@ -22,6 +22,8 @@ pub struct TestApp {
     pub database_url: String,
     pub data_dir: PathBuf,
     pub client: reqwest::Client,
+    /// The running application's state (to build a worker that a test ticks by hand).
+    pub state: medclaim::http::AppState,
     _dir: tempfile::TempDir,
 }
 
@@ -70,12 +72,15 @@ fn rand_u64() -> u64 {
 
 pub struct Options {
     pub login_per_minute: u32,
+    /// Run the outbox worker in the background (off: the test ticks a worker itself).
+    pub outbox_worker: bool,
 }
 
 impl Default for Options {
     fn default() -> Options {
         Options {
             login_per_minute: 10_000,
+            outbox_worker: true,
         }
     }
 }
@@ -92,6 +97,7 @@ impl TestApp {
         settings.database_url = Some(database_url.clone());
         settings.bind = "127.0.0.1:0".parse().unwrap();
         settings.login_per_minute = options.login_per_minute;
+        settings.notify.worker = options.outbox_worker;
         let db = Db::connect(&database_url).await.expect("connect");
         medclaim::db::migrate(&db).await.expect("migrate");
         let keys = Keys::for_tests();
@@ -99,6 +105,7 @@ impl TestApp {
             .await
             .expect("build app");
         let addr = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state().clone();
         tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -111,6 +118,7 @@ impl TestApp {
             database_url,
             data_dir: dir.path().to_path_buf(),
             client,
+            state,
             _dir: dir,
         }
     }

@@ -117,6 +117,7 @@ async fn five_failures_lock_the_account() {
 async fn per_address_rate_limit() {
     let app = TestApp::spawn_with(Options {
         login_per_minute: 3,
+        ..Options::default()
     })
     .await;
     let body = json!({"username": "nobody", "password": "x"});

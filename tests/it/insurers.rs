@@ -21,7 +21,7 @@ use crate::gateway::{Creds, admin, register, send, signature};
 
 // ---------- fixtures ----------
 
-async fn insurer(app: &TestApp, token: &str, base: &str) -> Creds {
+pub(crate) async fn insurer(app: &TestApp, token: &str, base: &str) -> Creds {
     register(
         app,
         token,
@@ -31,7 +31,8 @@ async fn insurer(app: &TestApp, token: &str, base: &str) -> Creds {
     .await
 }
 
-/// A student covered in 2026 by `insurer_id` with `policy_no`, and a submitted case of theirs.
+/// A student covered in 2026 by `insurer_id` with `policy_no`, and a submitted case of theirs
+/// waiting for that insurer.
 async fn insured_case(app: &TestApp, username: &str, insurer_id: i64, policy_no: &str) -> i64 {
     let user_id = app.create_user(username, username, &[Role::Student]).await;
     sqlx::query("INSERT INTO coverage (user_id, year, insurer_id, policy_no, created_at) VALUES ($1, 2026, $2, $3, 0)")
@@ -42,10 +43,11 @@ async fn insured_case(app: &TestApp, username: &str, insurer_id: i64, policy_no:
         .await
         .unwrap();
     sqlx::query(
-        "INSERT INTO cases (student_id, hospital, hospital_level, reason, visit_date, coverage_year, status, source, submitted_at, created_at, updated_at)
-         VALUES ($1, '市第一人民医院', 3, '上呼吸道感染', '2026-03-01', 2026, 'submitted', 'hospital', 1, 1, 1) RETURNING id",
+        "INSERT INTO cases (student_id, hospital, hospital_level, reason, visit_date, coverage_year, status, source, insurer_id, submitted_at, created_at, updated_at)
+         VALUES ($1, '市第一人民医院', 3, '上呼吸道感染', '2026-03-01', 2026, 'submitted', 'hospital', $2, 1, 1, 1) RETURNING id",
     )
     .bind(user_id)
+    .bind(insurer_id)
     .fetch_one(&app.db.pool)
     .await
     .unwrap()
@@ -53,7 +55,7 @@ async fn insured_case(app: &TestApp, username: &str, insurer_id: i64, policy_no:
     .unwrap()
 }
 
-fn money(yuan: &str) -> Value {
+pub(crate) fn money(yuan: &str) -> Value {
     serde_json::from_str(&format!(r#"{{"value":{yuan},"currency":"CNY"}}"#)).unwrap()
 }
 
@@ -63,7 +65,7 @@ fn adjudication(code: &str, yuan: &str) -> Value {
 }
 
 /// A ClaimResponse as an insurer would send it.
-fn claim_response(id: &str, case_id: i64, outcome: &str, payout: &str) -> Value {
+pub(crate) fn claim_response(id: &str, case_id: i64, outcome: &str, payout: &str) -> Value {
     json!({
         "resourceType": "ClaimResponse",
         "identifier": [{"system": "urn:insurer:claim-response", "value": id}],
@@ -86,7 +88,7 @@ fn claim_response(id: &str, case_id: i64, outcome: &str, payout: &str) -> Value 
 }
 
 /// A PaymentReconciliation paying `(case id, yuan)` pairs into a bank account.
-fn payment(id: &str, date: &str, paid: &[(i64, &str)]) -> Value {
+pub(crate) fn payment(id: &str, date: &str, paid: &[(i64, &str)]) -> Value {
     let total: i64 = paid
         .iter()
         .map(|(_, y)| medclaim::fhir::money::cents_from_decimal(y).unwrap())
@@ -134,12 +136,15 @@ fn eligibility_response(inforce: bool) -> Value {
 
 // ---------- the stand-in insurer ----------
 
+/// Answers per policy number: `P-NOTCOVERED` not in force; `P-QUEUED` 202 (the ClaimResponse
+/// comes later, by webhook); `P-SLOW` 503 once, then an answer; `P-PARTIAL` only the first item
+/// paid; anything else every item paid in full.
 #[derive(Clone)]
-struct StandIn {
+pub(crate) struct StandIn {
     key_id: String,
-    secret: Arc<std::sync::Mutex<String>>,
+    pub(crate) secret: Arc<std::sync::Mutex<String>>,
     slow_failures_left: Arc<AtomicUsize>,
-    received: Arc<std::sync::Mutex<Vec<Value>>>,
+    pub(crate) received: Arc<std::sync::Mutex<Vec<Value>>>,
 }
 
 impl StandIn {
@@ -192,11 +197,6 @@ async fn submit(
     }
     let claim: Value = serde_json::from_str(&body).unwrap();
     s.received.lock().unwrap().push(claim.clone());
-    let case_id: i64 = claim["identifier"][0]["value"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
     match policy_of(&claim).as_str() {
         "P-QUEUED" => AxumStatus::ACCEPTED.into_response(),
         "P-SLOW"
@@ -206,15 +206,53 @@ async fn submit(
         {
             AxumStatus::SERVICE_UNAVAILABLE.into_response()
         }
-        "P-PARTIAL" => {
-            axum::Json(claim_response("CR-P", case_id, "partial", "100")).into_response()
-        }
-        _ => axum::Json(claim_response("CR-C", case_id, "complete", "150.5")).into_response(),
+        "P-PARTIAL" => axum::Json(adjudicate(&claim, true)).into_response(),
+        _ => axum::Json(adjudicate(&claim, false)).into_response(),
     }
 }
 
+fn yuan_text(cents: i64) -> String {
+    medclaim::fhir::money::number_from_cents(cents).to_string()
+}
+
+/// The stand-in's ClaimResponse for a claim: each item's net allowed in full, or (partial) only
+/// the first one.
+pub(crate) fn adjudicate(claim: &Value, partial: bool) -> Value {
+    let case_id: i64 = claim["identifier"][0]["value"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut payout = 0;
+    let items: Vec<Value> = claim["item"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let net =
+                medclaim::fhir::money::cents_from_decimal(&item["net"]["value"].to_string())
+                    .unwrap();
+            let benefit = if partial && i > 0 { 0 } else { net };
+            payout += benefit;
+            json!({"itemSequence": item["sequence"], "adjudication": [
+                adjudication("submitted", &yuan_text(net)),
+                adjudication("benefit", &yuan_text(benefit))]})
+        })
+        .collect();
+    let outcome = if partial { "partial" } else { "complete" };
+    let mut response = claim_response(
+        &format!("CR-{case_id}"),
+        case_id,
+        outcome,
+        &yuan_text(payout),
+    );
+    response["item"] = json!(items);
+    response
+}
+
 /// Starts the stand-in; answers it and its base URL.
-async fn stand_in(key_id: &str, secret: &str) -> (StandIn, String) {
+pub(crate) async fn stand_in(key_id: &str, secret: &str) -> (StandIn, String) {
     let s = StandIn {
         key_id: key_id.to_string(),
         secret: Arc::new(std::sync::Mutex::new(secret.to_string())),

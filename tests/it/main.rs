@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod foundation;
 mod gateway;
+mod hub;
 mod insurers;
 mod intake;
 mod outbox;
