@@ -95,7 +95,7 @@ const PLAN: [(&str, Target, &str, i64, &str, i64); 9] = [
     ("2025000003", Target::Withdrawn, "海淀医院", 2, "感冒", 9),
 ];
 
-fn acting(user: &UserRow, roles: Vec<Role>) -> CurrentUser {
+pub(super) fn acting(user: &UserRow, roles: Vec<Role>) -> CurrentUser {
     CurrentUser {
         id: user.id,
         username: user.username.clone(),
@@ -108,7 +108,7 @@ fn acting(user: &UserRow, roles: Vec<Role>) -> CurrentUser {
     }
 }
 
-fn fail(step: &str) -> impl Fn(AppError) -> anyhow::Error + '_ {
+pub(super) fn fail(step: &str) -> impl Fn(AppError) -> anyhow::Error + '_ {
     move |e| anyhow::anyhow!("demo {step}: {} ({})", e.code, e.message)
 }
 
@@ -131,7 +131,7 @@ fn demo_photo(seed: u32) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-async fn upload(seed: u32) -> anyhow::Result<Upload> {
+pub(super) async fn upload(seed: u32) -> anyhow::Result<Upload> {
     let prepared = crate::storage::prepare_async(demo_photo(seed)?)
         .await
         .map_err(fail("photo"))?;
@@ -159,7 +159,7 @@ async fn first_invoice(state: &AppState, case_id: i64) -> anyhow::Result<i64> {
     )
 }
 
-async fn decide(
+pub(super) async fn decide(
     state: &AppState,
     who: &CurrentUser,
     case_id: i64,

@@ -2,6 +2,7 @@
 //! Idempotent: running it again adds nothing that is already there.
 
 mod cases;
+mod history;
 
 use chrono::Datelike;
 
@@ -159,8 +160,9 @@ pub async fn seed(
     Ok(logins)
 }
 
-/// Everything `serve --demo` fills in: accounts and coverage, two weeks of hand-in slots, and
-/// cases in every state. Idempotent.
+/// Everything `serve --demo` fills in: accounts and coverage, two weeks of hand-in slots, cases
+/// in every state, half a year of approved history, and hospital visits to claim in one tap.
+/// Idempotent.
 pub async fn seed_all(
     settings: &crate::Settings,
     db: &Db,
@@ -170,6 +172,8 @@ pub async fn seed_all(
     crate::booking::seed_demo_slots(db, settings.time_zone).await?;
     let state = crate::http::AppState::new(db.clone(), keys.clone(), settings.clone());
     cases::seed(&state).await?;
+    history::seed_history(&state).await?;
+    history::seed_visits(&state).await?;
     Ok(logins)
 }
 

@@ -4,6 +4,8 @@ use medclaim::accounts::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use chrono::Datelike;
+
 use crate::common::{Options, PASSWORD, TestApp, assert_error};
 
 #[tokio::test]
@@ -493,7 +495,29 @@ async fn demo_is_idempotent_and_has_cases_in_every_state() {
         .fetch_one(&app.db.pool)
         .await
         .unwrap();
-    assert_eq!(cases, 9, "a second run adds nothing");
+    assert_eq!(cases, 9 + 30, "a second run adds nothing");
+    // Half a year of approvals, so last month's payouts are there to export.
+    let approved_at: Vec<i64> = sqlx::query_scalar(
+        "SELECT approved_at FROM cases WHERE approved_at IS NOT NULL ORDER BY approved_at",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    let months: std::collections::BTreeSet<String> = approved_at
+        .iter()
+        .map(|ms| {
+            chrono::DateTime::from_timestamp_millis(*ms)
+                .unwrap()
+                .format("%Y-%m")
+                .to_string()
+        })
+        .collect();
+    assert!(months.len() >= 5, "{months:?}");
+    let last_month = (chrono::Utc::now().date_naive().with_day(1).unwrap()
+        - chrono::Duration::days(1))
+    .format("%Y-%m")
+    .to_string();
+    assert!(months.contains(&last_month), "{months:?}");
     // A demo student signs in with the printed password and sees their cases.
     let (status, body) = app
         .call(
@@ -507,5 +531,7 @@ async fn demo_is_idempotent_and_has_cases_in_every_state() {
     let token = body["token"].as_str().unwrap();
     let (_, cases) = app.get("/api/v1/cases", token).await;
     assert_eq!(cases["items"].as_array().unwrap().len(), 4, "{cases}");
+    let (_, visits) = app.get("/api/v1/visits", token).await;
+    assert_eq!(visits["items"].as_array().unwrap().len(), 2, "{visits}");
     assert!(app.cli(&["audit", "verify"], None).status.success());
 }
