@@ -48,7 +48,12 @@ async fn editable_case(tx: &mut Tx, user: &CurrentUser, case_id: i64) -> AppResu
     Ok(case)
 }
 
-pub(super) fn event<'a>(action: &'a str, object_type: &'static str, id: i64, summary: String) -> Event<'a> {
+pub(super) fn event<'a>(
+    action: &'a str,
+    object_type: &'static str,
+    id: i64,
+    summary: String,
+) -> Event<'a> {
     Event {
         action,
         object_type,

@@ -70,7 +70,10 @@ pub async fn seed_history(state: &AppState) -> anyhow::Result<usize> {
     let now = crate::db::now_ms();
     let today = chrono::Utc::now().with_timezone(&tz).date_naive();
     for i in 0..HISTORY {
-        let student = acting(&find(format!("2025{:06}", 10 + i)).await?, vec![Role::Student]);
+        let student = acting(
+            &find(format!("2025{:06}", 10 + i)).await?,
+            vec![Role::Student],
+        );
         let visit = today - chrono::Duration::days(8 + 6 * i as i64);
         let (hospital, level) = HOSPITALS[i % HOSPITALS.len()];
         let facts = CaseFacts::parse(
@@ -89,12 +92,9 @@ pub async fn seed_history(state: &AppState) -> anyhow::Result<usize> {
             .map_err(fail("history record"))?;
         for k in 0..(1 + i % 2) {
             let total = 8_000 + (i as i64 * 7_919) % 90_000 + k as i64 * 4_650;
-            let invoice = InvoiceFacts::parse(
-                &format!("HIS{:04}{:02}", i + 1, k + 1),
-                total,
-                total / 10,
-            )
-            .map_err(|e| anyhow::anyhow!("demo history invoice: {e:?}"))?;
+            let invoice =
+                InvoiceFacts::parse(&format!("HIS{:04}{:02}", i + 1, k + 1), total, total / 10)
+                    .map_err(|e| anyhow::anyhow!("demo history invoice: {e:?}"))?;
             ops::add_invoice(
                 state,
                 &student,
@@ -176,9 +176,30 @@ pub async fn seed_visits(state: &AppState) -> anyhow::Result<usize> {
         .with_timezone(&state.settings.time_zone)
         .date_naive();
     let visits = [
-        (1, "MZ20260001", 2, "J02.9", "急性咽炎", vec![("挂号费", "50"), ("血常规", "25.5"), ("西药费", "86.3")]),
-        (1, "MZ20260002", 6, "K29.7", "胃炎", vec![("挂号费", "50"), ("胃镜检查", "320"), ("西药费", "112.4")]),
-        (2, "MZ20260003", 4, "S93.4", "踝关节扭伤", vec![("急诊挂号费", "60"), ("X线检查", "140"), ("外固定", "95")]),
+        (
+            1,
+            "MZ20260001",
+            2,
+            "J02.9",
+            "急性咽炎",
+            vec![("挂号费", "50"), ("血常规", "25.5"), ("西药费", "86.3")],
+        ),
+        (
+            1,
+            "MZ20260002",
+            6,
+            "K29.7",
+            "胃炎",
+            vec![("挂号费", "50"), ("胃镜检查", "320"), ("西药费", "112.4")],
+        ),
+        (
+            2,
+            "MZ20260003",
+            4,
+            "S93.4",
+            "踝关节扭伤",
+            vec![("急诊挂号费", "60"), ("X线检查", "140"), ("外固定", "95")],
+        ),
     ];
     let mut made = 0;
     for (n, visit_id, days_ago, code, text, lines) in visits {
@@ -193,9 +214,8 @@ pub async fn seed_visits(state: &AppState) -> anyhow::Result<usize> {
             .format("%Y-%m-%d")
             .to_string();
         let bundle = demo_bundle(&patient, visit_id, &date, code, text, &lines);
-        let visit = crate::gateway::bundle::parse(bundle.as_bytes()).map_err(|issues| {
-            anyhow::anyhow!("demo bundle refused: {}", issues.len())
-        })?;
+        let visit = crate::gateway::bundle::parse(bundle.as_bytes())
+            .map_err(|issues| anyhow::anyhow!("demo bundle refused: {}", issues.len()))?;
         let mut tx = state.db.begin().await?;
         crate::gateway::store::save(&mut tx, &state.keys, hospital.id, &visit, bundle.as_bytes())
             .await?;

@@ -12,7 +12,9 @@ use sqlx::Row;
 
 use super::client::{ClaimSubmission, ConnectorError, InsurerClient};
 use super::decide;
-use super::fhir::{ClaimInput, ClaimItemInput, EligibilityInput, claim, coverage_eligibility_request};
+use super::fhir::{
+    ClaimInput, ClaimItemInput, EligibilityInput, claim, coverage_eligibility_request,
+};
 use crate::claims::store::{CaseRow, find_case};
 use crate::crypto::Keys;
 use crate::db::{Db, Tx};
@@ -115,16 +117,14 @@ impl Connector {
         if self.already_answered(case.id).await? {
             return Ok(());
         }
-        let insurer = registry::find_by_id(
-            &self.db.pool,
-            &self.keys,
-            PartnerKind::Insurer,
-            insurer_id,
-        )
-        .await?
-        .ok_or_else(|| JobError::Fatal(format!("insurer {insurer_id} not found")))?;
+        let insurer =
+            registry::find_by_id(&self.db.pool, &self.keys, PartnerKind::Insurer, insurer_id)
+                .await?
+                .ok_or_else(|| JobError::Fatal(format!("insurer {insurer_id} not found")))?;
         if !insurer.active {
-            return Err(JobError::Fatal(format!("insurer {insurer_id} is deactivated")));
+            return Err(JobError::Fatal(format!(
+                "insurer {insurer_id} is deactivated"
+            )));
         }
         let client = InsurerClient::new(&insurer, self.timeout)
             .map_err(|e| JobError::Fatal(format!("{e:#}")))?;
@@ -158,7 +158,10 @@ impl Connector {
                     )));
                 }
                 let sha = crate::crypto::sha256_hex(&serde_json::to_vec(&adj).expect("json"));
-                let identifier = adj.response_identifier.clone().unwrap_or_else(|| sha.clone());
+                let identifier = adj
+                    .response_identifier
+                    .clone()
+                    .unwrap_or_else(|| sha.clone());
                 tx = self.db.begin().await?;
                 let recorded =
                     decide::apply_claim_response(&mut tx, insurer_id, &adj, &identifier, &sha)

@@ -92,8 +92,8 @@ pub async fn apply_claim_response(
     identifier: &str,
     content_sha256: &str,
 ) -> sqlx::Result<Recorded> {
-    let recorded = store::record_claim_response(tx, insurer_id, adj, identifier, content_sha256)
-        .await?;
+    let recorded =
+        store::record_claim_response(tx, insurer_id, adj, identifier, content_sha256).await?;
     if recorded != Recorded::New || adj.outcome == "queued" {
         return Ok(recorded);
     }

@@ -270,7 +270,10 @@ impl Message {
             } => {
                 if en {
                     (
-                        format!("Case #{case_id}: the insurer will pay ¥{}", yuan(payout_cents)),
+                        format!(
+                            "Case #{case_id}: the insurer will pay ¥{}",
+                            yuan(payout_cents)
+                        ),
                         format!(
                             "Your insurer approved case #{case_id}: ¥{} will be paid to your account. Nothing to hand in.",
                             yuan(payout_cents)
@@ -298,7 +301,11 @@ impl Message {
                         format!(
                             "The insurer paid ¥{} for case #{case_id}{}.",
                             yuan(amount_cents),
-                            if to.is_empty() { String::new() } else { format!(" to {to}") }
+                            if to.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" to {to}")
+                            }
                         ),
                     )
                 } else {
@@ -307,7 +314,11 @@ impl Message {
                         format!(
                             "保险公司已支付病历 #{case_id} 的赔付 ¥{}{}。",
                             yuan(amount_cents),
-                            if to.is_empty() { String::new() } else { format!("，收款账户 {to}") }
+                            if to.is_empty() {
+                                String::new()
+                            } else {
+                                format!("，收款账户 {to}")
+                            }
                         ),
                     )
                 }

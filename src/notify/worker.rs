@@ -158,9 +158,7 @@ impl Worker {
             let outcome = if row.channel == connector::CHANNEL {
                 self.insurers.run(&row.payload).await.map(Some)
             } else {
-                self.deliver(&row)
-                    .await
-                    .map_err(|e| JobError::Retry(e.0))
+                self.deliver(&row).await.map_err(|e| JobError::Retry(e.0))
             };
             let now = self.clock.now_ms();
             match outcome {
@@ -170,7 +168,8 @@ impl Worker {
                 }
                 Ok(None) => {}
                 Err(JobError::Retry(e)) => {
-                    let status = outbox::mark_failed(&self.db, &row, now, &e, &self.settings).await?;
+                    let status =
+                        outbox::mark_failed(&self.db, &row, now, &e, &self.settings).await?;
                     tracing::warn!(outbox_id = row.id, channel = row.channel, attempts = row.attempts, status, error = %e, "delivery failed");
                     failed += 1;
                 }

@@ -352,8 +352,10 @@ pub async fn queue_stats<'e>(
     exec: impl Executor<'e, Database = Any>,
     status: &str,
 ) -> sqlx::Result<(i64, Option<i64>)> {
-    sqlx::query_as("SELECT COUNT(*), MIN(submitted_at) FROM cases WHERE status = $1 AND insurer_id IS NULL")
-        .bind(status)
-        .fetch_one(exec)
-        .await
+    sqlx::query_as(
+        "SELECT COUNT(*), MIN(submitted_at) FROM cases WHERE status = $1 AND insurer_id IS NULL",
+    )
+    .bind(status)
+    .fetch_one(exec)
+    .await
 }

@@ -271,7 +271,11 @@ async fn a_visit_outside_the_rules_is_refused_and_nothing_is_written() {
         "not_found",
     );
     let (status, _) = app
-        .post("/api/v1/cases/from-visit", &hub.admin, json!({"visit_id": visit_id}))
+        .post(
+            "/api/v1/cases/from-visit",
+            &hub.admin,
+            json!({"visit_id": visit_id}),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "claims are the patient's");
 }
@@ -282,10 +286,22 @@ async fn the_insurer_adjudicates_through_the_outbox_in_every_scenario() {
     let hub = hub(&app).await;
     let (full_id, full, v1) =
         patient(&app, &hub, "2024001", "11010520000101011", Some("P-FULL")).await;
-    let (refused_id, refused, v2) =
-        patient(&app, &hub, "2024002", "11010520000101022", Some("P-NOTCOVERED")).await;
-    let (_, partial, v3) =
-        patient(&app, &hub, "2024003", "11010520000101033", Some("P-PARTIAL")).await;
+    let (refused_id, refused, v2) = patient(
+        &app,
+        &hub,
+        "2024002",
+        "11010520000101022",
+        Some("P-NOTCOVERED"),
+    )
+    .await;
+    let (_, partial, v3) = patient(
+        &app,
+        &hub,
+        "2024003",
+        "11010520000101033",
+        Some("P-PARTIAL"),
+    )
+    .await;
     let (slow_id, slow, v4) =
         patient(&app, &hub, "2024004", "11010520000101044", Some("P-SLOW")).await;
 
@@ -313,7 +329,11 @@ async fn the_insurer_adjudicates_through_the_outbox_in_every_scenario() {
 
     let (worker, clock) = worker(&app);
     let tick = worker.tick().await.unwrap();
-    assert_eq!((tick.sent, tick.failed), (3, 1), "the slow insurer failed once");
+    assert_eq!(
+        (tick.sent, tick.failed),
+        (3, 1),
+        "the slow insurer failed once"
+    );
 
     let full_case = case_of(&app, &full, id(&c_full)).await;
     assert_eq!(full_case["status"], "approved");
@@ -340,12 +360,18 @@ async fn the_insurer_adjudicates_through_the_outbox_in_every_scenario() {
     assert_eq!(partial_case["insurer"]["items"][1]["benefit_cents"], 0);
 
     // Slow, then successful: retried after the backoff, applied once.
-    assert_eq!(case_of(&app, &slow, id(&c_slow)).await["status"], "submitted");
+    assert_eq!(
+        case_of(&app, &slow, id(&c_slow)).await["status"],
+        "submitted"
+    );
     assert_eq!(worker.tick().await.unwrap(), Tick::default(), "not yet due");
     clock.advance_ms(31 * 60 * 1000);
     let tick = worker.tick().await.unwrap();
     assert_eq!((tick.sent, tick.failed), (1, 0));
-    assert_eq!(case_of(&app, &slow, id(&c_slow)).await["status"], "approved");
+    assert_eq!(
+        case_of(&app, &slow, id(&c_slow)).await["status"],
+        "approved"
+    );
     assert_eq!(inbox(&app, slow_id).await, ["insurer_approved"]);
     assert_eq!(
         insurer_jobs(&app).await,
@@ -363,10 +389,15 @@ async fn the_insurer_adjudicates_through_the_outbox_in_every_scenario() {
         .iter()
         .filter(|r| r["resourceType"] == "Claim")
         .collect();
-    assert_eq!(claims.len(), 4, "three answered at once, the slow one twice");
+    assert_eq!(
+        claims.len(),
+        4,
+        "three answered at once, the slow one twice"
+    );
+    let slow_id = id(&c_slow).to_string();
     let slow_claims: Vec<&&Value> = claims
         .iter()
-        .filter(|c| c["identifier"][0]["value"] == id(&c_slow).to_string())
+        .filter(|c| c["identifier"][0]["value"] == slow_id.as_str())
         .collect();
     assert_eq!(slow_claims.len(), 2);
     assert_eq!(slow_claims[0]["item"], slow_claims[1]["item"]);
@@ -426,17 +457,22 @@ async fn a_later_claim_response_and_payments_reach_the_case_once() {
             .iter()
             .any(|e| e["event"] == "paid")
     );
-    let told: String = sqlx::query(
-        "SELECT body FROM notifications WHERE user_id = $1 AND kind = 'case_paid'",
-    )
-    .bind(user_id)
-    .fetch_one(&app.db.pool)
-    .await
-    .unwrap()
-    .try_get("body")
-    .unwrap();
-    assert!(told.contains("150.50") && told.contains("****3445"), "{told}");
-    assert!(!told.contains("6222020200112233445"), "never the full account");
+    let told: String =
+        sqlx::query("SELECT body FROM notifications WHERE user_id = $1 AND kind = 'case_paid'")
+            .bind(user_id)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap()
+            .try_get("body")
+            .unwrap();
+    assert!(
+        told.contains("150.50") && told.contains("****3445"),
+        "{told}"
+    );
+    assert!(
+        !told.contains("6222020200112233445"),
+        "never the full account"
+    );
 
     // Paid twice: recorded and flagged, the case and the patient are not told again.
     let second = payment("PAY-2", "2026-11-21", &[(case_id, "150.5")]).to_string();
@@ -482,9 +518,17 @@ async fn push_tap_adjudicate_pay_reconcile() {
     assert!(browser.console_errors().await.is_empty());
     browser.stop().await;
 
-    let other_case = claim(&app, &other, other_visit).await["id"].as_i64().unwrap();
-    let third_case = claim(&app, &third, third_visit).await["id"].as_i64().unwrap();
-    for (t, c) in [(&token, case_id), (&other, other_case), (&third, third_case)] {
+    let other_case = claim(&app, &other, other_visit).await["id"]
+        .as_i64()
+        .unwrap();
+    let third_case = claim(&app, &third, third_visit).await["id"]
+        .as_i64()
+        .unwrap();
+    for (t, c) in [
+        (&token, case_id),
+        (&other, other_case),
+        (&third, third_case),
+    ] {
         wait_until(&app, t, c, "approved").await;
     }
     assert_eq!(inbox(&app, user_id).await, ["insurer_approved"]);
@@ -499,7 +543,10 @@ async fn push_tap_adjudicate_pay_reconcile() {
     let (status, _) = send(&app, &pay, &hub.insurer, &both.to_string()).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(case_of(&app, &token, case_id).await["status"], "completed");
-    assert_eq!(inbox(&app, user_id).await, ["insurer_approved", "case_paid"]);
+    assert_eq!(
+        inbox(&app, user_id).await,
+        ["insurer_approved", "case_paid"]
+    );
     let window = "/api/v1/admin/reconciliation?from=2026-11-01&to=2026-11-30";
     let (_, report) = app.get(window, &finance).await;
     assert_eq!(report["items"], json!([]), "clean books");

@@ -230,9 +230,8 @@ pub(crate) fn adjudicate(claim: &Value, partial: bool) -> Value {
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            let net =
-                medclaim::fhir::money::cents_from_decimal(&item["net"]["value"].to_string())
-                    .unwrap();
+            let net = medclaim::fhir::money::cents_from_decimal(&item["net"]["value"].to_string())
+                .unwrap();
             let benefit = if partial && i > 0 { 0 } else { net };
             payout += benefit;
             json!({"itemSequence": item["sequence"], "adjudication": [
