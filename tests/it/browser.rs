@@ -203,10 +203,14 @@ impl Browser {
 
     /// Signs in through the login page with the test password.
     pub async fn sign_in(&self, username: &str) {
+        self.sign_in_with(username, crate::common::PASSWORD).await;
+    }
+
+    /// Signs in through the login page.
+    pub async fn sign_in_with(&self, username: &str, password: &str) {
         self.goto("/login").await;
         self.fill("input[name=username]", username).await;
-        self.fill("input[name=password]", crate::common::PASSWORD)
-            .await;
+        self.fill("input[name=password]", password).await;
         self.click("button[type=submit]").await;
         for _ in 0..100 {
             if self.path().await != "/login" {

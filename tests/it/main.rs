@@ -14,3 +14,4 @@ mod outbox;
 mod reports;
 mod review;
 mod support_console;
+mod walkthrough;

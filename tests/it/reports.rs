@@ -552,8 +552,10 @@ async fn statistics_csv_has_a_section_column() {
 /// LibreOffice (Debian `libreoffice-calc-nogui`) opens the workbook: converted to CSV, the
 /// Chinese text and the totals survive. Skips with a reason when LibreOffice is missing,
 /// except under `CI=true`.
-#[tokio::test]
-async fn libreoffice_opens_the_payouts_workbook() {
+/// The first sheet of `xlsx` as LibreOffice (Debian `libreoffice-calc-nogui`) reads it,
+/// converted to UTF-8 CSV. `None`, with the reason printed, when LibreOffice is missing — which
+/// fails under `CI=true`.
+pub async fn libreoffice_csv(xlsx: &[u8]) -> Option<String> {
     let Some(office) = ["libreoffice", "soffice"].into_iter().find(|bin| {
         std::process::Command::new(bin)
             .arg("--version")
@@ -565,18 +567,11 @@ async fn libreoffice_opens_the_payouts_workbook() {
             "LibreOffice is required under CI=true (Debian package libreoffice-calc-nogui)"
         );
         eprintln!("skipped: LibreOffice is not installed (Debian package libreoffice-calc-nogui)");
-        return;
+        return None;
     };
-    let f = fixture().await;
-    let (_, _, bytes) = download(
-        &f.app,
-        &format!("/api/v1/reports/payouts.xlsx?{OCTOBER}"),
-        &f.finance,
-    )
-    .await;
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("payouts.xlsx");
-    std::fs::write(&input, bytes).unwrap();
+    let input = dir.path().join("book.xlsx");
+    std::fs::write(&input, xlsx).unwrap();
     let profile = format!("file://{}", dir.path().join("profile").display());
     let out = tokio::process::Command::new(office)
         .arg(format!("-env:UserInstallation={profile}"))
@@ -591,13 +586,28 @@ async fn libreoffice_opens_the_payouts_workbook() {
         .output()
         .await
         .expect("run LibreOffice");
-    let csv_path = dir.path().join("payouts.csv");
-    let text = std::fs::read_to_string(&csv_path).unwrap_or_else(|_| {
+    let text = std::fs::read_to_string(dir.path().join("book.csv")).unwrap_or_else(|_| {
         panic!(
             "LibreOffice wrote no CSV: {}",
             String::from_utf8_lossy(&out.stderr)
         )
     });
+    Some(text)
+}
+
+/// LibreOffice opens the workbook: converted to CSV, the Chinese text and the totals survive.
+#[tokio::test]
+async fn libreoffice_opens_the_payouts_workbook() {
+    let f = fixture().await;
+    let (_, _, bytes) = download(
+        &f.app,
+        &format!("/api/v1/reports/payouts.xlsx?{OCTOBER}"),
+        &f.finance,
+    )
+    .await;
+    let Some(text) = libreoffice_csv(&bytes).await else {
+        return;
+    };
     let lines: Vec<&str> = text.lines().collect();
     assert!(
         lines[0].contains("学号") && lines[0].contains("报销金额"),
