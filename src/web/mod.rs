@@ -1,8 +1,11 @@
 //! Server-rendered pages: the login page, the student app (mobile-first) and the staff console
 //! (desktop), in Simplified Chinese by default and English on request. Assets are embedded.
 
+mod console;
 pub mod csrf;
 mod shell;
+
+pub use console::ConsoleFrame;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, Query, Request};

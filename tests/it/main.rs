@@ -5,6 +5,7 @@ mod common;
 mod booking;
 mod browser;
 mod cli;
+mod console;
 mod foundation;
 mod gateway;
 mod insurers;
