@@ -1,6 +1,7 @@
 //! The payout ledger (what insurers say they paid, case by case) and its reconciliation against
-//! what was approved.
+//! what was approved: JSON for programs and a workbook for finance.
 
 pub mod api;
 pub mod domain;
+pub mod export;
 pub mod store;

@@ -66,6 +66,12 @@ impl Tr {
             "English"
         }
     }
+    /// Translations for a language code (`en`, else Chinese), e.g. an export's `lang`.
+    pub fn for_code(code: &str) -> Tr {
+        Tr {
+            lang: pick_lang(Some(code)),
+        }
+    }
     pub fn from_parts(parts: &Parts) -> Tr {
         Tr::from_headers(&parts.headers)
     }

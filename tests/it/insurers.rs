@@ -21,7 +21,7 @@ use crate::gateway::{Creds, admin, register, send, signature};
 
 // ---------- fixtures ----------
 
-async fn insurer(app: &TestApp, token: &str, base: &str) -> Creds {
+pub(crate) async fn insurer(app: &TestApp, token: &str, base: &str) -> Creds {
     register(
         app,
         token,
@@ -32,7 +32,12 @@ async fn insurer(app: &TestApp, token: &str, base: &str) -> Creds {
 }
 
 /// A student covered in 2026 by `insurer_id` with `policy_no`, and a submitted case of theirs.
-async fn insured_case(app: &TestApp, username: &str, insurer_id: i64, policy_no: &str) -> i64 {
+pub(crate) async fn insured_case(
+    app: &TestApp,
+    username: &str,
+    insurer_id: i64,
+    policy_no: &str,
+) -> i64 {
     let user_id = app.create_user(username, username, &[Role::Student]).await;
     sqlx::query("INSERT INTO coverage (user_id, year, insurer_id, policy_no, created_at) VALUES ($1, 2026, $2, $3, 0)")
         .bind(user_id)
@@ -86,7 +91,7 @@ fn claim_response(id: &str, case_id: i64, outcome: &str, payout: &str) -> Value 
 }
 
 /// A PaymentReconciliation paying `(case id, yuan)` pairs into a bank account.
-fn payment(id: &str, date: &str, paid: &[(i64, &str)]) -> Value {
+pub(crate) fn payment(id: &str, date: &str, paid: &[(i64, &str)]) -> Value {
     let total: i64 = paid
         .iter()
         .map(|(_, y)| medclaim::fhir::money::cents_from_decimal(y).unwrap())
@@ -408,7 +413,7 @@ async fn claim_responses_are_verified_recorded_once_and_scoped_to_the_insurer() 
     );
 }
 
-async fn approve_by_insurer(app: &TestApp, ins: &Creds, case_id: i64, payout: &str) {
+pub(crate) async fn approve_by_insurer(app: &TestApp, ins: &Creds, case_id: i64, payout: &str) {
     let path = format!("/api/v1/insurers/{}/claim-responses", ins.id);
     let body = claim_response(&format!("CR-{case_id}"), case_id, "complete", payout).to_string();
     let (status, got) = send(app, &path, ins, &body).await;

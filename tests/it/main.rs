@@ -10,6 +10,7 @@ mod foundation;
 mod gateway;
 mod insurers;
 mod intake;
+mod ledger;
 mod outbox;
 mod reports;
 mod review;
