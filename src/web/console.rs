@@ -53,6 +53,7 @@ const PAGES: &[Page] = &[
     page("/console/policy", "review.policy", Admins::ROLES),
     page("/console/imports", "console.imports", Admins::ROLES),
     page("/console/reports", "console.reports", FinanceReaders::ROLES),
+    page("/console/ledger", "ledger.title", FinanceReaders::ROLES),
     page("/console/outbox", "console.outbox", Admins::ROLES),
     page("/console/partners", "console.partners", Admins::ROLES),
 ];
@@ -220,7 +221,7 @@ mod tests {
                 .any(|h| h.ends_with("policy") || h.ends_with("ledger"))
         );
         let (finance, _) = hrefs(&[Role::Finance], "/console");
-        assert!(finance.contains(&"/console/reports"));
+        assert!(finance.contains(&"/console/reports") && finance.contains(&"/console/ledger"));
         assert!(
             !finance
                 .iter()

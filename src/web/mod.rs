@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::registry::pages::router())
         .merge(crate::roster::pages::router())
         .merge(crate::reports::pages::router())
+        .merge(crate::ledger::pages::router())
 }
 
 /// Translations for one request.

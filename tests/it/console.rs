@@ -24,14 +24,6 @@ fn nav(html: &str) -> (Vec<String>, Vec<String>) {
     (all, current)
 }
 
-const EVERYONE: [&str; 5] = [
-    "/console",
-    "/console/dashboard",
-    "/console/search",
-    "/console/support",
-    "/console/slots",
-];
-
 #[tokio::test]
 async fn each_role_sees_and_opens_exactly_its_pages() {
     let app = TestApp::spawn().await;
@@ -77,6 +69,7 @@ async fn each_role_sees_and_opens_exactly_its_pages() {
                 "/console/support",
                 "/console/slots",
                 "/console/reports",
+                "/console/ledger",
             ],
         ),
         (
@@ -91,9 +84,16 @@ async fn each_role_sees_and_opens_exactly_its_pages() {
             ],
         ),
         ("adm", &[Role::Admin], {
-            let mut v = EVERYONE.to_vec();
+            let mut v = vec![
+                "/console",
+                "/console/dashboard",
+                "/console/search",
+                "/console/support",
+                "/console/slots",
+                "/console/reports",
+                "/console/ledger",
+            ];
             v.extend(admin_only);
-            v.push("/console/reports");
             v
         }),
     ];
@@ -114,7 +114,7 @@ async fn each_role_sees_and_opens_exactly_its_pages() {
         // A page left out of the navigation is refused, never shown.
         for hidden in admin_only
             .iter()
-            .chain(["/console/reports"].iter())
+            .chain(["/console/ledger", "/console/reports"].iter())
             .filter(|h| !links.iter().any(|l| l == *h))
         {
             let resp = app

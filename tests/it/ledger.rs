@@ -1,6 +1,6 @@
-//! The payout ledger for finance: owed vs paid per case and the reconciliation as a workbook
-//! (read back with calamine). The books are made through the insurer webhooks, as insurers
-//! would, with the fixtures of the insurer tests.
+//! The payout ledger for finance: owed vs paid per case, the reconciliation as a workbook
+//! (read back with calamine) and the console page. The books are made through the insurer
+//! webhooks, as insurers would, with the fixtures of the insurer tests.
 
 use calamine::{Data, Reader};
 use medclaim::accounts::Role;
@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::common::{TestApp, assert_error};
 use crate::gateway::{Creds, admin, register, send};
 use crate::insurers::{approve_by_insurer, insured_case, insurer, payment};
+use crate::intake::web_login;
 use crate::reports::{cents, download, text, workbook};
 
 /// Books with one case of every kind, all paid in March 2026:
@@ -427,4 +428,99 @@ async fn the_reconciliation_workbook_lists_every_mismatch_in_words_and_yuan() {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// The table row starting with `start`.
+fn table_row<'a>(html: &'a str, start: &str) -> &'a str {
+    let from = html
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} not in {html}"));
+    &html[from..from + html[from..].find("</tr>").unwrap()]
+}
+
+async fn get_page(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
+    let resp = app
+        .client
+        .get(app.url(path))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_console_page_shows_balances_cases_and_mismatches() {
+    let f = books().await;
+    let [_, c2, c3, ..] = f.cases;
+    let cookie = web_login(&f.app, "finance1").await;
+    let (status, html) = get_page(&f.app, &cookie, &format!("/console/ledger?{MARCH}")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("<h1>账目与对账</h1>"), "{html}");
+    assert!(
+        html.contains("<a href=\"/console/ledger\" aria-current=\"page\">账目与对账</a>"),
+        "marked in the navigation"
+    );
+    // Balances: 平安健康 owes 489.00, was paid 536.50.
+    assert!(
+        html.contains("<td>平安健康</td><td class=\"num\">¥489.00</td><td class=\"num\">¥536.50</td><td class=\"num\">¥-47.50</td>"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("<tr data-case=\"{c2}\" class=\"unsettled\">")));
+    assert!(html.contains("¥-150.50"), "case 2 overpaid");
+    let twice = table_row(&html, "<tr data-kind=\"paid_twice\">");
+    assert!(
+        twice.contains("重复付款") && twice.contains(&format!("#{c2}</a>")),
+        "{twice}"
+    );
+    assert!(
+        twice.contains("¥150.50") && twice.contains("¥301.00"),
+        "{twice}"
+    );
+    let differs = table_row(&html, "<tr data-kind=\"amount_differs\">");
+    assert!(
+        differs.contains("付款金额与核定不符") && differs.contains(&format!("#{c3}</a>")),
+        "{differs}"
+    );
+    assert!(html.contains(
+        "href=\"/api/v1/admin/reconciliation.xlsx?from=2026-03-01&#38;to=2026-03-31&#38;unpaid_after_days=30&#38;lang=zh-CN\""
+    ), "{}", table_row(&html, "<form method=\"get\" action=\"/console/ledger\""));
+    // The link works with the page's session.
+    let (status, _) = get_page(
+        &f.app,
+        &cookie,
+        "/api/v1/admin/reconciliation.xlsx?from=2026-03-01&to=2026-03-31&unpaid_after_days=30&lang=zh-CN",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, html) = get_page(&f.app, &cookie, "/console/ledger?from=2026-04-01").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("id=\"no-mismatch\""));
+    let (status, html) = get_page(&f.app, &cookie, "/console/ledger?from=March").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("id=\"flash-error\""), "{html}");
+    let (_, english) = get_page(
+        &f.app,
+        &format!("{cookie}; medclaim_lang=en"),
+        &format!("/console/ledger?{MARCH}"),
+    )
+    .await;
+    assert!(english.contains("<h1>Ledger and reconciliation</h1>"));
+    assert!(english.contains("Paid twice") && english.contains("Amount differs from approval"));
+
+    f.app.create_user("2024099", "学生", &[Role::Student]).await;
+    let student = web_login(&f.app, "2024099").await;
+    let (status, _) = get_page(&f.app, &student, "/console/ledger").await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "a student goes back to the app"
+    );
+    f.app
+        .create_user("rev1", "审核员", &[Role::Reviewer1])
+        .await;
+    let reviewer = web_login(&f.app, "rev1").await;
+    let (status, _) = get_page(&f.app, &reviewer, "/console/ledger").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }
