@@ -18,7 +18,7 @@ use crate::accounts::{CurrentUser, Role};
 use crate::db::now_ms;
 use crate::http::{AppError, AppState};
 use crate::notify::admin::{OutboxItem, OutboxQuery};
-use crate::web::{PageUser, Tr, csrf, render};
+use crate::web::{ConsoleFrame, PageUser, Tr, csrf, render};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -182,8 +182,7 @@ async fn student_cancel(
 struct SlotsPage<'a> {
     tr: Tr,
     user: &'a CurrentUser,
-    ok: Option<String>,
-    error: Option<String>,
+    frame: ConsoleFrame,
     is_admin: bool,
     slots: Vec<SlotView>,
     weekdays: [u32; 7],
@@ -193,6 +192,7 @@ async fn slots_page(
     State(state): State<AppState>,
     tr: Tr,
     PageUser(user): PageUser,
+    frame: ConsoleFrame,
     Query(flash): Query<Flash>,
 ) -> Response {
     if !user.is_staff() {
@@ -207,8 +207,7 @@ async fn slots_page(
     render(&SlotsPage {
         tr,
         user: &user,
-        ok,
-        error,
+        frame: frame.with_ok(ok).with_error(error),
         is_admin: user.has(Role::Admin),
         slots: slots.into_iter().map(SlotView::from).collect(),
         weekdays: [1, 2, 3, 4, 5, 6, 7],
@@ -338,8 +337,7 @@ async fn delete_slot(
 struct RosterPage<'a> {
     tr: Tr,
     user: &'a CurrentUser,
-    ok: Option<String>,
-    error: Option<String>,
+    frame: ConsoleFrame,
     can_confirm: bool,
     roster: Roster,
 }
@@ -348,6 +346,7 @@ async fn roster_page(
     State(state): State<AppState>,
     tr: Tr,
     PageUser(user): PageUser,
+    frame: ConsoleFrame,
     Path(id): Path<i64>,
     Query(flash): Query<Flash>,
 ) -> Response {
@@ -362,8 +361,7 @@ async fn roster_page(
     render(&RosterPage {
         tr,
         user: &user,
-        ok,
-        error,
+        frame: frame.with_ok(ok).with_error(error),
         can_confirm: DESK.iter().any(|r| user.has(*r)),
         roster,
     })
@@ -420,8 +418,7 @@ async fn desk_action(
 struct OutboxPage<'a> {
     tr: Tr,
     user: &'a CurrentUser,
-    ok: Option<String>,
-    error: Option<String>,
+    frame: ConsoleFrame,
     status: String,
     statuses: [&'static str; 5],
     items: Vec<OutboxItem>,
@@ -431,6 +428,7 @@ async fn outbox_page(
     State(state): State<AppState>,
     tr: Tr,
     PageUser(user): PageUser,
+    frame: ConsoleFrame,
     Query(flash): Query<Flash>,
 ) -> Response {
     if let Some(r) = refuse(&user, None, &[Role::Admin]) {
@@ -450,8 +448,7 @@ async fn outbox_page(
     render(&OutboxPage {
         tr,
         user: &user,
-        ok,
-        error,
+        frame: frame.with_ok(ok).with_error(error),
         status,
         statuses: ["pending", "sending", "sent", "dead", "not_configured"],
         items: page.items,

@@ -38,6 +38,25 @@ pub enum MismatchKind {
     UnpaidOverdue,
 }
 
+impl MismatchKind {
+    pub const ALL: [MismatchKind; 4] = [
+        MismatchKind::PaidWithoutApproval,
+        MismatchKind::AmountDiffers,
+        MismatchKind::PaidTwice,
+        MismatchKind::UnpaidOverdue,
+    ];
+
+    /// The wire name, also the end of the kind's translation key (`ledger.kind.<name>`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MismatchKind::PaidWithoutApproval => "paid_without_approval",
+            MismatchKind::AmountDiffers => "amount_differs",
+            MismatchKind::PaidTwice => "paid_twice",
+            MismatchKind::UnpaidOverdue => "unpaid_overdue",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Mismatch {
     pub kind: MismatchKind,
@@ -171,6 +190,13 @@ mod tests {
 
     fn kinds(m: &[Mismatch]) -> Vec<(Option<i64>, MismatchKind)> {
         m.iter().map(|m| (m.case_id, m.kind)).collect()
+    }
+
+    #[test]
+    fn wire_names_are_the_serde_names() {
+        for k in MismatchKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! SQL for the payout ledger.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDate;
 use serde::Serialize;
 use sqlx::{AnyPool, Row};
@@ -182,4 +184,135 @@ pub async fn balances(pool: &AnyPool) -> sqlx::Result<Vec<InsurerBalance>> {
             })
         })
         .collect()
+}
+
+/// Owed and paid for one case by one insurer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseBalance {
+    pub case_id: i64,
+    /// The claimant's student id (login name); absent when a payment names an unknown case.
+    pub student_id: Option<String>,
+    pub insurer_id: i64,
+    pub insurer_name: String,
+    /// The insurer's claim status (`queued | complete | partial | error`); absent when this
+    /// insurer paid a case it holds no claim for.
+    pub claim_status: Option<String>,
+    /// What the insurer approved (a complete or partial claim), else 0.
+    pub owed_cents: i64,
+    /// Sum of this insurer's ledger entries for the case.
+    pub paid_cents: i64,
+    /// How many ledger entries make up `paid_cents`.
+    pub payments: i64,
+    /// `YYYY-MM-DD` of the latest payment.
+    pub last_paid_date: Option<String>,
+    /// `owed_cents - paid_cents`: positive is still owed, negative is overpaid.
+    pub balance_cents: i64,
+}
+
+/// One page of per-case balances: the rows of up to `cases` cases after case `after` (every
+/// insurer of a case on the same page), ordered by case then insurer; and whether more cases
+/// follow.
+pub async fn case_balances(
+    pool: &AnyPool,
+    insurer_id: Option<i64>,
+    after: i64,
+    cases: i64,
+) -> sqlx::Result<(Vec<CaseBalance>, bool)> {
+    let only_insurer = if insurer_id.is_some() {
+        "AND insurer_id = $3"
+    } else {
+        ""
+    };
+    // A case is in the ledger once an insurer approved a payout for it or paid anything for it.
+    let sql = format!(
+        "WITH pairs AS (
+            SELECT case_id, insurer_id FROM insurer_claims WHERE status IN ('complete', 'partial')
+            UNION
+            SELECT case_id, insurer_id FROM ledger_entries WHERE case_id IS NOT NULL
+         ),
+         shown AS (
+            SELECT pairs.case_id, pairs.insurer_id FROM pairs
+            WHERE pairs.case_id IN (
+                SELECT DISTINCT case_id FROM pairs WHERE case_id > $1 {only_insurer}
+                ORDER BY case_id LIMIT $2)
+            {only_insurer}
+         )
+         SELECT s.case_id, s.insurer_id, i.name AS insurer_name, u.username, ic.status AS claim_status,
+            CASE WHEN ic.status IN ('complete', 'partial') THEN ic.approved_cents END AS approved_cents,
+            paid.paid_cents, paid.payments, paid.last_paid_date
+         FROM shown s
+         JOIN insurers i ON i.id = s.insurer_id
+         LEFT JOIN insurer_claims ic ON ic.case_id = s.case_id AND ic.insurer_id = s.insurer_id
+         LEFT JOIN cases c ON c.id = s.case_id
+         LEFT JOIN users u ON u.id = c.student_id
+         LEFT JOIN (
+            SELECT case_id, insurer_id, CAST(SUM(amount_cents) AS BIGINT) AS paid_cents,
+                CAST(COUNT(*) AS BIGINT) AS payments, MAX(paid_date) AS last_paid_date
+            FROM ledger_entries WHERE case_id IN (SELECT case_id FROM shown)
+            GROUP BY case_id, insurer_id
+         ) paid ON paid.case_id = s.case_id AND paid.insurer_id = s.insurer_id
+         ORDER BY s.case_id, s.insurer_id"
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(after)
+        .bind(cases + 1);
+    if let Some(id) = insurer_id {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(pool).await?;
+    let mut items = rows
+        .iter()
+        .map(|r| {
+            let owed: i64 = r.try_get::<Option<i64>, _>("approved_cents")?.unwrap_or(0);
+            let paid: i64 = r.try_get::<Option<i64>, _>("paid_cents")?.unwrap_or(0);
+            Ok(CaseBalance {
+                case_id: r.try_get("case_id")?,
+                student_id: r.try_get("username")?,
+                insurer_id: r.try_get("insurer_id")?,
+                insurer_name: r.try_get("insurer_name")?,
+                claim_status: r.try_get("claim_status")?,
+                owed_cents: owed,
+                paid_cents: paid,
+                payments: r.try_get::<Option<i64>, _>("payments")?.unwrap_or(0),
+                last_paid_date: r.try_get("last_paid_date")?,
+                balance_cents: owed - paid,
+            })
+        })
+        .collect::<sqlx::Result<Vec<_>>>()?;
+    // One case more than asked for was read to learn whether there are more: leave it out.
+    let mut case_ids: Vec<i64> = items.iter().map(|b| b.case_id).collect();
+    case_ids.dedup();
+    let more = case_ids.len() as i64 > cases;
+    if more {
+        let last = case_ids[cases as usize];
+        items.retain(|b| b.case_id < last);
+    }
+    Ok((items, more))
+}
+
+/// Insurer names and the student id of every case the ledger knows, to name the rows of the
+/// reconciliation.
+pub struct Names {
+    pub insurers: HashMap<i64, String>,
+    pub students: HashMap<i64, String>,
+}
+
+pub async fn names(pool: &AnyPool) -> sqlx::Result<Names> {
+    let insurers = sqlx::query("SELECT id, name FROM insurers")
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
+        .collect::<sqlx::Result<_>>()?;
+    let students = sqlx::query(
+        "SELECT c.id, u.username FROM cases c JOIN users u ON u.id = c.student_id
+         WHERE c.id IN (SELECT case_id FROM insurer_claims)
+            OR c.id IN (SELECT case_id FROM ledger_entries WHERE case_id IS NOT NULL)",
+    )
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("id")?, r.try_get("username")?)))
+    .collect::<sqlx::Result<_>>()?;
+    Ok(Names { insurers, students })
 }

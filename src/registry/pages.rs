@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::store::{self, NewPartner, Partner, PartnerKind};
 use crate::accounts::{CurrentUser, Role};
 use crate::http::{AppError, AppResult, AppState};
-use crate::web::{PageUser, Tr, csrf, render};
+use crate::web::{ConsoleFrame, PageUser, Tr, csrf, render};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -38,7 +38,7 @@ struct PartnersPage<'a> {
     hospitals: Vec<Partner>,
     insurers: Vec<Partner>,
     issued: Option<Issued>,
-    error: Option<String>,
+    frame: ConsoleFrame,
 }
 
 /// The 403 answer for anyone but an admin.
@@ -65,13 +65,15 @@ async fn show(
             } else {
                 StatusCode::OK
             };
+            // Also after a form post, the language switch returns to the page itself.
+            let frame = ConsoleFrame::new(tr, user, "/console/partners").with_error(error);
             let page = PartnersPage {
                 tr,
                 user,
                 hospitals,
                 insurers,
                 issued,
-                error,
+                frame,
             };
             (status, render(&page)).into_response()
         }

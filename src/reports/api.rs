@@ -113,7 +113,7 @@ pub fn file_body(file: std::fs::File) -> Body {
     Body::from_stream(chunks)
 }
 
-fn xlsx_file_response(name: &str, file: std::fs::File) -> AppResult<Response> {
+pub(crate) fn xlsx_file_response(name: &str, file: std::fs::File) -> AppResult<Response> {
     let len = file.metadata().context("export file size")?.len();
     Ok(attachment(name, XLSX_MIME, file_body(file), Some(len)))
 }

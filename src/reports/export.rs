@@ -161,15 +161,16 @@ impl CsvChunker {
     }
 }
 
-struct Formats {
-    header: Format,
-    money: Format,
-    total_label: Format,
-    total_money: Format,
+/// The house formats of a workbook: a blue header row, yuan with two decimals, totals.
+pub(crate) struct Formats {
+    pub header: Format,
+    pub money: Format,
+    pub total_label: Format,
+    pub total_money: Format,
 }
 
 impl Formats {
-    fn new() -> Formats {
+    pub fn new() -> Formats {
         let money = "¥#,##0.00";
         Formats {
             header: Format::new()
@@ -293,7 +294,7 @@ where
     save_to_tempfile(&mut book)
 }
 
-fn save_to_tempfile(book: &mut Workbook) -> anyhow::Result<std::fs::File> {
+pub(crate) fn save_to_tempfile(book: &mut Workbook) -> anyhow::Result<std::fs::File> {
     let mut file = tempfile::tempfile().context("creating a temp file for the export")?;
     book.save_to_writer(&mut file)?;
     file.seek(SeekFrom::Start(0))?;

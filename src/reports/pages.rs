@@ -13,7 +13,7 @@ use super::dashboard::{self, Dashboard};
 use super::domain::{Lang, level_label, yuan};
 use crate::accounts::{CurrentUser, Role};
 use crate::http::{AppError, AppState};
-use crate::web::{PageUser, Tr, render};
+use crate::web::{ConsoleFrame, PageUser, Tr, render};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -26,7 +26,7 @@ pub fn router() -> Router<AppState> {
 struct DashboardPage<'a> {
     tr: Tr,
     user: &'a CurrentUser,
-    path: &'static str,
+    frame: ConsoleFrame,
     d: Dashboard,
     lang: Lang,
 }
@@ -44,6 +44,7 @@ async fn dashboard_page(
     State(state): State<AppState>,
     tr: Tr,
     PageUser(user): PageUser,
+    frame: ConsoleFrame,
 ) -> Response {
     if !user.is_staff() {
         return Redirect::to("/app").into_response();
@@ -55,7 +56,7 @@ async fn dashboard_page(
     render(&DashboardPage {
         tr,
         user: &user,
-        path: "/console/dashboard",
+        frame,
         d,
         lang: Lang::from_code(tr.lang),
     })
@@ -66,13 +67,18 @@ async fn dashboard_page(
 struct ReportsPage<'a> {
     tr: Tr,
     user: &'a CurrentUser,
-    path: &'static str,
+    frame: ConsoleFrame,
     from: String,
     to: String,
 }
 
 /// Defaults to last month, what finance asks for most.
-async fn reports_page(State(state): State<AppState>, tr: Tr, PageUser(user): PageUser) -> Response {
+async fn reports_page(
+    State(state): State<AppState>,
+    tr: Tr,
+    PageUser(user): PageUser,
+    frame: ConsoleFrame,
+) -> Response {
     if !(user.has(Role::Finance) || user.has(Role::Admin)) {
         return Redirect::to("/console").into_response();
     }
@@ -85,7 +91,7 @@ async fn reports_page(State(state): State<AppState>, tr: Tr, PageUser(user): Pag
     render(&ReportsPage {
         tr,
         user: &user,
-        path: "/console/reports",
+        frame,
         from: last_month_start.to_string(),
         to: last_month_end.to_string(),
     })

@@ -12,7 +12,7 @@ use crate::accounts::{CurrentUser, Role};
 use crate::http::{AppError, AppState};
 use crate::notices::admin::{self as notices, NoticeInput, NoticeView};
 use crate::policy::Policy;
-use crate::web::{PageUser, Tr, csrf, render};
+use crate::web::{ConsoleFrame, PageUser, Tr, csrf, render};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -40,7 +40,7 @@ struct HitView {
 struct SearchT<'a> {
     tr: Tr,
     user: &'a CurrentUser,
-    error: Option<String>,
+    frame: ConsoleFrame,
     q: String,
     searched: bool,
     hits: Vec<HitView>,
@@ -55,6 +55,7 @@ async fn search_page(
     State(state): State<AppState>,
     tr: Tr,
     PageUser(user): PageUser,
+    frame: ConsoleFrame,
     Query(q): Query<SearchQ>,
 ) -> Response {
     if !user.is_staff() {
@@ -72,7 +73,7 @@ async fn search_page(
     render(&SearchT {
         tr,
         user: &user,
-        error,
+        frame: frame.with_error(error),
         searched: !query.trim().is_empty(),
         q: query,
         hits: hits
@@ -99,7 +100,7 @@ async fn search_page(
 struct PolicyT<'a> {
     tr: Tr,
     user: &'a CurrentUser,
-    error: Option<String>,
+    frame: ConsoleFrame,
     version: i64,
     ratios: Vec<(i64, String)>,
     deductible: String,
@@ -119,6 +120,7 @@ async fn policy_page(
     State(state): State<AppState>,
     tr: Tr,
     PageUser(user): PageUser,
+    frame: ConsoleFrame,
     Query(q): Query<ErrQ>,
 ) -> Response {
     if let Some(r) = admin_only(&user) {
@@ -131,7 +133,7 @@ async fn policy_page(
     render(&PolicyT {
         tr,
         user: &user,
-        error: q.error.as_deref().map(|c| error_text(tr, c)),
+        frame: frame.with_error(q.error.as_deref().map(|c| error_text(tr, c))),
         version: p.version,
         ratios: (0..4)
             .map(|l| {
@@ -201,7 +203,7 @@ async fn policy_form(
 struct NoticesT<'a> {
     tr: Tr,
     user: &'a CurrentUser,
-    error: Option<String>,
+    frame: ConsoleFrame,
     notices: Vec<NoticeView>,
 }
 
@@ -209,6 +211,7 @@ async fn notices_page(
     State(state): State<AppState>,
     tr: Tr,
     PageUser(user): PageUser,
+    frame: ConsoleFrame,
     Query(q): Query<ErrQ>,
 ) -> Response {
     if let Some(r) = admin_only(&user) {
@@ -218,7 +221,7 @@ async fn notices_page(
         Ok(list) => render(&NoticesT {
             tr,
             user: &user,
-            error: q.error.as_deref().map(|c| error_text(tr, c)),
+            frame: frame.with_error(q.error.as_deref().map(|c| error_text(tr, c))),
             notices: list,
         }),
         Err(e) => e.into_response(),
@@ -230,7 +233,7 @@ async fn notices_page(
 struct NoticeEditT<'a> {
     tr: Tr,
     user: &'a CurrentUser,
-    error: Option<String>,
+    frame: ConsoleFrame,
     n: NoticeView,
     valid_until: String,
 }
@@ -239,6 +242,7 @@ async fn notice_edit(
     State(state): State<AppState>,
     tr: Tr,
     PageUser(user): PageUser,
+    frame: ConsoleFrame,
     Path(id): Path<i64>,
     Query(q): Query<ErrQ>,
 ) -> Response {
@@ -249,7 +253,7 @@ async fn notice_edit(
         Ok(n) => render(&NoticeEditT {
             tr,
             user: &user,
-            error: q.error.as_deref().map(|c| error_text(tr, c)),
+            frame: frame.with_error(q.error.as_deref().map(|c| error_text(tr, c))),
             valid_until: n.valid_until.clone().unwrap_or_default(),
             n,
         }),

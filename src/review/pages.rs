@@ -15,7 +15,7 @@ use super::view::{CaseDetail, case_detail};
 use crate::accounts::{CurrentUser, Role};
 use crate::claims::{CaseStatus, InvoiceStatus};
 use crate::http::{AppError, AppState};
-use crate::web::{PageUser, Tr, csrf, render};
+use crate::web::{ConsoleFrame, PageUser, Tr, csrf, render};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -72,7 +72,7 @@ struct QueueRowView {
 struct QueuePageT<'a> {
     tr: Tr,
     user: &'a CurrentUser,
-    error: Option<String>,
+    frame: ConsoleFrame,
     level: i64,
     level_label: String,
     waiting: i64,
@@ -97,6 +97,7 @@ async fn queue_page(
     State(state): State<AppState>,
     tr: Tr,
     PageUser(user): PageUser,
+    frame: ConsoleFrame,
     Query(q): Query<QueueQuery>,
 ) -> Response {
     let default = if user.has(Role::Reviewer1) { 1 } else { 2 };
@@ -117,7 +118,9 @@ async fn queue_page(
     render(&QueuePageT {
         tr,
         user: &user,
-        error: q.error.as_deref().map(|c| error_text(tr, c)),
+        frame: frame
+            .current(&format!("/console/review?level={}", level.as_i64()))
+            .with_error(q.error.as_deref().map(|c| error_text(tr, c))),
         level: level.as_i64(),
         level_label: tr.t(&format!("review.level{}", level.as_i64())),
         waiting: page.waiting,
@@ -166,7 +169,7 @@ struct DecView {
 struct CasePageT<'a> {
     tr: Tr,
     user: &'a CurrentUser,
-    error: Option<String>,
+    frame: ConsoleFrame,
     c: &'a CaseDetail,
     status: &'static str,
     status_label: String,
@@ -254,6 +257,7 @@ async fn case_page(
     State(state): State<AppState>,
     tr: Tr,
     PageUser(user): PageUser,
+    frame: ConsoleFrame,
     Path(id): Path<i64>,
     Query(q): Query<ErrorQuery>,
 ) -> Response {
@@ -289,10 +293,15 @@ async fn case_page(
             .map(|i| i.invoice_no.clone())
             .unwrap_or_default()
     };
+    let queue = Level::of_status(c.status)
+        .map(|l| format!("/console/review?level={}", l.as_i64()))
+        .unwrap_or_default();
     render(&CasePageT {
         tr,
         user: &user,
-        error: q.error.as_deref().map(|code| error_text(tr, code)),
+        frame: frame
+            .current(&queue)
+            .with_error(q.error.as_deref().map(|code| error_text(tr, code))),
         status: c.status.as_str(),
         status_label: tr.t(&format!("review.status.{}", c.status.as_str())),
         hospital_level: c.hospital_level.unwrap_or(-1),

@@ -13,7 +13,7 @@ use super::Kind;
 use super::api::{ImportResult, MAX_IMPORT_BYTES, read_upload, run};
 use crate::accounts::{CurrentUser, Role};
 use crate::http::AppState;
-use crate::web::{PageUser, Tr, csrf, render};
+use crate::web::{ConsoleFrame, PageUser, Tr, csrf, render};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -26,7 +26,7 @@ pub fn router() -> Router<AppState> {
 struct ImportsPage<'a> {
     tr: Tr,
     user: &'a CurrentUser,
-    path: &'static str,
+    frame: ConsoleFrame,
     kind: &'static str,
     result: Option<ImportResult>,
 }
@@ -38,14 +38,14 @@ struct ImportFragment {
     result: Option<ImportResult>,
 }
 
-async fn page(tr: Tr, PageUser(user): PageUser) -> Response {
+async fn page(tr: Tr, PageUser(user): PageUser, frame: ConsoleFrame) -> Response {
     if !user.has(Role::Admin) {
         return Redirect::to("/console").into_response();
     }
     render(&ImportsPage {
         tr,
         user: &user,
-        path: "/console/imports",
+        frame,
         kind: "students",
         result: None,
     })
@@ -56,6 +56,7 @@ async fn submit(
     tr: Tr,
     headers: HeaderMap,
     PageUser(user): PageUser,
+    frame: ConsoleFrame,
     multipart: Multipart,
 ) -> Response {
     if !user.has(Role::Admin) {
@@ -93,7 +94,7 @@ async fn submit(
     let page = ImportsPage {
         tr,
         user: &user,
-        path: "/console/imports",
+        frame,
         kind: if kind == Kind::Coverage {
             "coverage"
         } else {

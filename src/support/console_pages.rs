@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::store::{self, ThreadSummary, ThreadView};
 use crate::accounts::CurrentUser;
 use crate::http::{AppError, AppState};
-use crate::web::{PageUser, Tr, csrf, render};
+use crate::web::{ConsoleFrame, PageUser, Tr, csrf, render};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
 struct ListPage<'a> {
     tr: Tr,
     user: &'a CurrentUser,
-    error: Option<String>,
+    frame: ConsoleFrame,
     threads: Vec<ThreadSummary>,
 }
 
@@ -33,7 +33,7 @@ struct ListPage<'a> {
 struct ThreadPage<'a> {
     tr: Tr,
     user: &'a CurrentUser,
-    error: Option<String>,
+    frame: ConsoleFrame,
     view: ThreadView,
     status_label: String,
 }
@@ -43,7 +43,12 @@ fn not_staff(user: &CurrentUser) -> Option<Response> {
     (!user.is_staff()).then(|| Redirect::to("/app").into_response())
 }
 
-async fn list(State(state): State<AppState>, tr: Tr, PageUser(user): PageUser) -> Response {
+async fn list(
+    State(state): State<AppState>,
+    tr: Tr,
+    PageUser(user): PageUser,
+    frame: ConsoleFrame,
+) -> Response {
     if let Some(r) = not_staff(&user) {
         return r;
     }
@@ -53,7 +58,7 @@ async fn list(State(state): State<AppState>, tr: Tr, PageUser(user): PageUser) -
             render(&ListPage {
                 tr,
                 user: &user,
-                error: None,
+                frame,
                 threads,
             })
         }
@@ -65,6 +70,7 @@ async fn thread_page(
     state: &AppState,
     tr: Tr,
     user: &CurrentUser,
+    frame: ConsoleFrame,
     id: i64,
     error: Option<String>,
 ) -> Response {
@@ -85,7 +91,7 @@ async fn thread_page(
                 render(&ThreadPage {
                     tr,
                     user,
-                    error,
+                    frame: frame.with_error(error),
                     view,
                     status_label,
                 })
@@ -100,12 +106,13 @@ async fn show_thread(
     State(state): State<AppState>,
     tr: Tr,
     PageUser(user): PageUser,
+    frame: ConsoleFrame,
     Path(id): Path<i64>,
 ) -> Response {
     if let Some(r) = not_staff(&user) {
         return r;
     }
-    thread_page(&state, tr, &user, id, None).await
+    thread_page(&state, tr, &user, frame, id, None).await
 }
 
 #[derive(Deserialize)]
@@ -118,6 +125,7 @@ async fn reply(
     State(state): State<AppState>,
     tr: Tr,
     PageUser(user): PageUser,
+    frame: ConsoleFrame,
     Path(id): Path<i64>,
     axum::Form(form): axum::Form<ReplyForm>,
 ) -> Response {
@@ -131,7 +139,7 @@ async fn reply(
         Ok(_) => Redirect::to(&format!("/console/support/{id}")).into_response(),
         Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
             let why = tr.t("support_console.reply_invalid");
-            thread_page(&state, tr, &user, id, Some(why)).await
+            thread_page(&state, tr, &user, frame, id, Some(why)).await
         }
         Err(e) => e.into_response(),
     }

@@ -1,8 +1,11 @@
 //! Server-rendered pages: the login page, the student app (mobile-first) and the staff console
 //! (desktop), in Simplified Chinese by default and English on request. Assets are embedded.
 
+mod console;
 pub mod csrf;
 mod shell;
+
+pub use console::ConsoleFrame;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, Query, Request};
@@ -37,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::registry::pages::router())
         .merge(crate::roster::pages::router())
         .merge(crate::reports::pages::router())
+        .merge(crate::ledger::pages::router())
 }
 
 /// Translations for one request.
@@ -61,6 +65,12 @@ impl Tr {
             "中文"
         } else {
             "English"
+        }
+    }
+    /// Translations for a language code (`en`, else Chinese), e.g. an export's `lang`.
+    pub fn for_code(code: &str) -> Tr {
+        Tr {
+            lang: pick_lang(Some(code)),
         }
     }
     pub fn from_parts(parts: &Parts) -> Tr {

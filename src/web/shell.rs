@@ -4,7 +4,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::{PageUser, Tr, render};
+use super::{ConsoleFrame, PageUser, Tr, render};
 use crate::accounts::CurrentUser;
 use crate::http::AppState;
 
@@ -29,15 +29,20 @@ pub async fn student_home(state: State<AppState>, tr: Tr, user: PageUser) -> Res
 }
 
 #[derive(Template)]
-#[template(path = "console_home.html")]
+#[template(path = "console/home.html")]
 struct ConsoleHome<'a> {
     tr: Tr,
     user: &'a CurrentUser,
+    frame: ConsoleFrame,
 }
 
-pub async fn console_home(tr: Tr, PageUser(user): PageUser) -> Response {
+pub async fn console_home(tr: Tr, PageUser(user): PageUser, frame: ConsoleFrame) -> Response {
     if !user.is_staff() {
         return Redirect::to("/app").into_response();
     }
-    render(&ConsoleHome { tr, user: &user })
+    render(&ConsoleHome {
+        tr,
+        user: &user,
+        frame,
+    })
 }

@@ -33,7 +33,12 @@ pub(crate) async fn insurer(app: &TestApp, token: &str, base: &str) -> Creds {
 
 /// A student covered in 2026 by `insurer_id` with `policy_no`, and a submitted case of theirs
 /// waiting for that insurer.
-async fn insured_case(app: &TestApp, username: &str, insurer_id: i64, policy_no: &str) -> i64 {
+pub(crate) async fn insured_case(
+    app: &TestApp,
+    username: &str,
+    insurer_id: i64,
+    policy_no: &str,
+) -> i64 {
     let user_id = app.create_user(username, username, &[Role::Student]).await;
     sqlx::query("INSERT INTO coverage (user_id, year, insurer_id, policy_no, created_at) VALUES ($1, 2026, $2, $3, 0)")
         .bind(user_id)
@@ -445,7 +450,7 @@ async fn claim_responses_are_verified_recorded_once_and_scoped_to_the_insurer() 
     );
 }
 
-async fn approve_by_insurer(app: &TestApp, ins: &Creds, case_id: i64, payout: &str) {
+pub(crate) async fn approve_by_insurer(app: &TestApp, ins: &Creds, case_id: i64, payout: &str) {
     let path = format!("/api/v1/insurers/{}/claim-responses", ins.id);
     let body = claim_response(&format!("CR-{case_id}"), case_id, "complete", payout).to_string();
     let (status, got) = send(app, &path, ins, &body).await;

@@ -195,11 +195,11 @@ pub async fn download(app: &TestApp, path: &str, token: &str) -> (StatusCode, St
     (status, ctype, resp.bytes().await.unwrap().to_vec())
 }
 
-fn workbook(bytes: Vec<u8>) -> Xlsx<Cursor<Vec<u8>>> {
+pub(crate) fn workbook(bytes: Vec<u8>) -> Xlsx<Cursor<Vec<u8>>> {
     calamine::open_workbook_from_rs(Cursor::new(bytes)).expect("a readable XLSX")
 }
 
-fn text(d: &Data) -> String {
+pub(crate) fn text(d: &Data) -> String {
     match d {
         Data::String(s) => s.clone(),
         Data::Empty => String::new(),
@@ -215,7 +215,7 @@ fn num(d: &Data) -> f64 {
     }
 }
 
-fn cents(d: &Data) -> i64 {
+pub(crate) fn cents(d: &Data) -> i64 {
     (num(d) * 100.0).round() as i64
 }
 
