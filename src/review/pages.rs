@@ -306,8 +306,9 @@ async fn case_page(
         status_label: tr.t(&format!("review.status.{}", c.status.as_str())),
         hospital_level: c.hospital_level.unwrap_or(-1),
         level: level.map(Level::as_i64).unwrap_or(0),
-        actionable: level.is_some() && is_reviewer(&user),
-        reopenable: c.status == CaseStatus::Approved
+        actionable: level.is_some() && is_reviewer(&user) && c.insurer_id.is_none(),
+        reopenable: c.insurer_id.is_none()
+            && c.status == CaseStatus::Approved
             && (user.has(Role::Reviewer2) || user.has(Role::Admin)),
         reasons,
         invoices: c

@@ -79,6 +79,10 @@ pub struct CaseDetail {
     pub payout_cents: Option<i64>,
     pub policy_version: Option<i64>,
     pub payout_breakdown: Option<PayoutBreakdown>,
+    /// `student` or `hospital` (claimed from a pushed visit, data verified by the hospital).
+    pub source: String,
+    /// An external insurer adjudicates this case: staff do not decide it.
+    pub insurer_id: Option<i64>,
     pub invoices: Vec<InvoiceView>,
     pub records: Vec<RecordView>,
     pub decisions: Vec<DecisionView>,
@@ -120,6 +124,8 @@ pub async fn case_detail(state: &AppState, case_id: i64) -> AppResult<CaseDetail
         approved_at: case.approved_at.map(rfc3339),
         payout_cents: case.payout_cents,
         policy_version: case.policy_version,
+        source: case.source.clone(),
+        insurer_id: case.insurer_id,
         payout_breakdown: case
             .payout_breakdown
             .as_deref()

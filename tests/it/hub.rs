@@ -110,14 +110,17 @@ async fn patient(
     (user_id, token, got["visit_id"].as_i64().unwrap())
 }
 
+async fn try_claim(app: &TestApp, token: &str, visit_id: i64) -> (StatusCode, Value) {
+    app.post(
+        "/api/v1/cases/from-visit",
+        token,
+        json!({"visit_id": visit_id}),
+    )
+    .await
+}
+
 async fn claim(app: &TestApp, token: &str, visit_id: i64) -> Value {
-    let (status, case) = app
-        .post(
-            "/api/v1/cases/from-visit",
-            token,
-            json!({"visit_id": visit_id}),
-        )
-        .await;
+    let (status, case) = try_claim(app, token, visit_id).await;
     assert_eq!(status, StatusCode::CREATED, "{case}");
     case
 }
@@ -194,12 +197,7 @@ async fn a_pushed_visit_becomes_a_submitted_case_in_one_request() {
 
     // Once only, and only by its patient.
     assert_error(
-        &app.post(
-            "/api/v1/cases/from-visit",
-            &token,
-            json!({"visit_id": visit_id}),
-        )
-        .await,
+        &try_claim(&app, &token, visit_id).await,
         StatusCode::CONFLICT,
         "visit_already_claimed",
     );
@@ -207,12 +205,7 @@ async fn a_pushed_visit_becomes_a_submitted_case_in_one_request() {
     assert_eq!(visits["items"][0]["case_id"], case["id"]);
     let (_, other, _) = patient(&app, &hub, "2024002", "11010520000101456", None).await;
     assert_error(
-        &app.post(
-            "/api/v1/cases/from-visit",
-            &other,
-            json!({"visit_id": visit_id}),
-        )
-        .await,
+        &try_claim(&app, &other, visit_id).await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
@@ -246,12 +239,7 @@ async fn a_visit_outside_the_rules_is_refused_and_nothing_is_written() {
         .await
         .unwrap();
     assert_error(
-        &app.post(
-            "/api/v1/cases/from-visit",
-            &token,
-            json!({"visit_id": visit_id}),
-        )
-        .await,
+        &try_claim(&app, &token, visit_id).await,
         StatusCode::FORBIDDEN,
         "not_insured",
     );
@@ -261,22 +249,11 @@ async fn a_visit_outside_the_rules_is_refused_and_nothing_is_written() {
         .unwrap();
     assert_eq!(cases, 0);
     assert_error(
-        &app.post(
-            "/api/v1/cases/from-visit",
-            &token,
-            json!({"visit_id": 999_999}),
-        )
-        .await,
+        &try_claim(&app, &token, 999_999).await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
-    let (status, _) = app
-        .post(
-            "/api/v1/cases/from-visit",
-            &hub.admin,
-            json!({"visit_id": visit_id}),
-        )
-        .await;
+    let (status, _) = try_claim(&app, &hub.admin, visit_id).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "claims are the patient's");
 }
 

@@ -35,6 +35,13 @@ async fn fetch(app: &TestApp, cookie: &str, path: &str) -> Vec<u8> {
     resp.bytes().await.unwrap().to_vec()
 }
 
+async fn new_students(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username LIKE '2026100%'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap()
+}
+
 /// The CSV LibreOffice wrote, as rows of cells.
 fn records(text: &str) -> Vec<Vec<String>> {
     csv::ReaderBuilder::new()
@@ -171,22 +178,12 @@ async fn finance_exports_last_month_and_an_admin_imports_a_roster_on_the_demo() 
     browser
         .wait_for("document.querySelector('#import-result table.errors') === null && document.querySelector('#import-result table.preview') !== null")
         .await;
-    let applied: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username LIKE '2026100%'")
-            .fetch_one(&app.db.pool)
-            .await
-            .unwrap();
-    assert_eq!(applied, 0, "a preview applies nothing");
+    assert_eq!(new_students(&app).await, 0, "a preview applies nothing");
     browser.click("button[value=apply]").await;
     browser
         .wait_for("(document.querySelector('#import-result .notice.ok') || {textContent: ''}).textContent.indexOf('已导入') >= 0")
         .await;
-    let applied: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username LIKE '2026100%'")
-            .fetch_one(&app.db.pool)
-            .await
-            .unwrap();
-    assert_eq!(applied, 2);
+    assert_eq!(new_students(&app).await, 2);
     assert!(browser.console_errors().await.is_empty());
     browser.stop().await;
 }
