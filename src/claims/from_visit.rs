@@ -24,6 +24,11 @@ pub async fn claim_visit(state: &AppState, user: &CurrentUser, visit_id: i64) ->
     let visit = crate::gateway::store::visit_of_patient(&mut tx, visit_id, &bidx)
         .await?
         .ok_or_else(AppError::not_found)?;
+    // Two taps at once: the second waits here for the first to finish, then reads it.
+    store::lock_invoice_no(&mut tx, state.db.backend, &visit.invoice_no).await?;
+    let visit = crate::gateway::store::visit_of_patient(&mut tx, visit_id, &bidx)
+        .await?
+        .ok_or_else(AppError::not_found)?;
     if visit.case_id.is_some() {
         return Err(already_claimed());
     }
@@ -39,7 +44,6 @@ pub async fn claim_visit(state: &AppState, user: &CurrentUser, visit_id: i64) ->
         &visit.visit_date,
     )?;
     check_eligible(state, &mut tx, user.id, &facts).await?;
-    store::lock_invoice_no(&mut tx, state.db.backend, &visit.invoice_no).await?;
     store::check_invoice_no(&mut tx, &visit.invoice_no, 0).await?;
 
     let now = now_ms();

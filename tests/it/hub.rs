@@ -228,6 +228,34 @@ async fn a_pushed_visit_becomes_a_submitted_case_in_one_request() {
 }
 
 #[tokio::test]
+async fn two_taps_at_once_make_one_case() {
+    let app = TestApp::spawn_with(without_worker()).await;
+    let hub = hub(&app).await;
+    let (_, token, visit_id) = patient(&app, &hub, "2024001", "11010520000101123", None).await;
+    let taps: Vec<_> = (0..4).map(|_| try_claim(&app, &token, visit_id)).collect();
+    let mut statuses: Vec<(StatusCode, String)> = futures_util::future::join_all(taps)
+        .await
+        .into_iter()
+        .map(|(s, body)| (s, body["error"]["code"].as_str().unwrap_or("").to_string()))
+        .collect();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            (StatusCode::CREATED, String::new()),
+            (StatusCode::CONFLICT, "visit_already_claimed".into()),
+            (StatusCode::CONFLICT, "visit_already_claimed".into()),
+            (StatusCode::CONFLICT, "visit_already_claimed".into()),
+        ]
+    );
+    let cases: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(cases, 1);
+}
+
+#[tokio::test]
 async fn a_visit_outside_the_rules_is_refused_and_nothing_is_written() {
     let app = TestApp::spawn_with(without_worker()).await;
     let hub = hub(&app).await;
