@@ -246,19 +246,7 @@ pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
     if let Some(t) = case.paid_at {
         timeline.push(entry(t, "paid"));
     }
-    let fee_lines = sqlx::query_as::<_, (Option<String>, String, i64)>(
-        "SELECT code, display, amount_cents FROM case_fee_lines WHERE case_id = $1 ORDER BY line_no",
-    )
-    .bind(case.id)
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(|(code, display, amount_cents)| FeeLineView {
-        code,
-        display,
-        amount_cents,
-    })
-    .collect();
+    let fee_lines = fee_lines_of(pool, case.id).await?;
     let insurer = match case.insurer_id {
         Some(id) => Some(insurer_view(pool, case.id, id).await?),
         None => None,
@@ -335,4 +323,21 @@ async fn insurer_view(
         disposition,
         items,
     })
+}
+
+/// The hospital's fee lines of a case claimed from a visit (none for other cases).
+pub async fn fee_lines_of(pool: &sqlx::AnyPool, case_id: i64) -> sqlx::Result<Vec<FeeLineView>> {
+    Ok(sqlx::query_as::<_, (Option<String>, String, i64)>(
+        "SELECT code, display, amount_cents FROM case_fee_lines WHERE case_id = $1 ORDER BY line_no",
+    )
+    .bind(case_id)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|(code, display, amount_cents)| FeeLineView {
+        code,
+        display,
+        amount_cents,
+    })
+    .collect())
 }

@@ -83,6 +83,8 @@ pub struct CaseDetail {
     pub source: String,
     /// An external insurer adjudicates this case: staff do not decide it.
     pub insurer_id: Option<i64>,
+    /// The hospital's fee lines (cases claimed from a visit): what stands in for photos.
+    pub fee_lines: Vec<crate::claims::view::FeeLineView>,
     pub invoices: Vec<InvoiceView>,
     pub records: Vec<RecordView>,
     pub decisions: Vec<DecisionView>,
@@ -126,6 +128,7 @@ pub async fn case_detail(state: &AppState, case_id: i64) -> AppResult<CaseDetail
         policy_version: case.policy_version,
         source: case.source.clone(),
         insurer_id: case.insurer_id,
+        fee_lines: crate::claims::view::fee_lines_of(pool, case_id).await?,
         payout_breakdown: case
             .payout_breakdown
             .as_deref()
