@@ -276,3 +276,167 @@ fn demo_bundle(
     })
     .to_string()
 }
+
+/// What the demo insurer did with a claim.
+#[derive(Clone, Copy)]
+enum Outcome {
+    /// Paid in full as approved.
+    Paid,
+    /// Approved a part, paid that part.
+    PartlyPaid,
+    /// Approved, but the payment that arrived differs (reconciliation flags it).
+    PaidDifferently,
+    /// Approved long ago and never paid (reconciliation flags it as overdue).
+    Unpaid,
+    /// Still deciding (answered 202).
+    Deciding,
+}
+
+/// A demo insurer covering six students through their coverage rows, with claims in every
+/// insurer state so the ledger and the reconciliation page have something to show. Claims are
+/// submitted through the real intake (which routes them to the insurer and queues the outbound
+/// job); the insurer's answers are applied exactly as its webhooks would apply them. The queued
+/// jobs find nothing left to do when the worker starts, so the demo never calls the (invented)
+/// insurer address.
+pub async fn seed_insurer(state: &AppState) -> anyhow::Result<usize> {
+    use crate::insurers::fhir::{
+        Adjudication, Destination, ItemAdjudication, PaymentDetail, PaymentNotice,
+    };
+    let pool = &state.db.pool;
+    let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM insurers")
+        .fetch_one(pool)
+        .await?;
+    if existing > 0 {
+        return Ok(0);
+    }
+    let actor = Actor::system("demo");
+    let new = crate::registry::insurer("平安健康（演示）", "https://fhir.insurer.invalid/r4")
+        .map_err(fail("insurer"))?;
+    let insurer_id = crate::registry::register(state, &actor, &new)
+        .await
+        .map_err(fail("insurer"))?
+        .id;
+    let tz = state.settings.time_zone;
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+    let plan = [
+        (60, Outcome::Paid, 40),
+        (61, Outcome::Paid, 25),
+        (62, Outcome::PartlyPaid, 30),
+        (63, Outcome::PaidDifferently, 20),
+        (64, Outcome::Unpaid, 75),
+        (65, Outcome::Deciding, 5),
+    ];
+    for (n, outcome, days_ago) in plan {
+        let user = store::find_by_username(pool, &format!("2025{n:06}"))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("demo student missing"))?;
+        let visit = today - chrono::Duration::days(days_ago);
+        let year = i64::from(chrono::Datelike::year(&visit));
+        sqlx::query(
+            "UPDATE coverage SET insurer_id = $1, policy_no = $2 WHERE user_id = $3 AND year = $4",
+        )
+        .bind(insurer_id)
+        .bind(format!("PA{year}{n:06}"))
+        .bind(user.id)
+        .bind(year)
+        .execute(pool)
+        .await?;
+        let student = acting(&user, vec![Role::Student]);
+        let facts = CaseFacts::parse(
+            HOSPITALS[n % HOSPITALS.len()].0,
+            Some(HOSPITALS[n % HOSPITALS.len()].1),
+            REASONS[n % REASONS.len()],
+            &visit.format("%Y-%m-%d").to_string(),
+        )
+        .map_err(|e| anyhow::anyhow!("demo insurer case: {e:?}"))?;
+        let case_id = ops::create_case(state, &student, facts)
+            .await
+            .map_err(fail("insurer case"))?;
+        ops::add_record(state, &student, case_id, upload(900 + n as u32).await?)
+            .await
+            .map_err(fail("insurer record"))?;
+        let total = 20_000 + n as i64 * 1_234;
+        let invoice = InvoiceFacts::parse(&format!("PA{n:06}01"), total, 0)
+            .map_err(|e| anyhow::anyhow!("demo insurer invoice: {e:?}"))?;
+        ops::add_invoice(
+            state,
+            &student,
+            case_id,
+            invoice,
+            upload(950 + n as u32).await?,
+        )
+        .await
+        .map_err(fail("insurer invoice"))?;
+        ops::submit_case(state, &student, case_id)
+            .await
+            .map_err(fail("insurer submit"))?;
+
+        let mut tx = state.db.begin().await?;
+        if let Outcome::Deciding = outcome {
+            crate::insurers::decide::mark_queued(&mut tx, case_id, insurer_id).await?;
+            tx.commit().await?;
+            continue;
+        }
+        let allowed = match outcome {
+            Outcome::PartlyPaid => total * 6 / 10,
+            _ => total,
+        };
+        let adj = Adjudication {
+            response_identifier: Some(format!("CR-DEMO-{case_id}")),
+            case_id,
+            outcome: if allowed < total {
+                "partial"
+            } else {
+                "complete"
+            }
+            .into(),
+            disposition: (allowed < total).then(|| "部分药品不在保障范围".to_string()),
+            items: vec![ItemAdjudication {
+                sequence: 1,
+                benefit_cents: Some(allowed),
+                reason: None,
+            }],
+            payout_cents: Some(allowed),
+        };
+        let sha = crate::crypto::sha256_hex(&serde_json::to_vec(&adj)?);
+        let identifier = adj.response_identifier.clone().unwrap_or_default();
+        crate::insurers::decide::apply_claim_response(&mut tx, insurer_id, &adj, &identifier, &sha)
+            .await?;
+        let decided = at(tz, visit + chrono::Duration::days(3), 16);
+        sqlx::query("UPDATE insurer_claims SET decided_at = $1 WHERE case_id = $2")
+            .bind(decided)
+            .bind(case_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE cases SET approved_at = $1 WHERE id = $2")
+            .bind(decided)
+            .bind(case_id)
+            .execute(&mut *tx)
+            .await?;
+        let paid = match outcome {
+            Outcome::Unpaid => None,
+            Outcome::PaidDifferently => Some(allowed - 1_000),
+            _ => Some(allowed),
+        };
+        if let Some(amount) = paid {
+            let date = (visit + chrono::Duration::days(10)).min(today);
+            let notice = PaymentNotice {
+                identifier: format!("PAY-DEMO-{case_id}"),
+                payment_date: date.format("%Y-%m-%d").to_string(),
+                total_cents: amount,
+                details: vec![PaymentDetail {
+                    case_id: Some(case_id),
+                    amount_cents: amount,
+                    date: date.format("%Y-%m-%d").to_string(),
+                    destination: Destination::Bank(format!("62220202001122{n:05}")),
+                }],
+            };
+            let recorded =
+                crate::ledger::store::record_payment(&mut tx, insurer_id, &notice).await?;
+            crate::insurers::decide::settle_payments(&mut tx, insurer_id, &recorded.entries)
+                .await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(plan.len())
+}

@@ -161,7 +161,8 @@ pub async fn seed(
 }
 
 /// Everything `serve --demo` fills in: accounts and coverage, two weeks of hand-in slots, cases
-/// in every state, half a year of approved history, and hospital visits to claim in one tap.
+/// in every state, half a year of approved history, hospital visits to claim in one tap, and an
+/// insurer with claims in every state of its ledger.
 /// Idempotent.
 pub async fn seed_all(
     settings: &crate::Settings,
@@ -174,6 +175,7 @@ pub async fn seed_all(
     cases::seed(&state).await?;
     history::seed_history(&state).await?;
     history::seed_visits(&state).await?;
+    history::seed_insurer(&state).await?;
     Ok(logins)
 }
 

@@ -495,7 +495,7 @@ async fn demo_is_idempotent_and_has_cases_in_every_state() {
         .fetch_one(&app.db.pool)
         .await
         .unwrap();
-    assert_eq!(cases, 9 + 30, "a second run adds nothing");
+    assert_eq!(cases, 9 + 30 + 6, "a second run adds nothing");
     // Half a year of approvals, so last month's payouts are there to export.
     let approved_at: Vec<i64> = sqlx::query_scalar(
         "SELECT approved_at FROM cases WHERE approved_at IS NOT NULL ORDER BY approved_at",
@@ -533,5 +533,23 @@ async fn demo_is_idempotent_and_has_cases_in_every_state() {
     assert_eq!(cases["items"].as_array().unwrap().len(), 4, "{cases}");
     let (_, visits) = app.get("/api/v1/visits", token).await;
     assert_eq!(visits["items"].as_array().unwrap().len(), 2, "{visits}");
+    // The demo insurer's ledger: one case paid a different amount, one approved and overdue.
+    let (_, signed_in) = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "finance", "password": medclaim::demo::DEMO_PASSWORD})),
+        )
+        .await;
+    let finance = signed_in["token"].as_str().unwrap();
+    let (_, report) = app.get("/api/v1/admin/reconciliation", finance).await;
+    let kinds: Vec<&str> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["amount_differs", "unpaid_overdue"], "{report}");
     assert!(app.cli(&["audit", "verify"], None).status.success());
 }
