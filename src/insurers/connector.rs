@@ -47,7 +47,11 @@ pub async fn route_submission(tx: &mut Tx, case_id: i64) -> sqlx::Result<Option<
     let Some(insurer_id) = insurer else {
         return Ok(None);
     };
-    sqlx::query("UPDATE cases SET insurer_id = $1, review_level = 0, may_edit = 0 WHERE id = $2")
+    // Whatever staff review it had before (coverage can name an insurer later), it now waits
+    // for the insurer.
+    sqlx::query(
+        "UPDATE cases SET insurer_id = $1, status = 'submitted', review_level = 0, may_edit = 0 WHERE id = $2",
+    )
         .bind(insurer_id)
         .bind(case_id)
         .execute(&mut **tx)

@@ -409,6 +409,9 @@ pub async fn correct_case(
     let found = store::find_case(&mut *tx, case_id)
         .await?
         .ok_or_else(AppError::not_found)?;
+    if found.insurer_id.is_some() {
+        return Err(ReviewError::InsurerAdjudicates.into());
+    }
     let status = CaseStatus::parse(&found.status);
     let level = match status.and_then(Level::of_status) {
         Some(level) => level,
@@ -490,6 +493,9 @@ pub async fn reopen(
     let case = store::find_case(&mut *tx, case_id)
         .await?
         .ok_or_else(AppError::not_found)?;
+    if case.insurer_id.is_some() {
+        return Err(ReviewError::InsurerAdjudicates.into());
+    }
     if case.status != CaseStatus::Approved.as_str() {
         return Err(ReviewError::InvalidTransition.into());
     }

@@ -411,6 +411,33 @@ async fn the_insurer_adjudicates_through_the_outbox_in_every_scenario() {
         "J06.9"
     );
 
+    // Staff neither correct nor reopen what the insurer decided.
+    let (_, admin_view) = app
+        .get(&format!("/api/v1/review/cases/{}", id(&c_full)), &hub.admin)
+        .await;
+    let (_, reviewer2) = app.user_with("reviewer2", &[Role::Reviewer2]).await;
+    let reopen = app
+        .post(
+            &format!("/api/v1/review/cases/{}/reopen", id(&c_full)),
+            &reviewer2,
+            json!({"version": admin_view["version"], "reason": "复核"}),
+        )
+        .await;
+    assert_error(&reopen, StatusCode::CONFLICT, "insurer_adjudicates");
+    let (status, corrected) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/review/cases/{}", id(&c_partial)),
+            Some(&reviewer),
+            Some(json!({"version": 99, "hospital": "别的医院"})),
+        )
+        .await;
+    assert_error(
+        &(status, corrected),
+        StatusCode::CONFLICT,
+        "insurer_adjudicates",
+    );
+
     // Nothing to hand in for a case the insurer pays.
     let booked = app
         .post(
@@ -490,6 +517,53 @@ async fn a_later_claim_response_and_payments_reach_the_case_once() {
     );
     let (_, report) = app.get("/api/v1/admin/reconciliation", &hub.admin).await;
     assert_eq!(report["items"][0]["kind"], "paid_twice", "{report}");
+}
+
+#[tokio::test]
+async fn a_case_typed_in_with_photos_also_goes_to_the_insurer_on_submit() {
+    let app = TestApp::spawn_with(without_worker()).await;
+    let hub = hub(&app).await;
+    let (user_id, token) = crate::intake::student(&app, "2024001").await;
+    sqlx::query("UPDATE coverage SET insurer_id = $1, policy_no = 'P-PARTIAL' WHERE user_id = $2")
+        .bind(hub.insurer.id)
+        .bind(user_id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let (case_id, _) = crate::intake::ready_case(&app, &token, "FP0001").await;
+    let (status, _) =
+        crate::intake::add_invoice(&app, &token, case_id, "FP0002", "20000", "0").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, submitted) = app
+        .post(
+            &format!("/api/v1/cases/{case_id}/submit"),
+            &token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{submitted}");
+    let (worker, _) = worker(&app);
+    assert_eq!(worker.tick().await.unwrap().sent, 1);
+
+    // The claim's items are the covered parts of the invoices (500 − 100 yuan, and 200 yuan);
+    // the stand-in allows only the first.
+    let received = hub.stand_in.received.lock().unwrap().clone();
+    let claim = received
+        .iter()
+        .find(|r| r["resourceType"] == "Claim")
+        .unwrap();
+    let nets: Vec<&Value> = claim["item"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["net"]["value"])
+        .collect();
+    assert_eq!(nets, [&json!(400), &json!(200)]);
+    let decided = case_of(&app, &token, case_id).await;
+    assert_eq!(decided["status"], "approved");
+    assert_eq!(decided["source"], "student");
+    assert_eq!(decided["payout_cents"], 40000);
+    assert_eq!(decided["insurer"]["status"], "partial");
 }
 
 /// The walk-through of issue 7: the hospital's front server pushes a signed visit, the patient
