@@ -566,6 +566,46 @@ async fn a_case_typed_in_with_photos_also_goes_to_the_insurer_on_submit() {
     assert_eq!(decided["insurer"]["status"], "partial");
 }
 
+#[tokio::test]
+async fn a_refused_call_is_parked_for_an_administrator_and_not_lost() {
+    let app = TestApp::spawn_with(without_worker()).await;
+    let hub = hub(&app).await;
+    let (_, token, visit_id) =
+        patient(&app, &hub, "2024001", "11010520000101011", Some("P-FULL")).await;
+    let case_id = claim(&app, &token, visit_id).await["id"].as_i64().unwrap();
+    // The insurer rotated its side of the secret: it answers 401, which retrying cannot mend.
+    let real = hub.stand_in.secret.lock().unwrap().clone();
+    *hub.stand_in.secret.lock().unwrap() = "changed on their side".into();
+    let (worker, clock) = worker(&app);
+    assert_eq!(worker.tick().await.unwrap().failed, 1);
+    let (_, outbox) = app
+        .get("/api/v1/admin/outbox?status=dead", &hub.admin)
+        .await;
+    let job = outbox["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["channel"] == "insurer")
+        .unwrap_or_else(|| panic!("{outbox}"))
+        .clone();
+    assert!(job["last_error"].as_str().unwrap().contains("401"), "{job}");
+    assert_eq!(case_of(&app, &token, case_id).await["status"], "submitted");
+
+    // Fixed on their side, the administrator sends it again: delivered, the case decided.
+    *hub.stand_in.secret.lock().unwrap() = real;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/admin/outbox/{}/retry", job["id"]),
+            &hub.admin,
+            json!({}),
+        )
+        .await;
+    assert!(status.is_success(), "{status}");
+    clock.set(medclaim::db::now_ms());
+    assert_eq!(worker.tick().await.unwrap().sent, 1);
+    assert_eq!(case_of(&app, &token, case_id).await["status"], "approved");
+}
+
 /// The walk-through of issue 7: the hospital's front server pushes a signed visit, the patient
 /// claims it with one tap on the phone, the insurer adjudicates and pays, and reconciliation is
 /// clean — until one payment amount is altered, which flags exactly that case.
