@@ -30,9 +30,12 @@ struct LedgerQuery {
     to: Option<String>,
     unpaid_after_days: Option<String>,
     cursor: Option<i64>,
+    /// Only this insurer's cases in the per-case table.
+    insurer_id: Option<i64>,
 }
 
 struct BalanceRow {
+    insurer_id: Option<i64>,
     insurer: String,
     owed: String,
     paid: String,
@@ -71,6 +74,8 @@ struct LedgerPage<'a> {
     balances: Vec<BalanceRow>,
     totals: BalanceRow,
     cases: Vec<CaseRow>,
+    /// The insurer the per-case table is limited to, by name.
+    insurer_filter: Option<String>,
     next_cases: Option<String>,
     from: String,
     to: String,
@@ -152,7 +157,7 @@ async fn page(
         Err(_) => Err(tr.t("ledger.invalid_filter")),
     };
     let cases_query = CasesQuery {
-        insurer_id: None,
+        insurer_id: q.insurer_id,
         cursor: q.cursor,
         limit: Some(50),
     };
@@ -186,9 +191,18 @@ async fn page(
         ),
         Err(msg) => (None, String::new(), Some(msg.clone())),
     };
+    let only = q
+        .insurer_id
+        .map_or(String::new(), |i| format!("&insurer_id={i}"));
     let next_cases = cases.next_cursor.map(|c| match &reconciled {
-        Ok(rec) => format!("/console/ledger?{}&cursor={c}", filter_query(rec)),
-        Err(_) => format!("/console/ledger?cursor={c}"),
+        Ok(rec) => format!("/console/ledger?{}&cursor={c}{only}", filter_query(rec)),
+        Err(_) => format!("/console/ledger?cursor={c}{only}"),
+    });
+    let insurer_filter = q.insurer_id.map(|i| {
+        balances
+            .iter()
+            .find(|b| b.insurer_id == i)
+            .map_or_else(|| format!("#{i}"), |b| b.name.clone())
     });
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -202,6 +216,7 @@ async fn page(
         balances: balances
             .iter()
             .map(|b| BalanceRow {
+                insurer_id: Some(b.insurer_id),
                 insurer: b.name.clone(),
                 owed: money(b.owed_cents),
                 paid: money(b.paid_cents),
@@ -209,6 +224,7 @@ async fn page(
             })
             .collect(),
         totals: BalanceRow {
+            insurer_id: None,
             insurer: tr.t("ledger.total"),
             owed: money(owed),
             paid: money(paid),
@@ -233,6 +249,7 @@ async fn page(
                 settled: c.balance_cents == 0,
             })
             .collect(),
+        insurer_filter,
         next_cases,
         from,
         to,

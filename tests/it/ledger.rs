@@ -463,9 +463,23 @@ async fn the_console_page_shows_balances_cases_and_mismatches() {
     );
     // Balances: 平安健康 owes 489.00, was paid 536.50.
     assert!(
-        html.contains("<td>平安健康</td><td class=\"num\">¥489.00</td><td class=\"num\">¥536.50</td><td class=\"num\">¥-47.50</td>"),
+        html.contains(&format!("<a href=\"/console/ledger?insurer_id={}#cases-heading\" class=\"insurer-filter\">平安健康</a></td><td class=\"num\">¥489.00</td><td class=\"num\">¥536.50</td><td class=\"num\">¥-47.50</td>", f.a.id)),
         "{html}"
     );
+    // A click on an insurer limits the per-case table to its cases.
+    let (status, only_b) = get_page(
+        &f.app,
+        &cookie,
+        &format!("/console/ledger?insurer_id={}", f.b.id),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        only_b.contains("<span id=\"insurer-filter\">太平洋保险</span>"),
+        "{only_b}"
+    );
+    let rows = only_b.matches("<tr data-case=").count();
+    assert_eq!(rows, 1, "only the case 太平洋保险 paid");
     assert!(html.contains(&format!("<tr data-case=\"{c2}\" class=\"unsettled\">")));
     assert!(html.contains("¥-150.50"), "case 2 overpaid");
     let twice = table_row(&html, "<tr data-kind=\"paid_twice\">");
