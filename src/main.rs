@@ -130,6 +130,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 for l in &logins {
                     println!("  {:<12} {}", l.username, l.role);
                 }
+                println!(
+                    "Try: 2025000001 claims a visit the hospital pushed with one tap (一键报销); \
+                     finance opens 报表导出 and 账目与对账 (the demo insurer's ledger)."
+                );
             }
             let app = Application::build_with(settings, db, keys).await?;
             println!(
