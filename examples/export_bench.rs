@@ -15,9 +15,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use medclaim::accounts::Role;
 use medclaim::accounts::domain::{IdNumber, Phone, hash_password};
 use medclaim::accounts::store::{NewUser, insert_user};
+use medclaim::http::auth::Role;
 use medclaim::{Application, Settings};
 
 const PASSWORD: &str = "benchmark password";

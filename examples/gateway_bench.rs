@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use medclaim::accounts::Role;
 use medclaim::accounts::domain::{check_char, hash_password};
 use medclaim::accounts::store::{NewUser, insert_user};
+use medclaim::http::auth::Role;
 use medclaim::registry::signature::outbound_headers;
 use medclaim::{Application, Settings};
 
@@ -148,7 +148,9 @@ async fn main() -> anyhow::Result<()> {
                 let mut request = client
                     .post(format!("{base}/api/v1/gateway/visits"))
                     .header("content-type", "application/fhir+json");
-                for (name, value) in outbound_headers(&key_id, &secret, &body) {
+                for (name, value) in
+                    outbound_headers(&key_id, &secret, "POST", "/api/v1/gateway/visits", &body)
+                {
                     request = request.header(name, value);
                 }
                 let t = Instant::now();

@@ -37,10 +37,12 @@ impl Keys {
             std::env::var("MEDCLAIM_DATA_KEY"),
             std::env::var("MEDCLAIM_INDEX_KEY"),
         ) {
-            return Ok(Keys {
+            let keys = Keys {
                 data: decode_key(&d)?,
                 index: decode_key(&i)?,
-            });
+            };
+            install(&keys);
+            return Ok(keys);
         }
         let path = data_dir.join("keys.json");
         if path.exists() {
@@ -51,10 +53,12 @@ impl Keys {
                     .and_then(|x| x.as_str())
                     .context("keys.json is missing a key")
             };
-            return Ok(Keys {
+            let keys = Keys {
                 data: decode_key(get("data_key")?)?,
                 index: decode_key(get("index_key")?)?,
-            });
+            };
+            install(&keys);
+            return Ok(keys);
         }
         let keys = Keys {
             data: rand::random(),
@@ -66,15 +70,47 @@ impl Keys {
         })
         .to_string();
         write_private(&path, &text)?;
+        install(&keys);
         Ok(keys)
     }
 
     /// Fixed keys for tests.
     pub fn for_tests() -> Keys {
-        Keys {
+        let keys = Keys {
             data: [7; 32],
             index: [9; 32],
-        }
+        };
+        install(&keys);
+        keys
+    }
+
+    /// A short public name of the data key, written next to what it sealed so the right key
+    /// is found again (and a future key rotation can tell old from new). Reveals nothing of
+    /// the key: a keyed hash of a fixed label.
+    pub fn key_id(&self) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.data).expect("any key length");
+        mac.update(b"medclaim key id");
+        hex::encode(&mac.finalize().into_bytes()[..8])
+    }
+
+    /// AEAD with the data key: `nonce || ciphertext`, bound to `aad`.
+    pub fn seal_bytes(&self, aad: &[u8], plain: &[u8]) -> Vec<u8> {
+        let cipher = XChaCha20Poly1305::new(&self.data.into());
+        seal_with(&cipher, aad, plain)
+    }
+
+    pub fn open_bytes(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, DecryptError> {
+        let cipher = XChaCha20Poly1305::new(&self.data.into());
+        open_with(&cipher, aad, sealed)
+    }
+
+    /// Keyed hash of arbitrary bytes (the blind index for binary content), scoped by `kind`.
+    pub fn keyed_hash(&self, kind: &str, bytes: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.index).expect("any key length");
+        mac.update(kind.as_bytes());
+        mac.update(b"\0");
+        mac.update(bytes);
+        hex::encode(mac.finalize().into_bytes())
     }
 
     /// Encrypts `plain`, bound to `context` (e.g. `users.phone|2023001`) as associated data.
@@ -125,6 +161,84 @@ impl Keys {
         mac.update(normalised.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
+}
+
+/// `nonce || ciphertext` under `cipher` with a random 24-byte nonce.
+pub(crate) fn seal_with(cipher: &XChaCha20Poly1305, aad: &[u8], plain: &[u8]) -> Vec<u8> {
+    let nonce = XNonce::from(rand::random::<[u8; 24]>());
+    let sealed = cipher
+        .encrypt(&nonce, Payload { msg: plain, aad })
+        .expect("encryption cannot fail for in-memory data");
+    let mut out = Vec::with_capacity(24 + sealed.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    out
+}
+
+pub(crate) fn open_with(
+    cipher: &XChaCha20Poly1305,
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Vec<u8>, DecryptError> {
+    if sealed.len() < 24 {
+        return Err(DecryptError);
+    }
+    let (nonce, body) = sealed.split_at(24);
+    let nonce = XNonce::try_from(nonce).map_err(|_| DecryptError)?;
+    cipher
+        .decrypt(&nonce, Payload { msg: body, aad })
+        .map_err(|_| DecryptError)
+}
+
+struct Keyring {
+    /// The keys new data is sealed with (the last ones loaded).
+    current: Keys,
+    by_id: std::collections::HashMap<String, Keys>,
+}
+
+fn keyring() -> &'static std::sync::RwLock<Option<Keyring>> {
+    static RING: std::sync::OnceLock<std::sync::RwLock<Option<Keyring>>> =
+        std::sync::OnceLock::new();
+    RING.get_or_init(|| std::sync::RwLock::new(None))
+}
+
+/// Keys are installed in a process-wide keyring when they are loaded, so the row decoder of
+/// sealed medical text (`crate::seal::Sealed`) finds the key named in a value. The last keys
+/// loaded seal new data; every key loaded still opens what it sealed.
+fn install(keys: &Keys) {
+    let mut ring = keyring().write().unwrap_or_else(|e| e.into_inner());
+    let id = keys.key_id();
+    match ring.as_mut() {
+        Some(r) => {
+            r.current = keys.clone();
+            r.by_id.insert(id, keys.clone());
+        }
+        None => {
+            *ring = Some(Keyring {
+                current: keys.clone(),
+                by_id: std::collections::HashMap::from([(id, keys.clone())]),
+            })
+        }
+    }
+}
+
+/// The keys new data is sealed with.
+pub fn current_keys() -> Keys {
+    keyring()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|r| r.current.clone())
+        .expect("keys are loaded before any data is written")
+}
+
+/// The loaded keys whose [`Keys::key_id`] is `id`.
+pub fn keys_by_id(id: &str) -> Option<Keys> {
+    keyring()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|r| r.by_id.get(id).cloned())
 }
 
 fn decode_key(b64: &str) -> anyhow::Result<[u8; 32]> {

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use medclaim::accounts::Role;
 use medclaim::accounts::domain::{Username, check_new_password, hash_password};
 use medclaim::accounts::store;
 use medclaim::audit::{self, Actor, Event, Verdict};
+use medclaim::http::auth::Role;
 use medclaim::roster::{self, Kind};
 use medclaim::{Application, Settings};
 
@@ -48,6 +48,33 @@ enum Command {
     /// Audit log tools.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The upload store.
+    #[command(subcommand)]
+    Storage(StorageCommand),
+    /// Copy the database, the upload store and keys.json into a new directory, with a manifest
+    /// of SHA-256 hashes; safe while the server is running.
+    Backup {
+        /// A directory that does not exist yet or is empty.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup into an empty data directory, database and upload store, after checking
+    /// every hash of its manifest.
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum StorageCommand {
+    /// Copy every stored file to another store and verify each copy's hash; then point
+    /// MEDCLAIM_STORAGE_URL at it.
+    Migrate {
+        /// `s3://bucket/prefix` (with the MEDCLAIM_S3_* connection) or `file:///dir`.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Args)]
@@ -114,13 +141,28 @@ fn read_password() -> anyhow::Result<String> {
     Ok(password)
 }
 
+/// Opens the data ([`Settings::open`]) and seals medical content written before sealing existed.
+async fn open_data(
+    settings: &Settings,
+) -> anyhow::Result<(medclaim::db::Db, medclaim::crypto::Keys)> {
+    let (db, keys) = settings.open().await?;
+    medclaim::seal::migrate::seal_existing(
+        &db,
+        &keys,
+        &settings.data_dir,
+        medclaim::storage::path_of,
+    )
+    .await?;
+    Ok((db, keys))
+}
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut settings = Settings::new(cli.data_dir);
     let cli_actor = Actor::system("cli");
     match cli.command {
         Command::Serve(args) => {
             settings.bind = args.bind;
-            let (db, keys) = settings.open().await?;
+            let (db, keys) = open_data(&settings).await?;
             if args.demo {
                 let logins = medclaim::demo::seed_all(&settings, &db, &keys).await?;
                 println!(
@@ -147,6 +189,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let db = medclaim::db::Db::connect(&settings.database_url()).await?;
             let n = medclaim::db::migrate(&db).await?;
             println!("{n} migration(s) applied");
+            std::fs::create_dir_all(&settings.data_dir)?;
+            let keys = medclaim::crypto::Keys::load_or_create(&settings.data_dir)?;
+            let sealed = medclaim::seal::migrate::seal_existing(
+                &db,
+                &keys,
+                &settings.data_dir,
+                medclaim::storage::path_of,
+            )
+            .await?;
+            println!(
+                "{} value(s) and {} file(s) sealed",
+                sealed.values, sealed.files
+            );
         }
         Command::User(UserCommand::Add {
             username,
@@ -157,7 +212,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Username::parse(&username).map_err(|why| anyhow::anyhow!("username {why}"))?;
             anyhow::ensure!(!name.trim().is_empty(), "name is empty");
             let password = read_password()?;
-            let (db, keys) = settings.open().await?;
+            let (db, keys) = open_data(&settings).await?;
             anyhow::ensure!(
                 store::find_by_username(&db.pool, username.as_str())
                     .await?
@@ -191,7 +246,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::User(UserCommand::Passwd { username }) => {
             let password = read_password()?;
-            let (db, _keys) = settings.open().await?;
+            let (db, _keys) = open_data(&settings).await?;
             let user = store::find_by_username(&db.pool, &username)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no user named {username}"))?;
@@ -215,7 +270,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let bytes = std::fs::read(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let (db, keys) = settings.open().await?;
+            let (db, keys) = open_data(&settings).await?;
             let name = file
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -235,6 +290,61 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!(
                 "imported {} row(s): {} created, {} updated, {} unchanged",
                 report.rows, report.created, report.updated, report.unchanged
+            );
+        }
+        Command::Storage(StorageCommand::Migrate { to }) => {
+            let (db, keys) = open_data(&settings).await?;
+            let from = settings.file_store()?;
+            let dest = medclaim::db::FileStore::at(&to, &settings.storage)?;
+            let report = medclaim::storage::transfer::copy_store(&db, &keys, &from, &dest).await?;
+            println!(
+                "{} file(s) in {}: {} copied, {} already there, {} verified (SHA-256 and content hash), {} byte(s)",
+                report.listed,
+                from.url(),
+                report.copied,
+                report.present,
+                report.verified,
+                report.bytes
+            );
+            println!(
+                "{} file(s) referenced by the database, {} missing",
+                report.referenced,
+                report.missing.len()
+            );
+            if !report.missing.is_empty() {
+                for name in &report.missing {
+                    eprintln!("  missing: {name}");
+                }
+                return Ok(ExitCode::from(4));
+            }
+            println!("now set MEDCLAIM_STORAGE_URL={}", dest.url());
+        }
+        Command::Backup { to } => {
+            let (db, _keys) = open_data(&settings).await?;
+            let files = settings.file_store()?;
+            let report = medclaim::backup::backup(&settings, &db, &files, &to).await?;
+            println!(
+                "backup written to {}: database {} byte(s), {} file(s) ({} byte(s)), keys.json {}, {:.2} s",
+                to.display(),
+                report.database_bytes,
+                report.files,
+                report.file_bytes,
+                if report.keys {
+                    "included"
+                } else {
+                    "not in the data directory (keys come from the environment: keep them safe separately)"
+                },
+                report.seconds
+            );
+        }
+        Command::Restore { from } => {
+            let report = medclaim::backup::restore(&settings, &from).await?;
+            println!(
+                "restored from {}: {} case(s), {} file(s), {} audit event(s); run `medclaim audit verify` next",
+                from.display(),
+                report.cases,
+                report.files,
+                report.audit_events
             );
         }
         Command::Audit(AuditCommand::Verify) => {

@@ -8,11 +8,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::domain::Role;
-use super::extract::CurrentUser;
 use super::store;
 use crate::crypto::{mask_id_number, mask_phone};
-use crate::http::{ApiJson, AppError, AppResult, AppState, ClientIp};
+use crate::http::auth::CurrentUser;
+use crate::http::auth::Role;
+use crate::http::{ApiJson, AppError, AppResult, AppState, ClientIp, ErrorCode};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -23,7 +23,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(max_length = 64)]
     pub username: String,
+    #[schema(max_length = 1024)]
     pub password: String,
 }
 
@@ -51,11 +53,7 @@ async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> AppResult<Json<LoginResponse>> {
     if body.username.len() > 64 || body.password.len() > 1024 {
-        return Err(AppError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "Wrong login name or password.",
-        ));
+        return Err(ErrorCode::InvalidCredentials.with_message("Wrong login name or password."));
     }
     let signed = super::sign_in(&state, &body.username, &body.password, "api", ip).await?;
     Ok(Json(LoginResponse {

@@ -1,64 +1,9 @@
 //! Accounts: roles, login names, passwords and personal identifiers, parsed once.
 
-use std::fmt;
 use std::sync::LazyLock;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Student,
-    Reviewer1,
-    Reviewer2,
-    Admin,
-    Finance,
-    Auditor,
-}
-
-impl Role {
-    pub const ALL: [Role; 6] = [
-        Role::Student,
-        Role::Reviewer1,
-        Role::Reviewer2,
-        Role::Admin,
-        Role::Finance,
-        Role::Auditor,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Student => "student",
-            Role::Reviewer1 => "reviewer1",
-            Role::Reviewer2 => "reviewer2",
-            Role::Admin => "admin",
-            Role::Finance => "finance",
-            Role::Auditor => "auditor",
-        }
-    }
-
-    pub fn is_staff(self) -> bool {
-        self != Role::Student
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Role, String> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown role '{s}' (one of student, reviewer1, reviewer2, admin, finance, auditor)"))
-    }
-}
 
 /// A login name: a student id or a staff account, 1–32 of `A-Z a-z 0-9 _ . -`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,6 +146,7 @@ pub async fn verify_password(password: String, stored: Option<String>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::auth::Role;
 
     #[test]
     fn id_numbers() {

@@ -2,20 +2,18 @@
 
 pub mod api;
 pub mod domain;
-pub mod extract;
 pub mod pages;
+pub mod passkeys;
+pub mod passkeys_api;
+pub mod passkeys_store;
 pub mod store;
 
 use std::net::IpAddr;
 
-use axum::http::StatusCode;
-
-pub use domain::Role;
-pub use extract::{CurrentUser, RequireRole};
-
 use crate::audit::{self, Actor, Event};
 use crate::db::now_ms;
-use crate::http::{AppError, AppState};
+use crate::http::auth::{CurrentUser, Role};
+use crate::http::{AppError, AppState, ErrorCode};
 
 /// A signed-in session: the token to hand out and who it belongs to.
 pub struct SignedIn {
@@ -34,21 +32,12 @@ pub async fn sign_in(
     ip: Option<IpAddr>,
 ) -> Result<SignedIn, AppError> {
     if let Some(ip) = ip
-        && state.login_limiter.check_key(&ip).is_err()
+        && !state.login_limiter.check(ip)
     {
-        return Err(AppError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "Too many sign-in attempts from this address; wait a minute.",
-        ));
+        return Err(ErrorCode::RateLimited
+            .with_message("Too many sign-in attempts from this address; wait a minute."));
     }
-    let invalid = || {
-        AppError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "Wrong login name or password.",
-        )
-    };
+    let invalid = || ErrorCode::InvalidCredentials.with_message("Wrong login name or password.");
     let user = store::find_by_username(&state.db.pool, username.trim())
         .await?
         .filter(|u| u.active == 1);
@@ -56,11 +45,14 @@ pub async fn sign_in(
         domain::verify_password(password.to_string(), None).await;
         return Err(invalid());
     };
-    let now = now_ms();
-    if user.locked_until.is_some_and(|t| t > now) {
-        return Err(locked());
+    // A locked account answers exactly as a wrong password does — same status, body and
+    // (the hash is checked all the same) time — so a guesser learns nothing from the lock.
+    let locked = user.locked_until.is_some_and(|t| t > now_ms());
+    let verified = domain::verify_password(password.to_string(), user.password_hash.clone()).await;
+    if locked {
+        return Err(invalid());
     }
-    let ok = domain::verify_password(password.to_string(), user.password_hash.clone()).await;
+    let ok = verified;
     let actor = Actor::user(user.id, &user.username, ip.map(|i| i.to_string()));
     let mut tx = state.db.begin().await?;
     if !ok {
@@ -82,8 +74,18 @@ pub async fn sign_in(
         return Err(invalid());
     }
     store::clear_failures(&mut tx, user.id).await?;
+    let roles = store::roles_of(&mut *tx, user.id).await?;
+    if state.settings.staff_passkey_required
+        && roles.iter().any(|r| r.is_staff())
+        && passkeys_store::count_for_user(&mut *tx, user.id).await? > 0
+    {
+        tx.commit().await?;
+        return Err(ErrorCode::PasskeyRequired
+            .with_message("Staff accounts with a passkey sign in with the passkey."));
+    }
     let absolute_ms = state.settings.session_absolute.as_millis() as i64;
-    let (token, session_id) = store::create_session(&mut tx, user.id, kind, absolute_ms).await?;
+    let (token, session_id) =
+        store::create_session(&mut tx, user.id, kind, absolute_ms, true).await?;
     let event = Event {
         action: "session.create",
         object_type: "session",
@@ -91,17 +93,8 @@ pub async fn sign_in(
         summary: format!("{kind} sign-in"),
     };
     audit::record(&mut tx, &actor, event).await?;
-    let roles = store::roles_of(&mut *tx, user.id).await?;
     tx.commit().await?;
     Ok(SignedIn { token, user, roles })
-}
-
-fn locked() -> AppError {
-    AppError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_attempts",
-        "This account is locked for a while after repeated failed sign-ins.",
-    )
 }
 
 /// Ends a session (logout); the token stops working at once.
@@ -113,6 +106,99 @@ pub async fn sign_out(state: &AppState, user: &CurrentUser) -> Result<(), AppErr
         object_type: "session",
         object_id: user.session_id.to_string(),
         summary: "sign-out".into(),
+    };
+    audit::record(&mut tx, &user.actor(), event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Opens a session for a person another party has already authenticated (a sign-on provider
+/// named by `via`: `cas`, `oidc`, `wechat`); the audit log says which. The account must be
+/// active; its roles are whatever it already has.
+pub async fn sign_in_verified(
+    state: &AppState,
+    user: store::UserRow,
+    kind: &str,
+    via: &str,
+    ip: Option<IpAddr>,
+) -> Result<(SignedIn, i64), AppError> {
+    let actor = Actor::user(user.id, &user.username, ip.map(|i| i.to_string()));
+    let mut tx = state.db.begin().await?;
+    store::clear_failures(&mut tx, user.id).await?;
+    let absolute_ms = state.settings.session_absolute.as_millis() as i64;
+    let (token, session_id) =
+        store::create_session(&mut tx, user.id, kind, absolute_ms, false).await?;
+    let event = Event {
+        action: "session.create",
+        object_type: "session",
+        object_id: session_id.to_string(),
+        summary: format!("{kind} sign-in via {via}"),
+    };
+    audit::record(&mut tx, &actor, event).await?;
+    let roles = store::roles_of(&mut *tx, user.id).await?;
+    tx.commit().await?;
+    Ok((SignedIn { token, user, roles }, session_id))
+}
+
+/// Ends a session by id on behalf of a provider (CAS single logout).
+pub async fn end_session_by_provider(
+    state: &AppState,
+    session_id: i64,
+    via: &str,
+) -> Result<(), AppError> {
+    let mut tx = state.db.begin().await?;
+    store::revoke_session(&mut tx, session_id).await?;
+    let event = Event {
+        action: "session.revoke",
+        object_type: "session",
+        object_id: session_id.to_string(),
+        summary: format!("single logout via {via}"),
+    };
+    audit::record(&mut tx, &Actor::system(via), event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Step-up with the password (SPEC §9): the same rate limit and lockout as signing in; on
+/// success the session counts as freshly authenticated for the configured window.
+pub async fn reauth_with_password(
+    state: &AppState,
+    user: &CurrentUser,
+    password: &str,
+    ip: Option<IpAddr>,
+) -> Result<(), AppError> {
+    if let Some(ip) = ip
+        && !state.login_limiter.check(ip)
+    {
+        return Err(ErrorCode::RateLimited
+            .with_message("Too many sign-in attempts from this address; wait a minute."));
+    }
+    let invalid = || ErrorCode::InvalidCredentials.with_message("Wrong password.");
+    if password.len() > 1024 {
+        return Err(invalid());
+    }
+    let row = store::find_by_id(&state.db.pool, user.id)
+        .await?
+        .ok_or_else(AppError::unauthenticated)?;
+    let locked = row.locked_until.is_some_and(|t| t > now_ms());
+    let verified = domain::verify_password(password.to_string(), row.password_hash.clone()).await;
+    let mut tx = state.db.begin().await?;
+    if locked || !verified {
+        if !locked {
+            let lock_ms = state.settings.lockout.as_millis() as i64;
+            store::register_failure(&mut tx, user.id, state.settings.max_failed_logins, lock_ms)
+                .await?;
+        }
+        tx.commit().await?;
+        return Err(invalid());
+    }
+    store::clear_failures(&mut tx, user.id).await?;
+    store::mark_reauthenticated(&mut tx, user.session_id).await?;
+    let event = Event {
+        action: "session.reauth",
+        object_type: "session",
+        object_id: user.session_id.to_string(),
+        summary: "step-up with password".into(),
     };
     audit::record(&mut tx, &user.actor(), event).await?;
     tx.commit().await?;

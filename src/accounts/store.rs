@@ -2,9 +2,11 @@
 
 use sqlx::{Any, Executor, FromRow};
 
-use super::domain::{IdNumber, Phone, Role};
+use super::domain::{IdNumber, Phone};
 use crate::crypto::{Keys, sha256_hex};
 use crate::db::{Tx, now_ms};
+use crate::http::auth::Role;
+pub use crate::http::auth::roles_of;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct UserRow {
@@ -49,18 +51,6 @@ pub async fn find_by_id<'e>(
     .bind(id)
     .fetch_optional(exec)
     .await
-}
-
-pub async fn roles_of<'e>(
-    exec: impl Executor<'e, Database = Any>,
-    user_id: i64,
-) -> sqlx::Result<Vec<Role>> {
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
-            .bind(user_id)
-            .fetch_all(exec)
-            .await?;
-    Ok(names.iter().filter_map(|n| n.parse().ok()).collect())
 }
 
 pub struct NewUser {
@@ -196,29 +186,21 @@ pub async fn clear_failures(tx: &mut Tx, user_id: i64) -> sqlx::Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Clone, FromRow)]
-pub struct SessionRow {
-    pub id: i64,
-    pub user_id: i64,
-    pub kind: String,
-    pub csrf_token: String,
-    pub last_seen_at: i64,
-    pub expires_at: i64,
-    pub revoked_at: Option<i64>,
-}
-
 /// A new session; answers the token to hand out (only its hash is kept) and the row id.
+/// `proven`: the person just gave a password or a passkey here, which counts as a fresh
+/// authentication for step-up (a sign-on provider's word does not).
 pub async fn create_session(
     tx: &mut Tx,
     user_id: i64,
     kind: &str,
     absolute_ms: i64,
+    proven: bool,
 ) -> sqlx::Result<(String, i64)> {
     let token = crate::crypto::random_token();
     let now = now_ms();
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO sessions (token_hash, user_id, kind, csrf_token, created_at, last_seen_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING id",
+        "INSERT INTO sessions (token_hash, user_id, kind, csrf_token, created_at, last_seen_at, expires_at, reauth_at)
+         VALUES ($1, $2, $3, $4, $5, $5, $6, $7) RETURNING id",
     )
     .bind(sha256_hex(token.as_bytes()))
     .bind(user_id)
@@ -226,32 +208,18 @@ pub async fn create_session(
     .bind(crate::crypto::random_token())
     .bind(now)
     .bind(now + absolute_ms)
+    .bind(proven.then_some(now))
     .fetch_one(&mut **tx)
     .await?;
     Ok((token, id))
 }
 
-pub async fn find_session<'e>(
-    exec: impl Executor<'e, Database = Any>,
-    token: &str,
-) -> sqlx::Result<Option<SessionRow>> {
-    sqlx::query_as::<_, SessionRow>(
-        "SELECT id, user_id, kind, csrf_token, last_seen_at, expires_at, revoked_at FROM sessions WHERE token_hash = $1",
-    )
-    .bind(sha256_hex(token.as_bytes()))
-    .fetch_optional(exec)
-    .await
-}
-
-pub async fn touch_session<'e>(
-    exec: impl Executor<'e, Database = Any>,
-    id: i64,
-    now: i64,
-) -> sqlx::Result<()> {
-    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(id)
-        .execute(exec)
+/// Step-up: the session's owner has just proven who they are again.
+pub async fn mark_reauthenticated(tx: &mut Tx, session_id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE sessions SET reauth_at = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(session_id)
+        .execute(&mut **tx)
         .await?;
     Ok(())
 }

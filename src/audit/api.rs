@@ -1,4 +1,6 @@
-//! `GET /api/v1/admin/audit`: the audit log, newest first, keyset-paginated.
+//! `GET /api/v1/admin/audit`: the audit log, newest first, keyset-paginated and filtered by
+//! actor, case, action and dates; `GET /api/v1/admin/audit/verification`: whether the hash
+//! chain still holds.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -7,12 +9,15 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::accounts::RequireRole;
-use crate::accounts::extract::AuditReaders;
+use super::log::{self, AuditEvent, ChainStatus, Filter};
+use crate::http::auth::AuditReaders;
+use crate::http::auth::RequireRole;
 use crate::http::{AppResult, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(verification))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -21,23 +26,29 @@ pub struct AuditQuery {
     pub cursor: Option<i64>,
     /// Page size, 1–200 (default 50).
     pub limit: Option<i64>,
+    /// Only events by this actor (a username, or a system actor's label), exactly.
+    pub actor: Option<String>,
+    /// Only events on this case (its id).
+    pub case_id: Option<String>,
+    /// Only this action (a stable verb such as `case.submit`), exactly.
+    pub action: Option<String>,
+    /// First day included, `YYYY-MM-DD` (deployment time zone).
+    pub from: Option<String>,
+    /// Last day included, `YYYY-MM-DD`.
+    pub to: Option<String>,
 }
 
-#[derive(Serialize, ToSchema, sqlx::FromRow)]
-pub struct AuditEvent {
-    pub seq: i64,
-    /// RFC 3339.
-    #[sqlx(skip)]
-    pub at: String,
-    #[serde(skip)]
-    pub at_ms: i64,
-    pub actor: String,
-    pub action: String,
-    pub object_type: String,
-    pub object_id: String,
-    pub summary: String,
-    pub client_addr: Option<String>,
-    pub hash: String,
+impl AuditQuery {
+    pub fn filter(&self, tz: chrono_tz::Tz) -> AppResult<Filter> {
+        Filter::parse(
+            self.actor.as_deref(),
+            self.case_id.as_deref(),
+            self.action.as_deref(),
+            self.from.as_deref(),
+            self.to.as_deref(),
+            tz,
+        )
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -48,29 +59,25 @@ pub struct AuditPage {
 
 /// Audit events, newest first.
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = "audit", params(AuditQuery), security(("bearer" = [])),
-    responses((status = 200, body = AuditPage), (status = 403, body = crate::http::error::ErrorBodySchema)))]
+    responses((status = 200, body = AuditPage), (status = 403, body = crate::http::error::ErrorBodySchema),
+              (status = 422, body = crate::http::error::ErrorBodySchema)))]
 async fn list(
     State(state): State<AppState>,
     _reader: RequireRole<AuditReaders>,
     Query(q): Query<AuditQuery>,
 ) -> AppResult<Json<AuditPage>> {
+    let filter = q.filter(state.settings.time_zone)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let mut items: Vec<AuditEvent> = sqlx::query_as(
-        "SELECT seq, at AS at_ms, actor, action, object_type, object_id, summary, client_addr, hash
-         FROM audit_events WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
-    )
-    .bind(q.cursor.unwrap_or(i64::MAX))
-    .bind(limit + 1)
-    .fetch_all(&state.db.pool)
-    .await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|e| e.seq)
-    } else {
-        None
-    };
-    for e in &mut items {
-        e.at = crate::web::rfc3339(e.at_ms);
-    }
+    let (items, next_cursor) = log::page(&state.db, &filter, q.cursor, limit).await?;
     Ok(Json(AuditPage { items, next_cursor }))
+}
+
+/// Recomputes the whole hash chain: `ok`, or `broken` at the first event that no longer holds.
+#[utoipa::path(get, path = "/api/v1/admin/audit/verification", tag = "audit", security(("bearer" = [])),
+    responses((status = 200, body = ChainStatus), (status = 403, body = crate::http::error::ErrorBodySchema)))]
+async fn verification(
+    State(state): State<AppState>,
+    _reader: RequireRole<AuditReaders>,
+) -> AppResult<Json<ChainStatus>> {
+    Ok(Json(log::chain_status(&state.db).await?))
 }

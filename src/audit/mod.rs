@@ -3,36 +3,15 @@
 //! (locked by the writer's UPDATE) keeps the chain from forking and remembers its tip.
 
 pub mod api;
+pub mod log;
+pub mod pages;
 
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::db::{Db, Tx, now_ms};
 
-/// Who did something, and from where. Never carries personal data.
-#[derive(Clone, Debug)]
-pub struct Actor {
-    pub id: Option<i64>,
-    pub label: String,
-    pub addr: Option<String>,
-}
-
-impl Actor {
-    pub fn system(label: &str) -> Actor {
-        Actor {
-            id: None,
-            label: label.to_string(),
-            addr: None,
-        }
-    }
-    pub fn user(id: i64, username: &str, addr: Option<String>) -> Actor {
-        Actor {
-            id: Some(id),
-            label: username.to_string(),
-            addr,
-        }
-    }
-}
+pub use crate::http::auth::Actor;
 
 /// What happened, to which object: `action` is a stable verb (`case.submit`), `summary` says
 /// what changed in ids and codes (no names, phone numbers or diagnoses).

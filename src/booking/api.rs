@@ -1,5 +1,6 @@
 //! JSON API for slots and bookings (SPEC §11).
 
+use crate::money::Cents;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -11,12 +12,12 @@ use utoipa_axum::routes;
 use super::domain::{self, BulkSpec, SlotSpec};
 use super::service::{self, BookingView, BulkResult, SlotView, invalid};
 use super::store;
-use crate::accounts::CurrentUser;
-use crate::accounts::extract::{Admins, Desk, RequireRole, Staff, Students};
 use crate::crypto::mask_phone;
 use crate::db::now_ms;
+use crate::http::auth::CurrentUser;
+use crate::http::auth::{Admins, Desk, RequireRole, Staff, Students};
 use crate::http::error::ErrorBodySchema;
-use crate::http::{ApiJson, AppError, AppResult, AppState};
+use crate::http::{ApiJson, AppError, AppResult, AppState, ErrorCode};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -27,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_booking, my_bookings))
         .routes(routes!(cancel_booking))
         .routes(routes!(roster))
+        .routes(routes!(reveal_phone))
         .routes(routes!(complete_booking))
         .routes(routes!(no_show))
 }
@@ -34,10 +36,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 pub struct NewSlot {
     /// `YYYY-MM-DD`
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub date: String,
     /// `HH:MM`
+    #[schema(pattern = r"^[0-9]{1,2}:[0-9]{2}$")]
     pub start: String,
+    #[schema(pattern = r"^[0-9]{1,2}:[0-9]{2}$")]
     pub end: String,
+    #[schema(minimum = 0, maximum = 1000)]
     pub capacity: i64,
 }
 
@@ -58,16 +64,23 @@ async fn create_slot(
 #[derive(Deserialize, ToSchema)]
 pub struct NewSlots {
     /// First date, `YYYY-MM-DD`.
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub from: String,
     /// Last date, inclusive.
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub to: String,
     /// ISO weekdays to open, 1 = Monday … 7 = Sunday.
+    #[schema(min_items = 1, max_items = 7, inline)]
     pub weekdays: Vec<u32>,
     /// Daily opening hours, `HH:MM`.
+    #[schema(pattern = r"^[0-9]{1,2}:[0-9]{2}$")]
     pub day_start: String,
+    #[schema(pattern = r"^[0-9]{1,2}:[0-9]{2}$")]
     pub day_end: String,
     /// Length of each slot in minutes.
+    #[schema(minimum = 5, maximum = 480)]
     pub slot_minutes: i64,
+    #[schema(minimum = 0, maximum = 1000)]
     pub capacity: i64,
 }
 
@@ -95,6 +108,7 @@ async fn create_bulk(
 
 #[derive(Deserialize, ToSchema)]
 pub struct SlotChange {
+    #[schema(minimum = 0, maximum = 1000)]
     pub capacity: i64,
 }
 
@@ -149,7 +163,7 @@ async fn list_slots(
     let after = match q.cursor.as_deref() {
         Some(c) => Some(
             c.split_once('T')
-                .ok_or_else(|| AppError::invalid("invalid_cursor", "Unknown cursor."))?,
+                .ok_or_else(|| ErrorCode::InvalidCursor.with_message("Unknown cursor."))?,
         ),
         None => None,
     };
@@ -195,7 +209,7 @@ pub struct BookingPage {
 
 /// My bookings, latest slot first.
 #[utoipa::path(get, path = "/api/v1/bookings", tag = "booking", security(("bearer" = [])),
-    responses((status = 200, body = BookingPage)))]
+    responses((status = 200, body = BookingPage), (status = 403, body = crate::http::error::ErrorBodySchema)))]
 async fn my_bookings(
     State(state): State<AppState>,
     student: RequireRole<Students>,
@@ -231,7 +245,7 @@ pub struct RosterEntry {
     pub phone_masked: Option<String>,
     pub case_id: i64,
     pub case_status: String,
-    pub payout_cents: Option<i64>,
+    pub payout_cents: Option<Cents>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -307,4 +321,51 @@ async fn no_show(
     Path(id): Path<i64>,
 ) -> AppResult<Json<BookingView>> {
     Ok(Json(service::no_show(&state, &staff.actor(), id).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RevealedPhone {
+    /// The full number, e.g. `13800138000`.
+    pub phone: String,
+}
+
+/// The desk calls a booked student: the full phone number. Needs a fresh authentication
+/// (step-up, SPEC §9): 401 `reauth_required` otherwise. Every reveal is audited.
+#[utoipa::path(get, path = "/api/v1/admin/bookings/{id}/phone", tag = "booking", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = RevealedPhone), (status = 400, body = ErrorBodySchema),
+              (status = 401, body = ErrorBodySchema), (status = 403, body = ErrorBodySchema),
+              (status = 404, body = ErrorBodySchema)))]
+async fn reveal_phone(
+    State(state): State<AppState>,
+    desk: RequireRole<Desk>,
+    Path(id): Path<i64>,
+) -> AppResult<Json<RevealedPhone>> {
+    desk.require_fresh_auth(&state)?;
+    let (username, sealed) = store::booked_student_phone(&state.db.pool, id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let phone = sealed
+        .as_deref()
+        .and_then(|p| {
+            state
+                .keys
+                .decrypt(&format!("users.phone|{username}"), p)
+                .ok()
+        })
+        .ok_or_else(|| ErrorCode::NotFound.with_message("No phone number on file."))?;
+    let mut tx = state.db.begin().await?;
+    crate::audit::record(
+        &mut tx,
+        &desk.actor(),
+        crate::audit::Event {
+            action: "personal.reveal",
+            object_type: "booking",
+            object_id: id.to_string(),
+            summary: "full phone number shown to the desk".into(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(RevealedPhone { phone }))
 }

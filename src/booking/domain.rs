@@ -4,6 +4,8 @@
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use chrono_tz::Tz;
 
+use crate::http::ErrorCode;
+
 /// Most slots one bulk request may open (a term of working days in short slots).
 pub const MAX_BULK_SLOTS: usize = 2000;
 /// Longest date range of one bulk request.
@@ -22,26 +24,27 @@ pub struct SlotSpec {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Invalid {
     pub field: &'static str,
-    pub code: &'static str,
+    pub code: ErrorCode,
 }
 
-fn invalid(field: &'static str, code: &'static str) -> Invalid {
+fn invalid(field: &'static str, code: ErrorCode) -> Invalid {
     Invalid { field, code }
 }
 
 pub fn parse_date(field: &'static str, s: &str) -> Result<NaiveDate, Invalid> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| invalid(field, "invalid_date"))
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| invalid(field, ErrorCode::InvalidDate))
 }
 
 pub fn parse_time(field: &'static str, s: &str) -> Result<NaiveTime, Invalid> {
-    NaiveTime::parse_from_str(s.trim(), "%H:%M").map_err(|_| invalid(field, "invalid_time"))
+    NaiveTime::parse_from_str(s.trim(), "%H:%M").map_err(|_| invalid(field, ErrorCode::InvalidTime))
 }
 
 pub fn parse_capacity(capacity: i64) -> Result<i64, Invalid> {
     if (0..=MAX_CAPACITY).contains(&capacity) {
         Ok(capacity)
     } else {
-        Err(invalid("capacity", "invalid_capacity"))
+        Err(invalid("capacity", ErrorCode::InvalidCapacity))
     }
 }
 
@@ -54,7 +57,7 @@ impl SlotSpec {
             capacity: parse_capacity(capacity)?,
         };
         if spec.end <= spec.start {
-            return Err(invalid("end", "end_before_start"));
+            return Err(invalid("end", ErrorCode::EndBeforeStart));
         }
         Ok(spec)
     }
@@ -105,25 +108,25 @@ impl BulkSpec {
             capacity: parse_capacity(capacity)?,
         };
         if spec.to < spec.from {
-            return Err(invalid("to", "end_before_start"));
+            return Err(invalid("to", ErrorCode::EndBeforeStart));
         }
         if (spec.to - spec.from).num_days() > MAX_BULK_DAYS {
-            return Err(invalid("to", "range_too_long"));
+            return Err(invalid("to", ErrorCode::RangeTooLong));
         }
         if spec.weekdays.is_empty() || spec.weekdays.iter().any(|d| !(1..=7).contains(d)) {
-            return Err(invalid("weekdays", "invalid_weekdays"));
+            return Err(invalid("weekdays", ErrorCode::InvalidWeekdays));
         }
         if !(5..=480).contains(&spec.minutes) {
-            return Err(invalid("slot_minutes", "invalid_slot_length"));
+            return Err(invalid("slot_minutes", ErrorCode::InvalidSlotLength));
         }
         if spec.day_end <= spec.day_start {
-            return Err(invalid("day_end", "end_before_start"));
+            return Err(invalid("day_end", ErrorCode::EndBeforeStart));
         }
         if spec.expand().is_empty() {
-            return Err(invalid("slot_minutes", "no_slots"));
+            return Err(invalid("slot_minutes", ErrorCode::NoSlots));
         }
         if spec.expand().len() > MAX_BULK_SLOTS {
-            return Err(invalid("to", "too_many_slots"));
+            return Err(invalid("to", ErrorCode::TooManySlots));
         }
         Ok(spec)
     }

@@ -5,31 +5,11 @@
 pub mod api;
 pub mod domain;
 pub mod pages;
+pub mod reminders;
 pub mod service;
 pub mod store;
 
-use std::time::Duration;
-
-use crate::config::env_u64;
 use crate::db::{Db, now_ms};
-
-#[derive(Clone, Debug)]
-pub struct BookingSettings {
-    /// A booking can be cancelled until this long before its slot starts.
-    pub cancel_cutoff: Duration,
-    /// Local hour (0–23) of the day before the slot when the reminder goes out.
-    pub reminder_hour: u32,
-}
-
-impl BookingSettings {
-    /// `MEDCLAIM_CANCEL_CUTOFF_MINUTES` (default 120), `MEDCLAIM_REMINDER_HOUR` (default 18).
-    pub fn from_env() -> BookingSettings {
-        BookingSettings {
-            cancel_cutoff: Duration::from_secs(60 * env_u64("MEDCLAIM_CANCEL_CUTOFF_MINUTES", 120)),
-            reminder_hour: env_u64("MEDCLAIM_REMINDER_HOUR", 18).min(23) as u32,
-        }
-    }
-}
 
 /// Demo data for `serve --demo`: weekday mornings (09:00–11:30, 30-minute slots, 10 seats) for
 /// the next two weeks. Idempotent: slots already there are left alone. Answers how many were

@@ -1,12 +1,12 @@
-//! Pages: the student's booking page (mobile) and the console's slots, bulk form, roster and
-//! outbox (desktop). Forms post back and redirect with a flash code, so the pages work without
+//! Pages: the student's booking page (mobile) and the console's slots, bulk form and roster
+//! (desktop). Forms post back and redirect with a flash code, so the pages work without
 //! JavaScript; every form carries the session's CSRF token.
 
+use crate::money::Cents;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
@@ -14,11 +14,11 @@ use super::api::{Roster, load_roster};
 use super::domain::{self, BulkSpec, SlotSpec};
 use super::service::{self, BookingView, SlotView};
 use super::store::{self, BookableCase};
-use crate::accounts::{CurrentUser, Role};
 use crate::db::now_ms;
+use crate::http::auth::CsrfForm;
+use crate::http::auth::{CurrentUser, Role};
+use crate::http::web::{ConsoleFrame, Flash, NoFields, PageUser, Tr, back, render};
 use crate::http::{AppError, AppState};
-use crate::notify::admin::{OutboxItem, OutboxQuery};
-use crate::web::{ConsoleFrame, PageUser, Tr, csrf, render};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,59 +31,12 @@ pub fn router() -> Router<AppState> {
         .route("/console/slots/{id}/delete", post(delete_slot))
         .route("/console/bookings/{id}/complete", post(complete))
         .route("/console/bookings/{id}/no-show", post(no_show))
-        .route("/console/outbox", get(outbox_page))
-        .route("/console/outbox/{id}/retry", post(retry))
-}
-
-/// `?ok=…` or `?error=…` after a form, shown once.
-#[derive(Deserialize, Default)]
-pub struct Flash {
-    ok: Option<String>,
-    error: Option<String>,
-    status: Option<String>,
-}
-
-fn safe_code(code: &Option<String>) -> Option<&str> {
-    code.as_deref().filter(|c| {
-        !c.is_empty() && c.len() < 40 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-    })
-}
-
-impl Flash {
-    fn message(&self, tr: &Tr, ok_prefix: &str) -> (Option<String>, Option<String>) {
-        (
-            safe_code(&self.ok).map(|c| tr.t(&format!("{ok_prefix}.{c}"))),
-            safe_code(&self.error).map(|c| tr.t(&format!("errors.{c}"))),
-        )
-    }
-}
-
-fn back(to: &str, result: Result<&str, AppError>) -> Response {
-    match result {
-        Ok(ok) => Redirect::to(&format!("{to}?ok={ok}")).into_response(),
-        Err(e) if e.status.is_server_error() => e.into_response(),
-        Err(e) => Redirect::to(&format!("{to}?error={}", e.code)).into_response(),
-    }
-}
-
-/// Why a page request is refused, if it is: a wrong CSRF token on a form (when `sent`), or
-/// none of `roles`.
-fn refuse(user: &CurrentUser, sent: Option<&str>, roles: &[Role]) -> Option<Response> {
-    if sent.is_some_and(|t| !csrf::same(t, &user.csrf_token)) {
-        return Some((StatusCode::FORBIDDEN, "CSRF token mismatch").into_response());
-    }
-    if !roles.iter().any(|r| user.has(*r)) {
-        return Some(AppError::forbidden().into_response());
-    }
-    None
 }
 
 const DESK: [Role; 3] = [Role::Reviewer1, Role::Reviewer2, Role::Admin];
 
-pub fn yuan(cents: &Option<i64>) -> String {
-    cents
-        .map(|c| format!("¥{}.{:02}", c / 100, (c % 100).abs()))
-        .unwrap_or_else(|| "—".into())
+pub fn yuan(cents: &Option<Cents>) -> String {
+    cents.map(|c| format!("¥{c}")).unwrap_or_else(|| "—".into())
 }
 
 // ---------- student ----------
@@ -106,9 +59,6 @@ async fn student_page(
     PageUser(user): PageUser,
     Query(flash): Query<Flash>,
 ) -> Response {
-    if let Some(r) = refuse(&user, None, &[Role::Student]) {
-        return r;
-    }
     let load = async {
         let today = domain::today(state.settings.time_zone, now_ms());
         let tz = state.settings.time_zone;
@@ -140,37 +90,24 @@ async fn student_page(
 
 #[derive(Deserialize)]
 struct BookForm {
-    csrf: String,
     slot_id: i64,
     case_id: i64,
 }
 
 async fn student_book(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
-    axum::Form(form): axum::Form<BookForm>,
+    CsrfForm { user, form }: CsrfForm<BookForm>,
 ) -> Response {
-    if let Some(r) = refuse(&user, Some(&form.csrf), &[Role::Student]) {
-        return r;
-    }
     let result = service::book(&state, &user.actor(), form.slot_id, form.case_id).await;
     back("/app/booking", result.map(|_| "booked_ok"))
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
-}
-
+/// A form with nothing but its CSRF token.
 async fn student_cancel(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
     Path(id): Path<i64>,
-    axum::Form(form): axum::Form<CsrfForm>,
+    CsrfForm { user, .. }: CsrfForm<NoFields>,
 ) -> Response {
-    if let Some(r) = refuse(&user, Some(&form.csrf), &[Role::Student]) {
-        return r;
-    }
     let result = service::cancel(&state, &user.actor(), id).await;
     back("/app/booking", result.map(|_| "cancelled_ok"))
 }
@@ -195,9 +132,6 @@ async fn slots_page(
     frame: ConsoleFrame,
     Query(flash): Query<Flash>,
 ) -> Response {
-    if !user.is_staff() {
-        return Redirect::to("/app").into_response();
-    }
     let today = domain::today(state.settings.time_zone, now_ms());
     let slots = match store::list_slots(&state.db.pool, &today, None, 500).await {
         Ok(s) => s,
@@ -216,7 +150,6 @@ async fn slots_page(
 
 #[derive(Deserialize)]
 struct SlotForm {
-    csrf: String,
     date: String,
     start: String,
     end: String,
@@ -225,12 +158,8 @@ struct SlotForm {
 
 async fn create_slot(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
-    axum::Form(form): axum::Form<SlotForm>,
+    CsrfForm { user, form }: CsrfForm<SlotForm>,
 ) -> Response {
-    if let Some(r) = refuse(&user, Some(&form.csrf), &[Role::Admin]) {
-        return r;
-    }
     let result = match SlotSpec::parse(&form.date, &form.start, &form.end, form.capacity) {
         Ok(spec) => service::create_slot(&state, &user.actor(), spec)
             .await
@@ -242,7 +171,6 @@ async fn create_slot(
 
 #[derive(Deserialize)]
 struct BulkForm {
-    csrf: String,
     from: String,
     to: String,
     day_start: String,
@@ -260,12 +188,8 @@ struct BulkForm {
 
 async fn create_bulk(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
-    axum::Form(form): axum::Form<BulkForm>,
+    CsrfForm { user, form }: CsrfForm<BulkForm>,
 ) -> Response {
-    if let Some(r) = refuse(&user, Some(&form.csrf), &[Role::Admin]) {
-        return r;
-    }
     let days = [
         &form.wd1, &form.wd2, &form.wd3, &form.wd4, &form.wd5, &form.wd6, &form.wd7,
     ];
@@ -292,19 +216,14 @@ async fn create_bulk(
 
 #[derive(Deserialize)]
 struct CapacityForm {
-    csrf: String,
     capacity: i64,
 }
 
 async fn change_capacity(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
     Path(id): Path<i64>,
-    axum::Form(form): axum::Form<CapacityForm>,
+    CsrfForm { user, form }: CsrfForm<CapacityForm>,
 ) -> Response {
-    if let Some(r) = refuse(&user, Some(&form.csrf), &[Role::Admin]) {
-        return r;
-    }
     back(
         "/console/slots",
         service::set_capacity(&state, &user.actor(), id, form.capacity)
@@ -315,13 +234,9 @@ async fn change_capacity(
 
 async fn delete_slot(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
     Path(id): Path<i64>,
-    axum::Form(form): axum::Form<CsrfForm>,
+    CsrfForm { user, .. }: CsrfForm<NoFields>,
 ) -> Response {
-    if let Some(r) = refuse(&user, Some(&form.csrf), &[Role::Admin]) {
-        return r;
-    }
     back(
         "/console/slots",
         service::delete_slot(&state, &user.actor(), id)
@@ -350,9 +265,6 @@ async fn roster_page(
     Path(id): Path<i64>,
     Query(flash): Query<Flash>,
 ) -> Response {
-    if !user.is_staff() {
-        return Redirect::to("/app").into_response();
-    }
     let roster = match load_roster(&state, id).await {
         Ok(r) => r,
         Err(e) => return e.into_response(),
@@ -369,32 +281,21 @@ async fn roster_page(
 
 async fn complete(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
     Path(id): Path<i64>,
-    axum::Form(form): axum::Form<CsrfForm>,
+    CsrfForm { user, .. }: CsrfForm<NoFields>,
 ) -> Response {
-    desk_action(&state, &user, id, &form.csrf, true).await
+    desk_action(&state, &user, id, true).await
 }
 
 async fn no_show(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
     Path(id): Path<i64>,
-    axum::Form(form): axum::Form<CsrfForm>,
+    CsrfForm { user, .. }: CsrfForm<NoFields>,
 ) -> Response {
-    desk_action(&state, &user, id, &form.csrf, false).await
+    desk_action(&state, &user, id, false).await
 }
 
-async fn desk_action(
-    state: &AppState,
-    user: &CurrentUser,
-    id: i64,
-    sent: &str,
-    completed: bool,
-) -> Response {
-    if let Some(r) = refuse(user, Some(sent), &DESK) {
-        return r;
-    }
+async fn desk_action(state: &AppState, user: &CurrentUser, id: i64, completed: bool) -> Response {
     let slot_id = match store::find_booking(&state.db.pool, id, None).await {
         Ok(Some(b)) => b.slot_id,
         Ok(None) => return AppError::not_found().into_response(),
@@ -408,66 +309,5 @@ async fn desk_action(
     back(
         &format!("/console/slots/{slot_id}"),
         result.map(|_| "saved"),
-    )
-}
-
-// ---------- console: outbox ----------
-
-#[derive(Template)]
-#[template(path = "booking/console_outbox.html")]
-struct OutboxPage<'a> {
-    tr: Tr,
-    user: &'a CurrentUser,
-    frame: ConsoleFrame,
-    status: String,
-    statuses: [&'static str; 5],
-    items: Vec<OutboxItem>,
-}
-
-async fn outbox_page(
-    State(state): State<AppState>,
-    tr: Tr,
-    PageUser(user): PageUser,
-    frame: ConsoleFrame,
-    Query(flash): Query<Flash>,
-) -> Response {
-    if let Some(r) = refuse(&user, None, &[Role::Admin]) {
-        return r;
-    }
-    let status = safe_code(&flash.status).unwrap_or("").to_string();
-    let query = OutboxQuery {
-        status: Some(status.clone()),
-        cursor: None,
-        limit: Some(200),
-    };
-    let page = match crate::notify::admin::load(&state, &query).await {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let (ok, error) = flash.message(&tr, "console");
-    render(&OutboxPage {
-        tr,
-        user: &user,
-        frame: frame.with_ok(ok).with_error(error),
-        status,
-        statuses: ["pending", "sending", "sent", "dead", "not_configured"],
-        items: page.items,
-    })
-}
-
-async fn retry(
-    State(state): State<AppState>,
-    PageUser(user): PageUser,
-    Path(id): Path<i64>,
-    axum::Form(form): axum::Form<CsrfForm>,
-) -> Response {
-    if let Some(r) = refuse(&user, Some(&form.csrf), &[Role::Admin]) {
-        return r;
-    }
-    back(
-        "/console/outbox",
-        crate::notify::admin::requeue(&state, &user, id)
-            .await
-            .map(|_| "saved"),
     )
 }

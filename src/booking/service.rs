@@ -1,16 +1,18 @@
 //! What admins, students and staff do with slots and bookings, each in one transaction with
 //! its audit event and notification. The JSON API and the pages both call these.
 
-use axum::http::StatusCode;
+use crate::ids::CaseId;
+use crate::money::Cents;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::domain::{self, BulkSpec, Invalid, SlotSpec};
 use super::store::{self, BookingRow, SlotRow};
 use crate::audit::{self, Actor, Event};
-use crate::claims::store::bump_version;
+use crate::claims::CaseEvent;
+use crate::claims::store::{advance, bump_version};
 use crate::db::now_ms;
-use crate::http::{AppError, AppResult, AppState};
+use crate::http::{AppError, AppResult, AppState, ErrorCode};
 use crate::notify::{self, Message};
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -58,7 +60,7 @@ pub struct BookingView {
 
 impl From<BookingRow> for BookingView {
     fn from(b: BookingRow) -> BookingView {
-        use crate::web::rfc3339;
+        use crate::http::web::rfc3339;
         BookingView {
             id: b.id,
             slot_id: b.slot_id,
@@ -75,7 +77,9 @@ impl From<BookingRow> for BookingView {
 }
 
 pub fn invalid(e: Invalid) -> AppError {
-    AppError::invalid(e.code, "The slot request is not valid.").with_field(e.field, e.code)
+    e.code
+        .with_message("The slot request is not valid.")
+        .with_field(e.field, e.code.as_str())
 }
 
 fn slot_gone() -> AppError {
@@ -86,10 +90,9 @@ pub async fn create_slot(state: &AppState, actor: &Actor, spec: SlotSpec) -> App
     let by = actor.id;
     let mut tx = state.db.begin().await?;
     let Some(id) = store::insert_slot(&mut tx, &spec, by).await? else {
-        return Err(AppError::conflict(
-            "slot_exists",
-            "A slot already starts at that date and time.",
-        ));
+        return Err(
+            ErrorCode::SlotExists.with_message("A slot already starts at that date and time.")
+        );
     };
     let summary = format!(
         "{} {}-{} capacity {}",
@@ -185,13 +188,10 @@ pub async fn set_capacity(
         .await?
         .ok_or_else(slot_gone)?;
     if !store::set_capacity(&mut tx, id, capacity).await? {
-        return Err(AppError::conflict(
-            "capacity_below_booked",
-            format!(
-                "{} seats are booked; the capacity cannot be lower.",
-                before.booked
-            ),
-        ));
+        return Err(ErrorCode::CapacityBelowBooked.with_message(format!(
+            "{} seats are booked; the capacity cannot be lower.",
+            before.booked
+        )));
     }
     let summary = format!("capacity {} -> {capacity}", before.capacity);
     audit::record(
@@ -218,10 +218,9 @@ pub async fn delete_slot(state: &AppState, actor: &Actor, id: i64) -> AppResult<
         .await?
         .ok_or_else(slot_gone)?;
     if !store::delete_unbooked_slot(&mut tx, id).await? {
-        return Err(AppError::conflict(
-            "slot_has_bookings",
-            "A slot with bookings cannot be deleted.",
-        ));
+        return Err(
+            ErrorCode::SlotHasBookings.with_message("A slot with bookings cannot be deleted.")
+        );
     }
     let summary = format!("{} {}", slot.slot_date, slot.start_time);
     audit::record(
@@ -254,44 +253,28 @@ pub async fn book(
         .await?
         .ok_or_else(AppError::not_found)?;
     if case.insurer_id.is_some() {
-        return Err(AppError::conflict(
-            "insurer_pays",
-            "The insurer pays this case directly; there is nothing to hand in.",
-        ));
+        return Err(ErrorCode::InsurerPays
+            .with_message("The insurer pays this case directly; there is nothing to hand in."));
     }
-    if !store::move_case(&mut tx, case.id, "approved", "booked").await? {
-        return Err(match case.status.as_str() {
-            "booked" => AppError::conflict("already_booked", "This case already has a booking."),
-            _ => AppError::conflict("no_approved_case", "Only an approved case can be booked."),
-        });
-    }
+    advance(&mut tx, case.id, case.status, CaseEvent::Book).await??;
     let slot = store::find_slot(&mut *tx, slot_id)
         .await?
         .ok_or_else(slot_gone)?;
     let starts = domain::slot_start_ms(tz, &slot.slot_date, &slot.start_time).unwrap_or(0);
     if starts <= now_ms() {
-        return Err(AppError::invalid(
-            "slot_in_past",
-            "This slot has already begun.",
-        ));
+        return Err(ErrorCode::SlotInPast.with_message("This slot has already begun."));
     }
     if !store::take_seat(&mut tx, slot.id).await? {
-        return Err(AppError::conflict(
-            "slot_full",
-            "This slot is full; pick another one.",
-        ));
+        return Err(ErrorCode::SlotFull.with_message("This slot is full; pick another one."));
     }
     let booking_id = match store::insert_booking(&mut tx, slot.id, case.id, user_id).await {
         Ok(id) => id,
         Err(e) if crate::db::is_unique_violation(&e) => {
-            return Err(AppError::conflict(
-                "already_booked",
-                "This case already has a booking.",
-            ));
+            return Err(ErrorCode::AlreadyBooked.with_message("This case already has a booking."));
         }
         Err(e) => return Err(e.into()),
     };
-    bump_version(&mut tx, case.id).await?;
+    bump_version(&mut tx, CaseId::new(case.id)).await?;
     // Booked after the reminder time (the evening before, or later): the confirmation just
     // sent is the reminder.
     let due = domain::reminder_due_ms(tz, &slot.slot_date, state.settings.booking.reminder_hour);
@@ -338,16 +321,13 @@ pub async fn cancel(state: &AppState, student: &Actor, booking_id: i64) -> AppRe
     let starts = domain::slot_start_ms(tz, &booking.slot_date, &booking.start_time).unwrap_or(0);
     let cutoff = state.settings.booking.cancel_cutoff.as_millis() as i64;
     if now_ms() > starts - cutoff {
-        return Err(AppError::conflict(
-            "cancel_too_late",
-            "It is too late to cancel this booking.",
-        ));
+        return Err(ErrorCode::CancelTooLate.with_message("It is too late to cancel this booking."));
     }
     if !store::close_booking(&mut tx, booking.id, "cancelled", now_ms()).await? {
         return Err(not_active());
     }
-    store::move_case(&mut tx, booking.case_id, "booked", "approved").await?;
-    bump_version(&mut tx, booking.case_id).await?;
+    move_booked_case(&mut tx, booking.case_id, CaseEvent::CancelBooking).await?;
+    bump_version(&mut tx, CaseId::new(booking.case_id)).await?;
     store::free_seat(&mut tx, booking.slot_id).await?;
     store::drop_reminder(&mut tx, booking.id).await?;
     let summary = format!("case {} slot {}", booking.case_id, booking.slot_id);
@@ -375,12 +355,17 @@ pub async fn cancel(state: &AppState, student: &Actor, booking_id: i64) -> AppRe
     Ok(booking.into())
 }
 
+/// Closing an active booking moves its case on (an active booking's case is always `booked`).
+async fn move_booked_case(tx: &mut crate::db::Tx, case_id: i64, event: CaseEvent) -> AppResult<()> {
+    let case = crate::claims::store::find_case(&mut **tx, CaseId::new(case_id), None)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    advance(tx, case_id, case.status, event).await??;
+    Ok(())
+}
+
 fn not_active() -> AppError {
-    AppError::new(
-        StatusCode::CONFLICT,
-        "booking_not_active",
-        "This booking is no longer active.",
-    )
+    ErrorCode::BookingNotActive.with_message("This booking is no longer active.")
 }
 
 /// Staff confirm the hand-in: the booking is completed and the case `completed`.
@@ -393,11 +378,11 @@ pub async fn complete(state: &AppState, staff: &Actor, booking_id: i64) -> AppRe
     if !store::close_booking(&mut tx, booking.id, "completed", now).await? {
         return Err(not_active());
     }
-    store::move_case(&mut tx, booking.case_id, "booked", "completed").await?;
+    move_booked_case(&mut tx, booking.case_id, CaseEvent::HandIn).await?;
     store::set_handed_in(&mut tx, booking.case_id, now).await?;
-    bump_version(&mut tx, booking.case_id).await?;
+    bump_version(&mut tx, CaseId::new(booking.case_id)).await?;
     store::drop_reminder(&mut tx, booking.id).await?;
-    let payout: Option<i64> = sqlx::query_scalar("SELECT payout_cents FROM cases WHERE id = $1")
+    let payout: Option<Cents> = sqlx::query_scalar("SELECT payout_cents FROM cases WHERE id = $1")
         .bind(booking.case_id)
         .fetch_one(&mut *tx)
         .await?;
@@ -415,7 +400,7 @@ pub async fn complete(state: &AppState, staff: &Actor, booking_id: i64) -> AppRe
     .await?;
     let message = Message::CaseCompleted {
         case_id: booking.case_id,
-        payout_cents: payout.unwrap_or(0),
+        payout_cents: payout.unwrap_or_default(),
     };
     notify::notify(&mut tx, booking.user_id, &message).await?;
     let booking = store::find_booking(&mut *tx, booking.id, None)
@@ -435,8 +420,8 @@ pub async fn no_show(state: &AppState, staff: &Actor, booking_id: i64) -> AppRes
     if !store::close_booking(&mut tx, booking.id, "no_show", now_ms()).await? {
         return Err(not_active());
     }
-    store::move_case(&mut tx, booking.case_id, "booked", "approved").await?;
-    bump_version(&mut tx, booking.case_id).await?;
+    move_booked_case(&mut tx, booking.case_id, CaseEvent::NoShow).await?;
+    bump_version(&mut tx, CaseId::new(booking.case_id)).await?;
     store::drop_reminder(&mut tx, booking.id).await?;
     let summary = format!("case {} slot {}", booking.case_id, booking.slot_id);
     audit::record(

@@ -1,6 +1,7 @@
 //! SQL for slots, bookings and reminders. Seats are taken and freed only by conditional
 //! updates, so `booked` never exceeds `capacity` and always equals the active bookings.
 
+use crate::money::Cents;
 use sqlx::{Any, Executor, FromRow};
 
 use super::domain::SlotSpec;
@@ -113,8 +114,8 @@ pub async fn free_seat(tx: &mut Tx, slot_id: i64) -> sqlx::Result<()> {
 #[derive(Clone, Debug, FromRow)]
 pub struct CaseBrief {
     pub id: i64,
-    pub status: String,
-    pub payout_cents: Option<i64>,
+    pub status: crate::claims::CaseStatus,
+    pub payout_cents: Option<Cents>,
     pub student_id: i64,
     /// An external insurer pays this case directly: there is no paper to hand in.
     pub insurer_id: Option<i64>,
@@ -133,19 +134,6 @@ pub async fn own_case(
     .bind(student_id)
     .fetch_optional(&mut **tx)
     .await
-}
-
-/// Moves a case from `from` to `to`; false when it was no longer in `from`.
-pub async fn move_case(tx: &mut Tx, case_id: i64, from: &str, to: &str) -> sqlx::Result<bool> {
-    let done =
-        sqlx::query("UPDATE cases SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
-            .bind(to)
-            .bind(now_ms())
-            .bind(case_id)
-            .bind(from)
-            .execute(&mut **tx)
-            .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 pub async fn set_handed_in(tx: &mut Tx, case_id: i64, at: i64) -> sqlx::Result<()> {
@@ -269,7 +257,7 @@ pub struct RosterRow {
     pub phone_enc: Option<String>,
     pub case_id: i64,
     pub case_status: String,
-    pub payout_cents: Option<i64>,
+    pub payout_cents: Option<Cents>,
 }
 
 /// Everyone booked on a slot (cancelled bookings left out), in booking order.
@@ -293,7 +281,7 @@ pub struct BookableCase {
     pub id: i64,
     pub hospital: String,
     pub visit_date: String,
-    pub payout_cents: Option<i64>,
+    pub payout_cents: Option<Cents>,
 }
 
 /// The student's approved cases, which can be booked.
@@ -306,5 +294,20 @@ pub async fn bookable_cases<'e>(
     )
     .bind(user_id)
     .fetch_all(exec)
+    .await
+}
+
+/// The booked student's login name and sealed phone (for the desk's step-up reveal); a
+/// cancelled booking answers `None`.
+pub async fn booked_student_phone<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    booking_id: i64,
+) -> sqlx::Result<Option<(String, Option<String>)>> {
+    sqlx::query_as(
+        "SELECT u.username, u.phone_enc FROM bookings b JOIN users u ON u.id = b.user_id
+         WHERE b.id = $1 AND b.status <> 'cancelled'",
+    )
+    .bind(booking_id)
+    .fetch_optional(exec)
     .await
 }

@@ -1,5 +1,7 @@
 //! The student's claims API (SPEC §11): cases, record photos, invoices, submit.
 
+use crate::ids::{CaseId, InvoiceId, RecordId};
+use crate::money::Cents;
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -9,14 +11,14 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::domain::{CaseFacts, InvoiceFacts, RuleError, parse_cents_text};
-use super::ops::{self, Upload};
+use super::domain::{CaseFacts, CaseStatus, InvoiceFacts, RuleError, parse_cents_text};
+use super::service::{self, Upload};
 use super::store;
 use super::view::{self, CaseView, InvoiceView, RecordView};
-use crate::accounts::CurrentUser;
-use crate::accounts::extract::{RequireRole, Students};
+use crate::http::auth::CurrentUser;
+use crate::http::auth::{RequireRole, Students};
 use crate::http::error::ErrorBodySchema;
-use crate::http::{ApiJson, AppError, AppResult, AppState};
+use crate::http::{ApiJson, AppError, AppResult, AppState, ErrorCode};
 
 pub fn router() -> OpenApiRouter<AppState> {
     let uploads = OpenApiRouter::new()
@@ -38,19 +40,27 @@ type Student = RequireRole<Students>;
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewCase {
+    #[schema(min_length = 1, max_length = 100)]
     pub hospital: String,
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
     /// `YYYY-MM-DD`.
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub visit_date: String,
     /// 0 unrated, 1–3, when the student knows it.
+    #[schema(minimum = 0, maximum = 3)]
     pub hospital_level: Option<i64>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct CasePatch {
+    #[schema(min_length = 1, max_length = 100)]
     pub hospital: Option<String>,
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: Option<String>,
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub visit_date: Option<String>,
+    #[schema(minimum = 0, maximum = 3)]
     pub hospital_level: Option<i64>,
 }
 
@@ -66,17 +76,19 @@ pub struct ListQuery {
     pub limit: Option<i64>,
 }
 
-/// The case as `user` may see it: their own, or any for staff.
+/// The case as `user` may see it: their own, or any submitted one for reviewers and admins
+/// (drafts are the student's alone; finance and auditors read no case).
 pub async fn visible_case(state: &AppState, user: &CurrentUser, id: i64) -> AppResult<CaseView> {
-    let owner = (!user.is_staff()).then_some(user.id);
-    let case = store::find_case(&state.db.pool, id, owner)
+    let owner = (!user.reads_cases()).then_some(user.id);
+    let case = store::find_case(&state.db.pool, CaseId::new(id), owner)
         .await?
+        .filter(|c| c.student_id == user.id || c.status != CaseStatus::Draft)
         .ok_or_else(AppError::not_found)?;
     Ok(view::load(&state.db, case).await?)
 }
 
 /// 404 unless the case is the student's own (before reading a large body).
-async fn own_case(state: &AppState, user: &CurrentUser, id: i64) -> AppResult<store::CaseRow> {
+async fn own_case(state: &AppState, user: &CurrentUser, id: CaseId) -> AppResult<store::CaseRow> {
     store::find_case(&state.db.pool, id, Some(user.id))
         .await?
         .ok_or_else(AppError::not_found)
@@ -96,7 +108,7 @@ async fn create_case(
         &body.reason,
         &body.visit_date,
     )?;
-    let id = ops::create_case(&state, &user, facts).await?;
+    let id = service::create_case(&state, &user, facts).await?;
     Ok((
         StatusCode::CREATED,
         Json(visible_case(&state, &user, id).await?),
@@ -124,13 +136,13 @@ async fn case_from_visit(
     let id = super::from_visit::claim_visit(&state, &user, body.visit_id).await?;
     Ok((
         StatusCode::CREATED,
-        Json(visible_case(&state, &user, id).await?),
+        Json(visible_case(&state, &user, id.get()).await?),
     ))
 }
 
-/// Own cases (staff: all), newest first.
+/// Own cases (reviewers and admins: every submitted one and their own), newest first.
 #[utoipa::path(get, path = "/api/v1/cases", tag = "claims", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = CaseList)))]
+    responses((status = 200, body = CaseList), (status = 401, body = ErrorBodySchema), (status = 403, body = ErrorBodySchema)))]
 async fn list_cases(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -142,12 +154,16 @@ async fn list_cases(
         .as_deref()
         .and_then(|c| c.parse::<i64>().ok())
         .unwrap_or(i64::MAX);
-    let rows = if user.is_staff() {
-        sqlx::query_scalar::<_, i64>("SELECT id FROM cases WHERE id < $1 ORDER BY id DESC LIMIT $2")
-            .bind(before)
-            .bind(limit + 1)
-            .fetch_all(&state.db.pool)
-            .await?
+    let rows = if user.reads_cases() {
+        sqlx::query_scalar::<_, CaseId>(
+            "SELECT id FROM cases WHERE id < $1 AND (status <> 'draft' OR student_id = $2)
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(before)
+        .bind(user.id)
+        .bind(limit + 1)
+        .fetch_all(&state.db.pool)
+        .await?
     } else {
         store::list_cases(&state.db.pool, user.id, before, limit + 1)
             .await?
@@ -158,7 +174,7 @@ async fn list_cases(
     let more = rows.len() as i64 > limit;
     let mut items = Vec::new();
     for id in rows.into_iter().take(limit as usize) {
-        items.push(visible_case(&state, &user, id).await?);
+        items.push(visible_case(&state, &user, id.get()).await?);
     }
     let next_cursor = if more {
         items.last().map(|c| c.id.to_string())
@@ -170,13 +186,14 @@ async fn list_cases(
 
 /// One case with its records, invoices, timeline and payout preview.
 #[utoipa::path(get, path = "/api/v1/cases/{id}", tag = "claims", security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 200, body = CaseView), (status = 404, body = ErrorBodySchema)))]
+    responses((status = 200, body = CaseView), (status = 401, body = ErrorBodySchema), (status = 403, body = ErrorBodySchema),
+              (status = 404, body = ErrorBodySchema)))]
 async fn get_case(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<CaseId>,
 ) -> AppResult<Json<CaseView>> {
-    Ok(Json(visible_case(&state, &user, id).await?))
+    Ok(Json(visible_case(&state, &user, id.get()).await?))
 }
 
 /// Change a draft or returned case.
@@ -186,7 +203,7 @@ async fn get_case(
 async fn update_case(
     State(state): State<AppState>,
     user: Student,
-    Path(id): Path<i64>,
+    Path(id): Path<CaseId>,
     ApiJson(body): ApiJson<CasePatch>,
 ) -> AppResult<Json<CaseView>> {
     let old = own_case(&state, &user, id).await?;
@@ -195,12 +212,12 @@ async fn update_case(
     }
     let facts = CaseFacts::parse(
         body.hospital.as_deref().unwrap_or(&old.hospital),
-        body.hospital_level.or(old.hospital_level),
+        body.hospital_level.or(old.hospital_level.map(i64::from)),
         body.reason.as_deref().unwrap_or(&old.reason),
         body.visit_date.as_deref().unwrap_or(&old.visit_date),
     )?;
-    ops::update_case(&state, &user, id, facts).await?;
-    Ok(Json(visible_case(&state, &user, id).await?))
+    service::update_case(&state, &user, id, facts).await?;
+    Ok(Json(visible_case(&state, &user, id.get()).await?))
 }
 
 /// Withdraw a draft or returned case (kept, shown as withdrawn).
@@ -209,9 +226,9 @@ async fn update_case(
 async fn delete_case(
     State(state): State<AppState>,
     user: Student,
-    Path(id): Path<i64>,
+    Path(id): Path<CaseId>,
 ) -> AppResult<StatusCode> {
-    ops::withdraw_case(&state, &user, id).await?;
+    service::withdraw_case(&state, &user, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -219,8 +236,8 @@ async fn delete_case(
 #[derive(Default)]
 pub struct InvoiceForm {
     pub invoice_no: Option<String>,
-    pub total_cents: Option<Result<i64, RuleError>>,
-    pub self_pay_cents: Option<Result<i64, RuleError>>,
+    pub total_cents: Option<Result<Cents, RuleError>>,
+    pub self_pay_cents: Option<Result<Cents, RuleError>>,
     pub photo: Option<(Vec<u8>, Option<String>)>,
 }
 
@@ -251,27 +268,31 @@ pub async fn read_multipart(
             .await
             .map_err(|e| {
                 if limit == 1024 && e.code == "file_too_large" {
-                    AppError::invalid("invalid_input", "A field is too long.")
+                    ErrorCode::InvalidInput
+                        .with_message("A field is too long.")
                         .with_field(&name, "too long")
                 } else {
                     e
                 }
             })?;
+        if limit == 1024 && bytes.contains(&0) {
+            return Err(crate::http::text::unstorable(&name));
+        }
         out.insert(name, (bytes, file_name));
     }
-    Err(AppError::bad_request(
-        "malformed_multipart",
-        "Too many form fields.",
-    ))
+    Err(ErrorCode::MalformedMultipart.with_message("Too many form fields."))
 }
 
 fn text(field: Option<(Vec<u8>, Option<String>)>) -> Option<String> {
     field.map(|(b, _)| String::from_utf8_lossy(&b).into_owned())
 }
 
-fn json_cents(field: &'static str, v: Option<&Value>) -> Option<Result<i64, RuleError>> {
+fn json_cents(field: &'static str, v: Option<&Value>) -> Option<Result<Cents, RuleError>> {
     v.filter(|v| !v.is_null()).map(|v| match v {
-        Value::Number(n) => n.as_i64().ok_or(RuleError::InvalidAmount { field }),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Cents::new)
+            .ok_or(RuleError::InvalidAmount { field }),
         Value::String(s) => parse_cents_text(field, s),
         _ => Err(RuleError::InvalidAmount { field }),
     })
@@ -286,7 +307,7 @@ async fn read_invoice_form(state: &AppState, req: Request) -> AppResult<InvoiceF
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     if is_multipart {
         let mp = Multipart::from_request(req, state).await.map_err(|_| {
-            AppError::bad_request("malformed_multipart", "The form upload could not be read.")
+            ErrorCode::MalformedMultipart.with_message("The form upload could not be read.")
         })?;
         let mut f = read_multipart(state, mp).await?;
         Ok(InvoiceForm {
@@ -319,9 +340,20 @@ async fn read_invoice_form(state: &AppState, req: Request) -> AppResult<InvoiceF
     }
 }
 
-pub async fn upload(bytes: Vec<u8>, name: Option<String>) -> AppResult<Upload> {
+/// A photo or PDF prepared for storing, once the account's upload allowance lets it in.
+pub async fn upload(
+    state: &AppState,
+    owner: i64,
+    bytes: Vec<u8>,
+    name: Option<String>,
+) -> AppResult<Upload> {
+    if !state.upload_limiter.check_key(owner) {
+        return Err(
+            ErrorCode::RateLimited.with_message("Too many uploads in a short time; wait a minute.")
+        );
+    }
     Ok(Upload {
-        prepared: crate::storage::prepare_async(bytes).await?,
+        prepared: crate::storage::prepare_async(&state.decodes, bytes).await?,
         name,
     })
 }
@@ -329,12 +361,14 @@ pub async fn upload(bytes: Vec<u8>, name: Option<String>) -> AppResult<Upload> {
 /// Add a medical-record photo (multipart field `file`).
 #[utoipa::path(post, path = "/api/v1/cases/{id}/records", tag = "claims", security(("bearer" = [])), params(("id" = i64, Path)),
     request_body(content_type = "multipart/form-data", description = "field `file`: JPEG, PNG, WebP or PDF"),
-    responses((status = 201, body = RecordView), (status = 404, body = ErrorBodySchema), (status = 413, body = ErrorBodySchema),
-              (status = 415, body = ErrorBodySchema), (status = 422, body = ErrorBodySchema)))]
+    responses((status = 201, body = RecordView), (status = 404, body = ErrorBodySchema), (status = 409, body = ErrorBodySchema), (status = 413, body = ErrorBodySchema),
+              (status = 415, body = ErrorBodySchema), (status = 422, body = ErrorBodySchema),
+              (status = 429, description = "`rate_limited`: too many uploads; see `Retry-After`", body = ErrorBodySchema),
+              (status = 503, description = "`busy`: photo processing is at capacity; see `Retry-After`", body = ErrorBodySchema)))]
 async fn add_record(
     State(state): State<AppState>,
     user: Student,
-    Path(id): Path<i64>,
+    Path(id): Path<CaseId>,
     multipart: Multipart,
 ) -> AppResult<(StatusCode, Json<RecordView>)> {
     if !own_case(&state, &user, id).await?.student_may_edit() {
@@ -346,8 +380,14 @@ async fn add_record(
         .or_else(|| f.remove("photo"))
         .filter(|(b, _)| !b.is_empty())
         .ok_or(RuleError::PhotoRequired)?;
-    let record_id = ops::add_record(&state, &user, id, upload(bytes, name).await?).await?;
-    let case = visible_case(&state, &user, id).await?;
+    let record_id = service::add_record(
+        &state,
+        &user,
+        id,
+        upload(&state, user.id, bytes, name).await?,
+    )
+    .await?;
+    let case = visible_case(&state, &user, id.get()).await?;
     let record = case
         .records
         .into_iter()
@@ -363,13 +403,13 @@ async fn add_record(
 async fn delete_record(
     State(state): State<AppState>,
     user: Student,
-    Path((id, record_id)): Path<(i64, i64)>,
+    Path((id, record_id)): Path<(CaseId, RecordId)>,
 ) -> AppResult<StatusCode> {
-    ops::delete_record(&state, &user, id, record_id).await?;
+    service::delete_record(&state, &user, id, record_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn invoice_of(case: CaseView, invoice_id: i64) -> AppResult<InvoiceView> {
+fn invoice_of(case: CaseView, invoice_id: InvoiceId) -> AppResult<InvoiceView> {
     case.invoices
         .into_iter()
         .find(|i| i.id == invoice_id)
@@ -380,11 +420,13 @@ fn invoice_of(case: CaseView, invoice_id: i64) -> AppResult<InvoiceView> {
 #[utoipa::path(post, path = "/api/v1/cases/{id}/invoices", tag = "claims", security(("bearer" = [])), params(("id" = i64, Path)),
     request_body(content_type = "multipart/form-data", description = "`invoice_no`, `total_cents`, `self_pay_cents`, `photo`"),
     responses((status = 201, body = InvoiceView), (status = 404, body = ErrorBodySchema), (status = 409, body = ErrorBodySchema),
-              (status = 413, body = ErrorBodySchema), (status = 415, body = ErrorBodySchema), (status = 422, body = ErrorBodySchema)))]
+              (status = 413, body = ErrorBodySchema), (status = 415, body = ErrorBodySchema), (status = 422, body = ErrorBodySchema),
+              (status = 429, description = "`rate_limited`: too many uploads; see `Retry-After`", body = ErrorBodySchema),
+              (status = 503, description = "`busy`: photo processing is at capacity; see `Retry-After`", body = ErrorBodySchema)))]
 async fn add_invoice(
     State(state): State<AppState>,
     user: Student,
-    Path(id): Path<i64>,
+    Path(id): Path<CaseId>,
     req: Request,
 ) -> AppResult<(StatusCode, Json<InvoiceView>)> {
     if !own_case(&state, &user, id).await?.student_may_edit() {
@@ -394,12 +436,12 @@ async fn add_invoice(
     let total = form.total_cents.unwrap_or(Err(RuleError::InvalidAmount {
         field: "total_cents",
     }))?;
-    let self_pay = form.self_pay_cents.unwrap_or(Ok(0))?;
+    let self_pay = form.self_pay_cents.unwrap_or(Ok(Cents::ZERO))?;
     let facts = InvoiceFacts::parse(form.invoice_no.as_deref().unwrap_or(""), total, self_pay)?;
     let (bytes, name) = form.photo.ok_or(RuleError::PhotoRequired)?;
-    let photo = upload(bytes, name).await?;
-    let invoice_id = ops::add_invoice(&state, &user, id, facts, photo).await?;
-    let case = visible_case(&state, &user, id).await?;
+    let photo = upload(&state, user.id, bytes, name).await?;
+    let invoice_id = service::add_invoice(&state, &user, id, facts, photo).await?;
+    let case = visible_case(&state, &user, id.get()).await?;
     Ok((StatusCode::CREATED, Json(invoice_of(case, invoice_id)?)))
 }
 
@@ -407,11 +449,13 @@ async fn add_invoice(
 #[utoipa::path(patch, path = "/api/v1/invoices/{id}", tag = "claims", security(("bearer" = [])), params(("id" = i64, Path)),
     request_body(content_type = "multipart/form-data", description = "any of `invoice_no`, `total_cents`, `self_pay_cents`, `photo`"),
     responses((status = 200, body = InvoiceView), (status = 404, body = ErrorBodySchema), (status = 409, body = ErrorBodySchema),
-              (status = 422, body = ErrorBodySchema)))]
+              (status = 422, body = ErrorBodySchema),
+              (status = 429, description = "`rate_limited`: too many uploads; see `Retry-After`", body = ErrorBodySchema),
+              (status = 503, description = "`busy`: photo processing is at capacity; see `Retry-After`", body = ErrorBodySchema)))]
 async fn update_invoice(
     State(state): State<AppState>,
     user: Student,
-    Path(id): Path<i64>,
+    Path(id): Path<InvoiceId>,
     req: Request,
 ) -> AppResult<Json<InvoiceView>> {
     let invoice = store::find_invoice(&state.db.pool, id, Some(user.id))
@@ -421,11 +465,11 @@ async fn update_invoice(
     let total = form.total_cents.transpose()?;
     let self_pay = form.self_pay_cents.transpose()?;
     let photo = match form.photo {
-        Some((bytes, name)) => Some(upload(bytes, name).await?),
+        Some((bytes, name)) => Some(upload(&state, user.id, bytes, name).await?),
         None => None,
     };
-    ops::update_invoice(&state, &user, id, form.invoice_no, total, self_pay, photo).await?;
-    let case = visible_case(&state, &user, invoice.case_id).await?;
+    service::update_invoice(&state, &user, id, form.invoice_no, total, self_pay, photo).await?;
+    let case = visible_case(&state, &user, invoice.case_id.get()).await?;
     Ok(Json(invoice_of(case, id)?))
 }
 
@@ -435,9 +479,9 @@ async fn update_invoice(
 async fn delete_invoice(
     State(state): State<AppState>,
     user: Student,
-    Path(id): Path<i64>,
+    Path(id): Path<InvoiceId>,
 ) -> AppResult<StatusCode> {
-    ops::delete_invoice(&state, &user, id).await?;
+    service::delete_invoice(&state, &user, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -448,8 +492,8 @@ async fn delete_invoice(
 async fn submit_case(
     State(state): State<AppState>,
     user: Student,
-    Path(id): Path<i64>,
+    Path(id): Path<CaseId>,
 ) -> AppResult<Json<CaseView>> {
-    ops::submit_case(&state, &user, id).await?;
-    Ok(Json(visible_case(&state, &user, id).await?))
+    service::submit_case(&state, &user, id).await?;
+    Ok(Json(visible_case(&state, &user, id.get()).await?))
 }

@@ -1,5 +1,6 @@
 //! The new-case wizard's first steps (confirm the profile, the case facts) and editing a case.
 
+use crate::ids::CaseId;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -7,12 +8,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::domain::{CaseFacts, RuleError};
-use super::ops;
-use super::pages::{check_csrf, error_page, load, message};
-use crate::accounts::{CurrentUser, store as users};
+use super::pages::{error_page, load, message};
+use super::service;
+use crate::accounts::store as users;
 use crate::crypto::mask_phone;
+use crate::http::auth::CsrfForm;
+use crate::http::auth::CurrentUser;
+use crate::http::web::{PageUser, Tr, render};
 use crate::http::{AppError, AppState};
-use crate::web::{PageUser, Tr, render};
 
 // ---- wizard step 1 and 2: profile, case facts ----
 
@@ -48,8 +51,6 @@ struct CaseForm<'a> {
 
 #[derive(Deserialize, Default)]
 pub(super) struct CaseFields {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     hospital: String,
     #[serde(default)]
@@ -165,17 +166,9 @@ pub(super) async fn new_case_page(
 pub(super) async fn new_case(
     State(state): State<AppState>,
     tr: Tr,
-    PageUser(user): PageUser,
-    axum::Form(fields): axum::Form<CaseFields>,
+    CsrfForm { user, form: fields }: CsrfForm<CaseFields>,
 ) -> Response {
-    let result = async {
-        check_csrf(&user, &fields.csrf)?;
-        if !user.has(crate::accounts::Role::Student) {
-            return Err(AppError::forbidden());
-        }
-        ops::create_case(&state, &user, fields.facts()?).await
-    }
-    .await;
+    let result = async { service::create_case(&state, &user, fields.facts()?).await }.await;
     match result {
         Ok(id) => Redirect::to(&format!("/app/cases/{id}/records")).into_response(),
         Err(e) => {
@@ -198,12 +191,11 @@ pub(super) async fn edit_case_page(
     State(state): State<AppState>,
     tr: Tr,
     PageUser(user): PageUser,
-    Path(id): Path<i64>,
+    Path(id): Path<CaseId>,
 ) -> Response {
     match load(&state, &user, id).await {
         Ok(c) => {
             let fields = CaseFields {
-                csrf: String::new(),
                 hospital: c.hospital,
                 hospital_level: c.hospital_level.map(|l| l.to_string()).unwrap_or_default(),
                 reason: c.reason,
@@ -226,14 +218,12 @@ pub(super) async fn edit_case_page(
 pub(super) async fn edit_case(
     State(state): State<AppState>,
     tr: Tr,
-    PageUser(user): PageUser,
     Path(id): Path<i64>,
-    axum::Form(fields): axum::Form<CaseFields>,
+    CsrfForm { user, form: fields }: CsrfForm<CaseFields>,
 ) -> Response {
     let result = async {
-        check_csrf(&user, &fields.csrf)?;
-        load(&state, &user, id).await?;
-        ops::update_case(&state, &user, id, fields.facts()?).await
+        load(&state, &user, CaseId::new(id)).await?;
+        service::update_case(&state, &user, CaseId::new(id), fields.facts()?).await
     }
     .await;
     match result {

@@ -1,7 +1,10 @@
 //! Case and invoice states (SPEC §4). Stored as TEXT; the CHECK constraints in the schema list
 //! the same words.
 
+use crate::money::Cents;
 use serde::{Deserialize, Serialize};
+
+use crate::http::ErrorCode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -97,10 +100,35 @@ impl InvoiceStatus {
     }
 }
 
-/// Hospital level: 0 unrated, 1–3 (一/二/三级).
-pub fn parse_hospital_level(level: i64) -> Option<i64> {
-    (0..=3).contains(&level).then_some(level)
+/// Statuses are TEXT columns; a word the CHECK constraint would not let in is a decoding error,
+/// never a guess.
+macro_rules! status_column {
+    ($t:ty, $what:literal) => {
+        impl sqlx::Type<sqlx::Any> for $t {
+            fn type_info() -> sqlx::any::AnyTypeInfo {
+                <str as sqlx::Type<sqlx::Any>>::type_info()
+            }
+        }
+        impl<'r> sqlx::Decode<'r, sqlx::Any> for $t {
+            fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                let s = <&str as sqlx::Decode<sqlx::Any>>::decode(value)?;
+                <$t>::parse(s).ok_or_else(|| format!(concat!("unknown ", $what, " {:?}"), s).into())
+            }
+        }
+        impl<'q> sqlx::Encode<'q, sqlx::Any> for $t {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&str as sqlx::Encode<sqlx::Any>>::encode(self.as_str(), buf)
+            }
+        }
+    };
 }
+status_column!(CaseStatus, "case status");
+status_column!(InvoiceStatus, "invoice status");
+
+use crate::policy::HospitalLevel;
 
 /// Why a student's claim request is refused (SPEC §4 rules 1–3). Each has a stable code.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -131,18 +159,18 @@ pub enum RuleError {
 }
 
 impl RuleError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            RuleError::NotInsured => "not_insured",
-            RuleError::VisitDateOutOfRange => "visit_date_out_of_range",
-            RuleError::SelfPayExceedsTotal => "self_pay_exceeds_total",
-            RuleError::InvalidAmount { .. } => "invalid_amount",
-            RuleError::PhotoRequired => "photo_required",
-            RuleError::DuplicateInvoice => "duplicate_invoice",
-            RuleError::BlacklistedInvoice => "blacklisted_invoice",
-            RuleError::IncompleteCase => "incomplete_case",
-            RuleError::NotEditable => "not_editable",
-            RuleError::Invalid { .. } => "invalid_input",
+            RuleError::NotInsured => ErrorCode::NotInsured,
+            RuleError::VisitDateOutOfRange => ErrorCode::VisitDateOutOfRange,
+            RuleError::SelfPayExceedsTotal => ErrorCode::SelfPayExceedsTotal,
+            RuleError::InvalidAmount { .. } => ErrorCode::InvalidAmount,
+            RuleError::PhotoRequired => ErrorCode::PhotoRequired,
+            RuleError::DuplicateInvoice => ErrorCode::DuplicateInvoice,
+            RuleError::BlacklistedInvoice => ErrorCode::BlacklistedInvoice,
+            RuleError::IncompleteCase => ErrorCode::IncompleteCase,
+            RuleError::NotEditable => ErrorCode::NotEditable,
+            RuleError::Invalid { .. } => ErrorCode::InvalidInput,
         }
     }
 
@@ -161,15 +189,7 @@ impl RuleError {
 
 impl From<RuleError> for crate::http::AppError {
     fn from(e: RuleError) -> crate::http::AppError {
-        use axum::http::StatusCode;
-        let status = match e {
-            RuleError::NotInsured => StatusCode::FORBIDDEN,
-            RuleError::DuplicateInvoice
-            | RuleError::BlacklistedInvoice
-            | RuleError::NotEditable => StatusCode::CONFLICT,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
-        };
-        let mut err = crate::http::AppError::new(status, e.code(), e.to_string());
+        let mut err = e.code().with_message(e.to_string());
         if let Some(field) = e.field() {
             err = err.with_field(field, e.to_string());
         }
@@ -199,7 +219,7 @@ pub fn parse_text(field: &'static str, value: &str, max: usize) -> Result<String
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CaseFacts {
     pub hospital: String,
-    pub hospital_level: Option<i64>,
+    pub hospital_level: Option<HospitalLevel>,
     pub reason: String,
     pub visit_date: chrono::NaiveDate,
 }
@@ -215,7 +235,7 @@ impl CaseFacts {
         let reason = parse_text("reason", reason, 500)?;
         let hospital_level = match hospital_level {
             None => None,
-            Some(l) => Some(parse_hospital_level(l).ok_or(RuleError::Invalid {
+            Some(l) => Some(HospitalLevel::new(l).ok_or(RuleError::Invalid {
                 field: "hospital_level",
                 why: "must be 0, 1, 2 or 3",
             })?),
@@ -254,27 +274,31 @@ impl CaseFacts {
     }
 }
 
+/// Largest invoice total: 100 billion yuan (as for amounts a hospital pushes). Bounded amounts
+/// keep every sum over a case's or a year's invoices far from overflowing.
+pub const MAX_INVOICE_CENTS: Cents = Cents::new(10_000_000_000_000);
+
 /// An invoice's number and amounts, checked (rule 2, apart from the photo and the lookups).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvoiceFacts {
-    pub invoice_no: String,
-    pub total_cents: i64,
-    pub self_pay_cents: i64,
+    pub invoice_no: InvoiceNo,
+    pub total_cents: Cents,
+    pub self_pay_cents: Cents,
 }
 
 impl InvoiceFacts {
     pub fn parse(
         invoice_no: &str,
-        total_cents: i64,
-        self_pay_cents: i64,
+        total_cents: Cents,
+        self_pay_cents: Cents,
     ) -> Result<InvoiceFacts, RuleError> {
-        let invoice_no = parse_invoice_no(invoice_no)?;
-        if total_cents <= 0 {
+        let invoice_no = InvoiceNo::parse(invoice_no)?;
+        if !total_cents.is_positive() || total_cents > MAX_INVOICE_CENTS {
             return Err(RuleError::InvalidAmount {
                 field: "total_cents",
             });
         }
-        if self_pay_cents < 0 {
+        if self_pay_cents.is_negative() {
             return Err(RuleError::InvalidAmount {
                 field: "self_pay_cents",
             });
@@ -289,50 +313,54 @@ impl InvoiceFacts {
         })
     }
 
-    pub fn covered_cents(&self) -> i64 {
+    pub fn covered_cents(&self) -> Cents {
         self.total_cents - self.self_pay_cents
     }
 }
 
-/// Invoice numbers are compared exactly, without surrounding spaces.
-pub fn parse_invoice_no(s: &str) -> Result<String, RuleError> {
-    parse_text("invoice_no", s, 64)
+/// An invoice number (发票号码): 1–64 characters without surrounding spaces, compared exactly
+/// (rule 2's duplicate and blacklist checks). A plain string on the wire and in the database.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, sqlx::Type, utoipa::ToSchema)]
+#[serde(transparent)]
+#[sqlx(transparent)]
+#[schema(value_type = String, min_length = 1, max_length = 64)]
+pub struct InvoiceNo(String);
+
+impl InvoiceNo {
+    pub fn parse(s: &str) -> Result<InvoiceNo, RuleError> {
+        parse_text("invoice_no", s, 64).map(InvoiceNo)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Display for InvoiceNo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// Whole cents from a text field (multipart sends text): digits only, else `invalid_amount`.
-pub fn parse_cents_text(field: &'static str, s: &str) -> Result<i64, RuleError> {
+pub fn parse_cents_text(field: &'static str, s: &str) -> Result<Cents, RuleError> {
     let s = s.trim();
     let digits = s.strip_prefix('-').unwrap_or(s);
     if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
         return Err(RuleError::InvalidAmount { field });
     }
     s.parse::<i64>()
+        .map(Cents::new)
         .map_err(|_| RuleError::InvalidAmount { field })
 }
 
-/// Yuan as typed on a page (`123`, `123.4`, `123.45`) to cents; never through floats.
-pub fn parse_yuan(field: &'static str, s: &str) -> Result<i64, RuleError> {
-    let s = s.trim().trim_start_matches('¥');
-    let bad = || RuleError::InvalidAmount { field };
-    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    if whole.is_empty()
-        || whole.len() > 12
-        || frac.len() > 2
-        || !whole.chars().all(|c| c.is_ascii_digit())
-        || !frac.chars().all(|c| c.is_ascii_digit())
-    {
-        return Err(bad());
-    }
-    let whole: i64 = whole.parse().map_err(|_| bad())?;
-    let frac: i64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
-    Ok(whole * 100 + frac)
-}
-
-/// Cents as yuan with two decimals.
-pub fn yuan(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let c = cents.unsigned_abs();
-    format!("{sign}{}.{:02}", c / 100, c % 100)
+/// Yuan as typed on a page (`123`, `123.4`, `123.45`, an optional `¥`) to cents; not negative.
+pub fn parse_yuan(field: &'static str, s: &str) -> Result<Cents, RuleError> {
+    Cents::parse_typed(s).map_err(|_| RuleError::InvalidAmount { field })
 }
 
 #[cfg(test)]
@@ -350,38 +378,51 @@ mod tests {
     #[test]
     fn invoice_rules() {
         assert_eq!(
-            InvoiceFacts::parse("A1", 100, 100).unwrap().covered_cents(),
-            0
+            InvoiceFacts::parse("A1", Cents::new(100), Cents::new(100))
+                .unwrap()
+                .covered_cents(),
+            Cents::ZERO
         );
         assert_eq!(
-            InvoiceFacts::parse("A1", 100, 101),
+            InvoiceFacts::parse("A1", Cents::new(100), Cents::new(101)),
             Err(RuleError::SelfPayExceedsTotal)
         );
         assert_eq!(
-            InvoiceFacts::parse("A1", 0, 0).unwrap_err().code(),
+            InvoiceFacts::parse("A1", Cents::new(10_000_000_000_001), Cents::new(0))
+                .unwrap_err()
+                .code(),
             "invalid_amount"
         );
         assert_eq!(
-            InvoiceFacts::parse("  ", 1, 0).unwrap_err().code(),
+            InvoiceFacts::parse("A1", Cents::new(0), Cents::new(0))
+                .unwrap_err()
+                .code(),
+            "invalid_amount"
+        );
+        assert_eq!(
+            InvoiceFacts::parse("  ", Cents::new(1), Cents::new(0))
+                .unwrap_err()
+                .code(),
             "invalid_input"
         );
         assert_eq!(
             parse_cents_text("t", "12.5").unwrap_err().code(),
             "invalid_amount"
         );
-        assert_eq!(parse_cents_text("t", "1250"), Ok(1250));
+        assert_eq!(parse_cents_text("t", "1250"), Ok(Cents::new(1250)));
     }
 
     #[test]
     fn yuan_parsing() {
-        assert_eq!(parse_yuan("t", "123.4"), Ok(12_340));
-        assert_eq!(parse_yuan("t", "0.05"), Ok(5));
-        assert_eq!(parse_yuan("t", "7"), Ok(700));
+        assert_eq!(parse_yuan("t", "123.4"), Ok(Cents::new(12_340)));
+        assert_eq!(parse_yuan("t", "¥0.05"), Ok(Cents::new(5)));
+        assert_eq!(parse_yuan("t", "7"), Ok(Cents::new(700)));
+        assert!(parse_yuan("t", "-0").is_err());
+        assert!(parse_yuan("t", "1000000000000").is_err());
+        assert!(parse_yuan("t", "999999999999.99").is_ok());
         assert!(parse_yuan("t", "1.234").is_err());
         assert!(parse_yuan("t", "-1").is_err());
         assert!(parse_yuan("t", "1e3").is_err());
-        assert_eq!(yuan(12_345), "123.45");
-        assert_eq!(yuan(5), "0.05");
     }
 
     #[test]

@@ -4,17 +4,19 @@
 //! same rules as any other (coverage, claim window, duplicate and blacklisted invoices), and is
 //! reviewed by staff or, when the coverage names an external insurer, adjudicated by it.
 
-use super::domain::CaseFacts;
-use super::ops::{check_eligible, event};
+use super::domain::{CaseFacts, CaseStatus, InvoiceNo};
+use super::lifecycle::CaseEvent;
+use super::service::{check_eligible, event};
 use super::store;
-use crate::accounts::CurrentUser;
 use crate::audit;
 use crate::db::now_ms;
-use crate::http::{AppError, AppResult, AppState};
+use crate::http::auth::CurrentUser;
+use crate::http::{AppError, AppResult, AppState, ErrorCode};
+use crate::ids::CaseId;
 
 /// Creates and submits the case; answers its id. 404 when the visit is not the caller's,
 /// 409 `visit_already_claimed` when a live case was already made from it.
-pub async fn claim_visit(state: &AppState, user: &CurrentUser, visit_id: i64) -> AppResult<i64> {
+pub async fn claim_visit(state: &AppState, user: &CurrentUser, visit_id: i64) -> AppResult<CaseId> {
     let account = crate::accounts::store::find_by_id(&state.db.pool, user.id)
         .await?
         .ok_or_else(AppError::unauthenticated)?;
@@ -25,7 +27,8 @@ pub async fn claim_visit(state: &AppState, user: &CurrentUser, visit_id: i64) ->
         .await?
         .ok_or_else(AppError::not_found)?;
     // Two taps at once: the second waits here for the first to finish, then reads it.
-    store::lock_invoice_no(&mut tx, state.db.backend, &visit.invoice_no).await?;
+    let invoice_no = InvoiceNo::parse(&visit.invoice_no)?;
+    store::lock_invoice_no(&mut tx, state.db.backend, &invoice_no).await?;
     let visit = crate::gateway::store::visit_of_patient(&mut tx, visit_id, &bidx)
         .await?
         .ok_or_else(AppError::not_found)?;
@@ -39,27 +42,27 @@ pub async fn claim_visit(state: &AppState, user: &CurrentUser, visit_id: i64) ->
         .unwrap_or_else(|| visit.diagnosis_code.clone());
     let facts = CaseFacts::parse(
         &visit.hospital,
-        Some(visit.hospital_level),
+        Some(visit.hospital_level.get()),
         &reason,
         &visit.visit_date,
     )?;
     check_eligible(state, &mut tx, user.id, &facts).await?;
-    store::check_invoice_no(&mut tx, &visit.invoice_no, 0).await?;
+    store::check_invoice_no(&mut tx, &invoice_no, None).await?;
 
     let now = now_ms();
     let case_id: i64 = sqlx::query_scalar(
-        "INSERT INTO cases (student_id, hospital, hospital_level, reason, visit_date, coverage_year, status,
+        "INSERT INTO cases (student_id, hospital, hospital_level, reason, visit_date, coverage_year,
              review_level, may_edit, source, visit_id, diagnosis_code, created_at, first_submitted_at, submitted_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'submitted', 1, 0, 'hospital', $7, $8, $9, $9, $9, $9) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, 1, 0, 'hospital', $7, $8, $9, $9, $9, $9) RETURNING id",
     )
     .bind(user.id)
     .bind(&facts.hospital)
     .bind(facts.hospital_level)
-    .bind(&facts.reason)
+    .bind(crate::seal::seal(&facts.reason))
     .bind(&visit.visit_date)
     .bind(facts.coverage_year())
     .bind(visit.id)
-    .bind(&visit.diagnosis_code)
+    .bind(crate::seal::seal(&visit.diagnosis_code))
     .bind(now)
     .fetch_one(&mut *tx)
     .await
@@ -88,13 +91,15 @@ pub async fn claim_visit(state: &AppState, user: &CurrentUser, visit_id: i64) ->
         )
         .bind(case_id)
         .bind(i as i64 + 1)
-        .bind(&line.code)
-        .bind(&line.display)
+        .bind(crate::seal::seal_opt(line.code.as_deref()))
+        .bind(crate::seal::seal(&line.display))
         .bind(line.amount_cents)
         .execute(&mut *tx)
         .await?;
     }
-    let insurer = crate::insurers::connector::route_submission(&mut tx, case_id).await?;
+    // Made complete from the visit, the new draft is submitted at once.
+    store::advance(&mut tx, case_id, CaseStatus::Draft, CaseEvent::Submit).await??;
+    let insurer = super::routing::route_submission(&mut tx, case_id).await?;
     let payer = insurer.map_or("staff review".to_string(), |i| format!("insurer {i}"));
     let summary = format!(
         "from visit {} revision {}, {} fee lines, {payer}",
@@ -109,12 +114,10 @@ pub async fn claim_visit(state: &AppState, user: &CurrentUser, visit_id: i64) ->
     )
     .await?;
     tx.commit().await?;
-    Ok(case_id)
+    Ok(CaseId::new(case_id))
 }
 
 fn already_claimed() -> AppError {
-    AppError::conflict(
-        "visit_already_claimed",
-        "This visit was already claimed; open the case made from it.",
-    )
+    ErrorCode::VisitAlreadyClaimed
+        .with_message("This visit was already claimed; open the case made from it.")
 }

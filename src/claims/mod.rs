@@ -4,10 +4,13 @@ pub mod api;
 mod case_pages;
 pub mod domain;
 pub mod from_visit;
-pub mod ops;
+pub mod lifecycle;
 pub mod pages;
 mod photo_pages;
+pub mod routing;
+pub mod service;
 pub mod store;
 pub mod view;
 
 pub use domain::{CaseStatus, InvoiceStatus};
+pub use lifecycle::{CaseEvent, InvoiceEvent, Level, Outcome, TransitionError};

@@ -2,6 +2,8 @@
 //! and record photos → invoices one by one → payout preview and submit), case detail, edits.
 //! Forms post here and the handlers call the same operations as the JSON API.
 
+use crate::ids::{CaseId, RecordId};
+use crate::money::Cents;
 use askama::Template;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -10,13 +12,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::domain::yuan;
-use super::ops;
+use super::service;
 use super::view::CaseView;
-use crate::accounts::{CurrentUser, store as users};
+use crate::accounts::store as users;
 use crate::crypto::mask_phone;
-use crate::http::{AppError, AppState};
-use crate::web::{PageUser, Tr, csrf, render};
+use crate::http::auth::CsrfForm;
+use crate::http::auth::CurrentUser;
+use crate::http::web::{PageUser, Tr, csrf, render};
+use crate::http::{AppError, AppState, ErrorCode};
 
 pub fn router() -> Router<AppState> {
     let uploads = Router::new()
@@ -69,14 +72,7 @@ async fn script() -> Response {
 
 /// A page's message for an error code.
 pub fn message(tr: &Tr, e: &AppError) -> String {
-    let key = format!("errors.{}", e.code);
-    let text = tr.t(&key);
-    // rust-i18n answers `<locale>.<key>` for a key it does not know.
-    if text.ends_with(&key) {
-        e.message.clone()
-    } else {
-        text
-    }
+    tr.t(e.code.message_key())
 }
 
 #[derive(Template)]
@@ -92,7 +88,7 @@ struct ErrorPage {
 pub fn error_page(tr: Tr, user: &CurrentUser, e: AppError) -> Response {
     let status = e.status;
     let title = if status == StatusCode::NOT_FOUND {
-        tr.t("errors.not_found")
+        tr.t(ErrorCode::NotFound.message_key())
     } else {
         tr.t("intake.error_title")
     };
@@ -110,18 +106,14 @@ pub(super) fn check_csrf(user: &CurrentUser, sent: &str) -> Result<(), AppError>
     if csrf::same(sent, &user.csrf_token) {
         Ok(())
     } else {
-        Err(AppError::new(
-            StatusCode::FORBIDDEN,
-            "csrf_failed",
-            "Missing or wrong CSRF token.",
-        ))
+        Err(ErrorCode::CsrfFailed.with_message("Missing or wrong CSRF token."))
     }
 }
 
 pub(super) async fn load(
     state: &AppState,
     user: &CurrentUser,
-    id: i64,
+    id: CaseId,
 ) -> Result<CaseView, AppError> {
     let case = super::store::find_case(&state.db.pool, id, Some(user.id))
         .await?
@@ -130,8 +122,8 @@ pub(super) async fn load(
 }
 
 /// Cents as yuan, for templates (which may hand over a reference).
-pub fn money<T: std::borrow::Borrow<i64>>(cents: T) -> String {
-    yuan(*cents.borrow())
+pub fn money<T: std::borrow::Borrow<Cents>>(cents: T) -> String {
+    cents.borrow().to_string()
 }
 
 /// Basis points as a percentage (`8500` → `85%`, `7050` → `70.5%`), for templates.
@@ -172,7 +164,7 @@ pub struct StudentHome<'a> {
 }
 
 pub async fn home(State(state): State<AppState>, tr: Tr, PageUser(user): PageUser) -> Response {
-    if user.is_staff() && !user.has(crate::accounts::Role::Student) {
+    if user.is_staff() && !user.has(crate::http::auth::Role::Student) {
         return Redirect::to("/console").into_response();
     }
     match home_model(&state, &user).await {
@@ -212,7 +204,7 @@ async fn home_model(state: &AppState, user: &CurrentUser) -> Result<HomeModel, A
     let notices = crate::notices::store::valid_at(&state.db.pool, crate::db::now_ms(), 20).await?;
     let mut cases = Vec::new();
     for row in super::store::list_cases(&state.db.pool, user.id, i64::MAX, 50).await? {
-        if row.status() != super::CaseStatus::Withdrawn {
+        if row.status != super::CaseStatus::Withdrawn {
             cases.push(super::view::load(&state.db, row).await?);
         }
     }
@@ -223,35 +215,25 @@ async fn home_model(state: &AppState, user: &CurrentUser) -> Result<HomeModel, A
 async fn claim_visit(
     State(state): State<AppState>,
     tr: Tr,
-    PageUser(user): PageUser,
     Path(visit_id): Path<i64>,
-    axum::Form(f): axum::Form<CsrfOnly>,
+    CsrfForm { user, .. }: CsrfForm<CsrfOnly>,
 ) -> Response {
-    let claimed = match check_csrf(&user, &f.csrf) {
-        Ok(()) if user.has(crate::accounts::Role::Student) => {
-            super::from_visit::claim_visit(&state, &user, visit_id).await
-        }
-        Ok(()) => Err(AppError::forbidden()),
-        Err(e) => Err(e),
-    };
-    match claimed {
+    match super::from_visit::claim_visit(&state, &user, visit_id).await {
         Ok(case_id) => Redirect::to(&format!("/app/cases/{case_id}")).into_response(),
         Err(e) => error_page(tr, &user, e),
     }
 }
 
+/// A form with nothing but its CSRF token (checked by `CsrfForm`).
 #[derive(Deserialize)]
-pub(super) struct CsrfOnly {
-    #[serde(default)]
-    pub(super) csrf: String,
-}
+pub(super) struct CsrfOnly {}
 
 /// Runs a simple POST action and goes to `to`, or shows the case with the error.
 pub(super) async fn act(
     state: &AppState,
     tr: Tr,
     user: &CurrentUser,
-    case_id: i64,
+    case_id: CaseId,
     result: Result<(), AppError>,
     to: String,
 ) -> Response {
@@ -274,28 +256,20 @@ pub(super) async fn act(
 async fn withdraw(
     State(state): State<AppState>,
     tr: Tr,
-    PageUser(user): PageUser,
     Path(id): Path<i64>,
-    axum::Form(f): axum::Form<CsrfOnly>,
+    CsrfForm { user, .. }: CsrfForm<CsrfOnly>,
 ) -> Response {
-    let result = match check_csrf(&user, &f.csrf) {
-        Ok(()) => ops::withdraw_case(&state, &user, id).await,
-        Err(e) => Err(e),
-    };
-    act(&state, tr, &user, id, result, "/app".into()).await
+    let result = service::withdraw_case(&state, &user, CaseId::new(id)).await;
+    act(&state, tr, &user, CaseId::new(id), result, "/app".into()).await
 }
 
 async fn record_delete(
     State(state): State<AppState>,
     tr: Tr,
-    PageUser(user): PageUser,
-    Path((id, rid)): Path<(i64, i64)>,
-    axum::Form(f): axum::Form<CsrfOnly>,
+    Path((id, rid)): Path<(CaseId, RecordId)>,
+    CsrfForm { user, .. }: CsrfForm<CsrfOnly>,
 ) -> Response {
-    let result = match check_csrf(&user, &f.csrf) {
-        Ok(()) => ops::delete_record(&state, &user, id, rid).await,
-        Err(e) => Err(e),
-    };
+    let result = service::delete_record(&state, &user, id, rid).await;
     act(
         &state,
         tr,
@@ -310,15 +284,19 @@ async fn record_delete(
 async fn submit(
     State(state): State<AppState>,
     tr: Tr,
-    PageUser(user): PageUser,
     Path(id): Path<i64>,
-    axum::Form(f): axum::Form<CsrfOnly>,
+    CsrfForm { user, .. }: CsrfForm<CsrfOnly>,
 ) -> Response {
-    let result = match check_csrf(&user, &f.csrf) {
-        Ok(()) => ops::submit_case(&state, &user, id).await,
-        Err(e) => Err(e),
-    };
-    act(&state, tr, &user, id, result, format!("/app/cases/{id}")).await
+    let result = service::submit_case(&state, &user, CaseId::new(id)).await;
+    act(
+        &state,
+        tr,
+        &user,
+        CaseId::new(id),
+        result,
+        format!("/app/cases/{id}"),
+    )
+    .await
 }
 
 // ---- case detail and preview ----
@@ -357,8 +335,8 @@ fn insurer_items(case: &CaseView) -> Vec<InsurerItem> {
                 .and_then(|i| case.fee_lines.get(i));
             InsurerItem {
                 label: line.map_or_else(|| format!("#{}", it.sequence), |l| l.display.clone()),
-                claimed: line.map(|l| yuan(l.amount_cents)),
-                benefit: it.benefit_cents.map(yuan),
+                claimed: line.map(|l| l.amount_cents.to_string()),
+                benefit: it.benefit_cents.map(|c| c.to_string()),
                 reason: it.reason.clone(),
             }
         })
@@ -377,7 +355,7 @@ impl<'a> Detail<'a> {
             tab: "home",
             error,
             level_label,
-            final_payout: case.payout_cents.map(yuan),
+            final_payout: case.payout_cents.map(|c| c.to_string()),
             insurer_items: insurer_items(&case),
             case,
         }
@@ -388,7 +366,7 @@ async fn detail(
     State(state): State<AppState>,
     tr: Tr,
     PageUser(user): PageUser,
-    Path(id): Path<i64>,
+    Path(id): Path<CaseId>,
 ) -> Response {
     match load(&state, &user, id).await {
         Ok(case) => render(&Detail::new(tr, &user, None, case)),
@@ -411,12 +389,12 @@ async fn review_page(
     State(state): State<AppState>,
     tr: Tr,
     PageUser(user): PageUser,
-    Path(id): Path<i64>,
+    Path(id): Path<CaseId>,
 ) -> Response {
     match load(&state, &user, id).await {
         Ok(case) => {
-            let error =
-                (!case.actions.submit && case.actions.edit).then(|| tr.t("errors.incomplete_case"));
+            let error = (!case.actions.submit && case.actions.edit)
+                .then(|| tr.t(ErrorCode::IncompleteCase.message_key()));
             render(&Review {
                 tr,
                 user: &user,
@@ -438,6 +416,6 @@ mod tests {
         assert_eq!(super::percent(8500), "85%");
         assert_eq!(super::percent(7050), "70.5%");
         assert_eq!(super::percent(7005), "70.05%");
-        assert_eq!(super::money(5), "0.05");
+        assert_eq!(super::money(super::Cents::new(-5)), "-0.05");
     }
 }

@@ -1,19 +1,23 @@
 //! The wizard's photo steps: medical-record photos and invoices one by one, and editing an
 //! invoice. Multipart forms; photos arrive already shrunk by the browser when it can.
 
+use crate::ids::{CaseId, InvoiceId};
+use crate::money::Cents;
 use askama::Template;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::api::{read_multipart, upload};
-use super::domain::{InvoiceFacts, RuleError, parse_yuan, yuan};
-use super::ops;
+use super::domain::{InvoiceFacts, RuleError, parse_yuan};
 use super::pages::{CsrfOnly, act, check_csrf, error_page, load, message};
+use super::service;
 use super::view::CaseView;
-use crate::accounts::CurrentUser;
+use crate::http::auth::CsrfForm;
+use crate::http::auth::CurrentUser;
+use crate::http::auth::csrf_refused;
+use crate::http::web::{PageUser, Tr, render};
 use crate::http::{AppError, AppState};
-use crate::web::{PageUser, Tr, render};
 
 // ---- record photos ----
 
@@ -32,7 +36,7 @@ pub(super) async fn records_page(
     State(state): State<AppState>,
     tr: Tr,
     PageUser(user): PageUser,
-    Path(id): Path<i64>,
+    Path(id): Path<CaseId>,
 ) -> Response {
     match load(&state, &user, id).await {
         Ok(case) => render(&Records {
@@ -50,8 +54,9 @@ pub(super) async fn records_page(
 pub(super) async fn records_upload(
     State(state): State<AppState>,
     tr: Tr,
+    headers: axum::http::HeaderMap,
     PageUser(user): PageUser,
-    Path(id): Path<i64>,
+    Path(id): Path<CaseId>,
     multipart: Multipart,
 ) -> Response {
     let result = async {
@@ -66,10 +71,17 @@ pub(super) async fn records_upload(
             .remove("file")
             .filter(|(b, _)| !b.is_empty())
             .ok_or(RuleError::PhotoRequired)?;
-        ops::add_record(&state, &user, id, upload(bytes, name).await?).await
+        service::add_record(
+            &state,
+            &user,
+            id,
+            upload(&state, user.id, bytes, name).await?,
+        )
+        .await
     }
     .await;
     match result {
+        Err(e) if e.code == "csrf_failed" => csrf_refused(&headers),
         Ok(_) => Redirect::to(&format!("/app/cases/{id}/records")).into_response(),
         Err(e) if e.status == StatusCode::NOT_FOUND => error_page(tr, &user, e),
         Err(e) => match load(&state, &user, id).await {
@@ -142,7 +154,7 @@ pub(super) async fn invoices_page(
     State(state): State<AppState>,
     tr: Tr,
     PageUser(user): PageUser,
-    Path(id): Path<i64>,
+    Path(id): Path<CaseId>,
 ) -> Response {
     match load(&state, &user, id).await {
         Ok(case) => render(&invoices_view(
@@ -179,10 +191,10 @@ async fn read_invoice_page_form(
     Ok(f.remove("photo").filter(|(b, _)| !b.is_empty()))
 }
 
-fn parse_amounts(input: &InvoiceInput) -> Result<(i64, i64), RuleError> {
+fn parse_amounts(input: &InvoiceInput) -> Result<(Cents, Cents), RuleError> {
     let total = parse_yuan("total_cents", &input.total)?;
     let self_pay = if input.self_pay.trim().is_empty() {
-        0
+        Cents::ZERO
     } else {
         parse_yuan("self_pay_cents", &input.self_pay)?
     };
@@ -192,8 +204,9 @@ fn parse_amounts(input: &InvoiceInput) -> Result<(i64, i64), RuleError> {
 pub(super) async fn invoice_add(
     State(state): State<AppState>,
     tr: Tr,
+    headers: axum::http::HeaderMap,
     PageUser(user): PageUser,
-    Path(id): Path<i64>,
+    Path(id): Path<CaseId>,
     multipart: Multipart,
 ) -> Response {
     let mut input = InvoiceInput::default();
@@ -203,10 +216,18 @@ pub(super) async fn invoice_add(
         let (total, self_pay) = parse_amounts(&input)?;
         let facts = InvoiceFacts::parse(&input.invoice_no, total, self_pay)?;
         let (bytes, name) = photo.ok_or(RuleError::PhotoRequired)?;
-        ops::add_invoice(&state, &user, id, facts, upload(bytes, name).await?).await
+        service::add_invoice(
+            &state,
+            &user,
+            id,
+            facts,
+            upload(&state, user.id, bytes, name).await?,
+        )
+        .await
     }
     .await;
     match result {
+        Err(e) if e.code == "csrf_failed" => csrf_refused(&headers),
         Ok(_) => Redirect::to(&format!("/app/cases/{id}/invoices")).into_response(),
         Err(e) if e.status == StatusCode::NOT_FOUND => error_page(tr, &user, e),
         Err(e) => match load(&state, &user, id).await {
@@ -234,8 +255,8 @@ struct InvoiceEdit<'a> {
     tab: &'static str,
     error: Option<String>,
     action: String,
-    invoice_id: i64,
-    case_id: i64,
+    invoice_id: InvoiceId,
+    case_id: CaseId,
     form: InvoiceInput,
     save_label: String,
     photo_required: bool,
@@ -245,7 +266,7 @@ pub(super) async fn invoice_edit_page(
     State(state): State<AppState>,
     tr: Tr,
     PageUser(user): PageUser,
-    Path(id): Path<i64>,
+    Path(id): Path<InvoiceId>,
 ) -> Response {
     match super::store::find_invoice(&state.db.pool, id, Some(user.id)).await {
         Ok(Some(inv)) => render(&InvoiceEdit {
@@ -257,9 +278,9 @@ pub(super) async fn invoice_edit_page(
             invoice_id: id,
             case_id: inv.case_id,
             form: InvoiceInput {
-                invoice_no: inv.invoice_no,
-                total: yuan(inv.total_cents),
-                self_pay: yuan(inv.self_pay_cents),
+                invoice_no: inv.invoice_no.into_string(),
+                total: inv.total_cents.to_string(),
+                self_pay: inv.self_pay_cents.to_string(),
             },
             save_label: tr.t("intake.save"),
             photo_required: false,
@@ -272,8 +293,9 @@ pub(super) async fn invoice_edit_page(
 pub(super) async fn invoice_edit(
     State(state): State<AppState>,
     tr: Tr,
+    headers: axum::http::HeaderMap,
     PageUser(user): PageUser,
-    Path(id): Path<i64>,
+    Path(id): Path<InvoiceId>,
     multipart: Multipart,
 ) -> Response {
     let inv = match super::store::find_invoice(&state.db.pool, id, Some(user.id)).await {
@@ -286,10 +308,10 @@ pub(super) async fn invoice_edit(
         let photo = read_invoice_page_form(&state, &user, multipart, &mut input).await?;
         let (total, self_pay) = parse_amounts(&input)?;
         let photo = match photo {
-            Some((bytes, name)) => Some(upload(bytes, name).await?),
+            Some((bytes, name)) => Some(upload(&state, user.id, bytes, name).await?),
             None => None,
         };
-        ops::update_invoice(
+        service::update_invoice(
             &state,
             &user,
             id,
@@ -302,6 +324,7 @@ pub(super) async fn invoice_edit(
     }
     .await;
     match result {
+        Err(e) if e.code == "csrf_failed" => csrf_refused(&headers),
         Ok(()) => Redirect::to(&format!("/app/cases/{}", inv.case_id)).into_response(),
         Err(e) => {
             let page = InvoiceEdit {
@@ -324,19 +347,16 @@ pub(super) async fn invoice_edit(
 pub(super) async fn invoice_delete(
     State(state): State<AppState>,
     tr: Tr,
-    PageUser(user): PageUser,
     Path(id): Path<i64>,
-    axum::Form(f): axum::Form<CsrfOnly>,
+    CsrfForm { user, .. }: CsrfForm<CsrfOnly>,
 ) -> Response {
-    let case_id = match super::store::find_invoice(&state.db.pool, id, Some(user.id)).await {
-        Ok(Some(inv)) => inv.case_id,
-        Ok(None) => return error_page(tr, &user, AppError::not_found()),
-        Err(e) => return error_page(tr, &user, e.into()),
-    };
-    let result = match check_csrf(&user, &f.csrf) {
-        Ok(()) => ops::delete_invoice(&state, &user, id).await,
-        Err(e) => Err(e),
-    };
+    let case_id =
+        match super::store::find_invoice(&state.db.pool, InvoiceId::new(id), Some(user.id)).await {
+            Ok(Some(inv)) => inv.case_id,
+            Ok(None) => return error_page(tr, &user, AppError::not_found()),
+            Err(e) => return error_page(tr, &user, e.into()),
+        };
+    let result = service::delete_invoice(&state, &user, InvoiceId::new(id)).await;
     act(
         &state,
         tr,

@@ -1,10 +1,15 @@
 //! SQL shared by everything that changes a case.
 
+use super::domain::InvoiceNo;
+use super::lifecycle::{CaseEvent, TransitionError};
+use super::{CaseStatus, InvoiceStatus};
 use crate::db::{Tx, now_ms};
+use crate::ids::{CaseId, FileId, InvoiceId, RecordId};
+use crate::money::Cents;
 
 /// Every change to a case or any of its invoices bumps the case's `version` (SPEC §4 rule 8),
 /// so a reviewer deciding on a stale view is refused. Call it in the changing transaction.
-pub async fn bump_version(tx: &mut Tx, case_id: i64) -> sqlx::Result<i64> {
+pub async fn bump_version(tx: &mut Tx, case_id: CaseId) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "UPDATE cases SET version = version + 1, updated_at = $1 WHERE id = $2 RETURNING version",
     )
@@ -18,7 +23,7 @@ pub async fn bump_version(tx: &mut Tx, case_id: i64) -> sqlx::Result<i64> {
 /// in between (answer 409 `stale`).
 pub async fn bump_version_if(
     tx: &mut Tx,
-    case_id: i64,
+    case_id: CaseId,
     expected: i64,
 ) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar("UPDATE cases SET version = version + 1, updated_at = $1 WHERE id = $2 AND version = $3 RETURNING version")
@@ -29,21 +34,59 @@ pub async fn bump_version_if(
         .await
 }
 
+/// The one writer of `cases.status`: applies `event` to the case the caller read in status
+/// `from` (SPEC §4 via `CaseStatus::apply`) and writes the new status only while the row is
+/// still in `from`, so of two concurrent writers exactly one wins. A refusal writes nothing and
+/// names the case's current state (e.g. `already_booked` when a racing booking won); the outer
+/// error is the database's. The version is the caller's to bump, once per change.
+pub async fn advance(
+    tx: &mut Tx,
+    case_id: i64,
+    from: CaseStatus,
+    event: CaseEvent,
+) -> sqlx::Result<Result<CaseStatus, TransitionError>> {
+    let to = match from.apply(event) {
+        Ok(to) => to,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let written =
+        sqlx::query("UPDATE cases SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
+            .bind(to)
+            .bind(now_ms())
+            .bind(case_id)
+            .bind(from)
+            .execute(&mut **tx)
+            .await?;
+    if written.rows_affected() == 1 {
+        return Ok(Ok(to));
+    }
+    let now: Option<CaseStatus> = sqlx::query_scalar("SELECT status FROM cases WHERE id = $1")
+        .bind(case_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(Err(match now.map(|s| s.apply(event)) {
+        Some(Err(refused)) => refused,
+        _ => TransitionError::Stale,
+    }))
+}
+
 /// A case row as the student, staff and the insurer connector see it.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct CaseRow {
-    pub id: i64,
+    pub id: CaseId,
     pub student_id: i64,
     pub hospital: String,
-    pub hospital_level: Option<i64>,
+    pub hospital_level: Option<crate::policy::HospitalLevel>,
+    /// Sealed at rest (`crate::seal`), like every medical text.
+    #[sqlx(try_from = "crate::seal::Sealed")]
     pub reason: String,
     pub visit_date: String,
     pub coverage_year: i64,
-    pub status: String,
+    pub status: CaseStatus,
     pub review_level: i64,
     pub may_edit: i64,
-    pub payout_cents: Option<i64>,
-    pub deductible_used_cents: Option<i64>,
+    pub payout_cents: Option<Cents>,
+    pub deductible_used_cents: Option<Cents>,
     pub policy_version: Option<i64>,
     /// JSON of the `PayoutBreakdown` stored at final approval.
     pub payout_breakdown: Option<String>,
@@ -59,6 +102,7 @@ pub struct CaseRow {
     /// `student` (typed in) or `hospital` (claimed from a pushed visit).
     pub source: String,
     pub visit_id: Option<i64>,
+    #[sqlx(try_from = "crate::seal::SealedOpt")]
     pub diagnosis_code: Option<String>,
     /// The external insurer that adjudicates and pays this case (set on submit).
     pub insurer_id: Option<i64>,
@@ -66,12 +110,9 @@ pub struct CaseRow {
 }
 
 impl CaseRow {
-    pub fn status(&self) -> super::CaseStatus {
-        super::CaseStatus::parse(&self.status).unwrap_or(super::CaseStatus::Draft)
-    }
     /// The student may change the case itself (rule 3).
     pub fn student_may_edit(&self) -> bool {
-        self.status().student_may_edit() && self.may_edit == 1
+        self.status.student_may_edit() && self.may_edit == 1
     }
 }
 
@@ -83,7 +124,7 @@ const CASE_COLUMNS: &str = "id, student_id, hospital, hospital_level, reason, vi
 /// simply not found.
 pub async fn find_case<'e>(
     exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
-    id: i64,
+    id: CaseId,
     owner: Option<i64>,
 ) -> sqlx::Result<Option<CaseRow>> {
     sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(format!(
@@ -114,13 +155,14 @@ pub async fn list_cases<'e>(
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct InvoiceRow {
-    pub id: i64,
-    pub case_id: i64,
-    pub invoice_no: String,
-    pub total_cents: i64,
-    pub self_pay_cents: i64,
-    pub photo_file_id: Option<i64>,
-    pub status: String,
+    pub id: InvoiceId,
+    pub case_id: CaseId,
+    pub invoice_no: InvoiceNo,
+    pub total_cents: Cents,
+    pub self_pay_cents: Cents,
+    pub photo_file_id: Option<FileId>,
+    pub status: InvoiceStatus,
+    #[sqlx(try_from = "crate::seal::SealedOpt")]
     pub reason: Option<String>,
     pub may_edit: i64,
     pub created_at: i64,
@@ -131,7 +173,7 @@ const INVOICE_COLUMNS: &str = "i.id, i.case_id, i.invoice_no, i.total_cents, i.s
 
 pub async fn invoices_of<'e>(
     exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
-    case_id: i64,
+    case_id: CaseId,
 ) -> sqlx::Result<Vec<InvoiceRow>> {
     sqlx::query_as::<_, InvoiceRow>(sqlx::AssertSqlSafe(format!(
         "SELECT {INVOICE_COLUMNS} FROM invoices i WHERE i.case_id = $1 ORDER BY i.id"
@@ -144,7 +186,7 @@ pub async fn invoices_of<'e>(
 /// An invoice whose case belongs to `owner` (`None` = any owner).
 pub async fn find_invoice<'e>(
     exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
-    id: i64,
+    id: InvoiceId,
     owner: Option<i64>,
 ) -> sqlx::Result<Option<InvoiceRow>> {
     sqlx::query_as::<_, InvoiceRow>(sqlx::AssertSqlSafe(format!(
@@ -159,15 +201,15 @@ pub async fn find_invoice<'e>(
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct RecordRow {
-    pub id: i64,
-    pub file_id: i64,
+    pub id: RecordId,
+    pub file_id: FileId,
     pub mime: String,
     pub created_at: i64,
 }
 
 pub async fn records_of<'e>(
     exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
-    case_id: i64,
+    case_id: CaseId,
 ) -> sqlx::Result<Vec<RecordRow>> {
     sqlx::query_as::<_, RecordRow>(
         "SELECT r.id, r.file_id, f.mime, r.created_at FROM case_records r JOIN files f ON f.id = r.file_id
@@ -195,11 +237,11 @@ pub async fn is_covered(tx: &mut Tx, user_id: i64, year: i64) -> sqlx::Result<bo
 pub async fn lock_invoice_no(
     tx: &mut Tx,
     backend: crate::db::Backend,
-    invoice_no: &str,
+    invoice_no: &InvoiceNo,
 ) -> sqlx::Result<()> {
     if backend == crate::db::Backend::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock(4242003, hashtext($1))")
-            .bind(invoice_no)
+            .bind(invoice_no.as_str())
             .execute(&mut **tx)
             .await?;
     }
@@ -207,15 +249,15 @@ pub async fn lock_invoice_no(
 }
 
 /// Rule 2 lookups: blacklisted for anyone, or in another active claim of anyone (an invoice
-/// other than `except_invoice`).
+/// other than `except_invoice`, the one being edited).
 pub async fn check_invoice_no(
     tx: &mut Tx,
-    invoice_no: &str,
-    except_invoice: i64,
+    invoice_no: &InvoiceNo,
+    except_invoice: Option<InvoiceId>,
 ) -> Result<(), super::domain::RuleError> {
     use super::domain::RuleError;
     let black: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blacklist WHERE invoice_no = $1")
-        .bind(invoice_no)
+        .bind(invoice_no.as_str())
         .fetch_one(&mut **tx)
         .await
         .map_err(|_| RuleError::BlacklistedInvoice)?;
@@ -226,8 +268,8 @@ pub async fn check_invoice_no(
         "SELECT COUNT(*) FROM invoices i JOIN cases c ON c.id = i.case_id
          WHERE i.invoice_no = $1 AND i.id <> $2 AND c.status NOT IN ('withdrawn', 'rejected')",
     )
-    .bind(invoice_no)
-    .bind(except_invoice)
+    .bind(invoice_no.as_str())
+    .bind(except_invoice.map_or(0, InvoiceId::get))
     .fetch_one(&mut **tx)
     .await
     .map_err(|_| RuleError::DuplicateInvoice)?;
@@ -243,7 +285,7 @@ pub async fn year_usage<'e>(
     exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
     student_id: i64,
     coverage_year: i64,
-    except_case: i64,
+    except_case: CaseId,
 ) -> sqlx::Result<crate::policy::YearUsage> {
     let row: (i64, i64) = sqlx::query_as(
         "SELECT CAST(COALESCE(SUM(deductible_used_cents), 0) AS BIGINT), CAST(COALESCE(SUM(payout_cents), 0) AS BIGINT)
@@ -256,8 +298,8 @@ pub async fn year_usage<'e>(
     .fetch_one(exec)
     .await?;
     Ok(crate::policy::YearUsage {
-        deductible_used_cents: row.0,
-        paid_cents: row.1,
+        deductible_used_cents: Cents::new(row.0),
+        paid_cents: Cents::new(row.1),
     })
 }
 
@@ -265,6 +307,7 @@ pub async fn year_usage<'e>(
 pub struct DecisionRow {
     pub level: i64,
     pub result: String,
+    #[sqlx(try_from = "crate::seal::SealedOpt")]
     pub reason: Option<String>,
     pub invoice_no: Option<String>,
     pub created_at: i64,
@@ -273,7 +316,7 @@ pub struct DecisionRow {
 /// Review decisions on a case, oldest first, for the timeline.
 pub async fn decisions_of<'e>(
     exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
-    case_id: i64,
+    case_id: CaseId,
 ) -> sqlx::Result<Vec<DecisionRow>> {
     sqlx::query_as::<_, DecisionRow>(
         "SELECT d.level, d.result, d.reason, i.invoice_no, d.created_at FROM review_decisions d

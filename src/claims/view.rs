@@ -1,23 +1,25 @@
 //! What a case looks like to its owner and to staff: the JSON of SPEC §11 and the pages' model.
 
+use crate::ids::{CaseId, FileId, InvoiceId, RecordId};
+use crate::money::Cents;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::domain::{CaseStatus, InvoiceStatus};
 use super::store::{self, CaseRow};
+use crate::http::web::rfc3339;
 use crate::policy::{PayoutBreakdown, compute_payout};
-use crate::web::rfc3339;
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct PhotoView {
-    pub file_id: i64,
+    pub file_id: FileId,
     pub url: String,
     pub thumb_url: String,
     pub mime: String,
 }
 
 impl PhotoView {
-    fn new(file_id: i64, mime: String) -> PhotoView {
+    fn new(file_id: FileId, mime: String) -> PhotoView {
         PhotoView {
             file_id,
             url: format!("/api/v1/files/{file_id}"),
@@ -32,19 +34,19 @@ impl PhotoView {
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct RecordView {
-    pub id: i64,
+    pub id: RecordId,
     #[serde(flatten)]
     pub photo: PhotoView,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct InvoiceView {
-    pub id: i64,
-    pub invoice_no: String,
-    pub total_cents: i64,
-    pub self_pay_cents: i64,
+    pub id: InvoiceId,
+    pub invoice_no: super::domain::InvoiceNo,
+    pub total_cents: Cents,
+    pub self_pay_cents: Cents,
     /// total − self-paid.
-    pub covered_cents: i64,
+    pub covered_cents: Cents,
     pub status: InvoiceStatus,
     /// Rejection reason, when rejected.
     pub reason: Option<String>,
@@ -82,7 +84,7 @@ pub struct Actions {
 pub struct FeeLineView {
     pub code: Option<String>,
     pub display: String,
-    pub amount_cents: i64,
+    pub amount_cents: Cents,
 }
 
 /// Per fee line (or invoice), what the insurer allowed.
@@ -90,7 +92,7 @@ pub struct FeeLineView {
 pub struct ItemDecisionView {
     /// 1-based position in the claim.
     pub sequence: i64,
-    pub benefit_cents: Option<i64>,
+    pub benefit_cents: Option<Cents>,
     pub reason: Option<String>,
 }
 
@@ -101,14 +103,14 @@ pub struct InsurerView {
     pub name: String,
     /// `waiting` (nothing heard yet), `queued`, `complete`, `partial`, `error`.
     pub status: String,
-    pub approved_cents: Option<i64>,
+    pub approved_cents: Option<Cents>,
     pub disposition: Option<String>,
     pub items: Vec<ItemDecisionView>,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct CaseView {
-    pub id: i64,
+    pub id: CaseId,
     pub status: CaseStatus,
     /// `student` (typed in with photos) or `hospital` (claimed from a visit the hospital pushed).
     pub source: String,
@@ -124,7 +126,7 @@ pub struct CaseView {
     pub paid_at: Option<String>,
     pub hospital: String,
     /// 0 unrated, 1–3; `null` until known.
-    pub hospital_level: Option<i64>,
+    pub hospital_level: Option<crate::policy::HospitalLevel>,
     pub reason: String,
     /// `YYYY-MM-DD`.
     pub visit_date: String,
@@ -133,7 +135,7 @@ pub struct CaseView {
     pub records: Vec<RecordView>,
     pub invoices: Vec<InvoiceView>,
     /// The final payout once approved.
-    pub payout_cents: Option<i64>,
+    pub payout_cents: Option<Cents>,
     /// How the final payout was computed, line by line (stored at approval).
     pub payout_breakdown: Option<PayoutBreakdown>,
     /// What the payout would be under the current policy (SPEC §4 rule 10): covered parts of
@@ -152,8 +154,9 @@ impl CaseView {
     pub fn status_key(&self) -> String {
         format!("case_status.{}", self.status.as_str())
     }
-    pub fn total_cents(&self) -> i64 {
-        self.invoices.iter().map(|i| i.total_cents).sum()
+    pub fn total_cents(&self) -> Cents {
+        Cents::checked_sum(self.invoices.iter().map(|i| i.total_cents))
+            .expect("invoice amounts are bounded at entry")
     }
 }
 
@@ -172,7 +175,7 @@ fn entry(at_ms: i64, event: &str) -> TimelineEntry {
 /// Builds the whole view of a case (its rows already authorised).
 pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
     let pool = &db.pool;
-    let status = case.status();
+    let status = case.status;
     let editable = case.student_may_edit();
     let records = store::records_of(pool, case.id)
         .await?
@@ -199,24 +202,31 @@ pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
             invoice_no: i.invoice_no,
             total_cents: i.total_cents,
             self_pay_cents: i.self_pay_cents,
-            status: InvoiceStatus::parse(&i.status).unwrap_or(InvoiceStatus::Pending),
+            status: i.status,
             reason: i.reason,
             may_edit: editable && i.may_edit == 1,
             photo: i
                 .photo_file_id
-                .map(|f| PhotoView::new(f, mime.unwrap_or_default())),
+                .map(|f| PhotoView::new(FileId::new(f.get()), mime.unwrap_or_default())),
         });
     }
     let policy = crate::policy::store::current(pool).await?;
     let usage = store::year_usage(pool, case.student_id, case.coverage_year, case.id).await?;
     // Rejected invoices the student may still fix go back to review on resubmission; final
     // rejections do not count.
-    let covered: i64 = invoices
+    let covered = invoices
         .iter()
         .filter(|i| i.status != InvoiceStatus::Rejected || i.may_edit)
         .map(|i| i.covered_cents)
-        .sum();
-    let payout_preview = compute_payout(&policy, case.hospital_level.unwrap_or(0), covered, usage);
+        .sum::<Option<Cents>>()
+        .expect("invoice amounts are bounded at entry");
+    let payout_preview = compute_payout(
+        &policy,
+        case.hospital_level
+            .unwrap_or(crate::policy::HospitalLevel::UNRATED),
+        covered,
+        usage,
+    );
     let mut timeline = vec![entry(case.created_at, "created")];
     if let Some(t) = case.first_submitted_at {
         timeline.push(entry(t, "submitted"));
@@ -291,14 +301,15 @@ pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
 
 async fn insurer_view(
     pool: &sqlx::AnyPool,
-    case_id: i64,
+    case_id: CaseId,
     insurer_id: i64,
 ) -> sqlx::Result<InsurerView> {
     let name: Option<String> = sqlx::query_scalar("SELECT name FROM insurers WHERE id = $1")
         .bind(insurer_id)
         .fetch_optional(pool)
         .await?;
-    let claim = sqlx::query_as::<_, (String, Option<i64>, Option<String>, Option<String>)>(
+    use crate::seal::SealedOpt;
+    let claim = sqlx::query_as::<_, (String, Option<Cents>, SealedOpt, SealedOpt)>(
         "SELECT status, approved_cents, disposition, adjudication FROM insurer_claims WHERE case_id = $1",
     )
     .bind(case_id)
@@ -308,8 +319,9 @@ async fn insurer_view(
         Some((status, approved, disposition, adjudication)) => (
             status,
             approved,
-            disposition,
+            disposition.0,
             adjudication
+                .0
                 .and_then(|j| serde_json::from_str(&j).ok())
                 .unwrap_or_default(),
         ),
@@ -326,8 +338,9 @@ async fn insurer_view(
 }
 
 /// The hospital's fee lines of a case claimed from a visit (none for other cases).
-pub async fn fee_lines_of(pool: &sqlx::AnyPool, case_id: i64) -> sqlx::Result<Vec<FeeLineView>> {
-    Ok(sqlx::query_as::<_, (Option<String>, String, i64)>(
+pub async fn fee_lines_of(pool: &sqlx::AnyPool, case_id: CaseId) -> sqlx::Result<Vec<FeeLineView>> {
+    use crate::seal::{Sealed, SealedOpt};
+    Ok(sqlx::query_as::<_, (SealedOpt, Sealed, Cents)>(
         "SELECT code, display, amount_cents FROM case_fee_lines WHERE case_id = $1 ORDER BY line_no",
     )
     .bind(case_id)
@@ -335,8 +348,8 @@ pub async fn fee_lines_of(pool: &sqlx::AnyPool, case_id: i64) -> sqlx::Result<Ve
     .await?
     .into_iter()
     .map(|(code, display, amount_cents)| FeeLineView {
-        code,
-        display,
+        code: code.into(),
+        display: display.into(),
         amount_cents,
     })
     .collect())

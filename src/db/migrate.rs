@@ -33,6 +33,19 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_insurer_flow",
         include_str!("../../migrations/0007_insurer_flow.sql"),
     ),
+    (
+        "0008_sealed_at_rest",
+        include_str!("../../migrations/0008_sealed_at_rest.sql"),
+    ),
+    ("0009_sso", include_str!("../../migrations/0009_sso.sql")),
+    (
+        "0010_passkeys",
+        include_str!("../../migrations/0010_passkeys.sql"),
+    ),
+    (
+        "0012_audit_filters",
+        include_str!("../../migrations/0012_audit_filters.sql"),
+    ),
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {

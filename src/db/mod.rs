@@ -6,6 +6,7 @@
 //! `CAST(… AS BIGINT)` because PostgreSQL answers NUMERIC. Where the dialects really differ, the
 //! difference is spelled out here and nowhere else.
 
+mod files;
 mod migrate;
 
 use std::path::Path;
@@ -16,6 +17,7 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use files::{FileStore, S3Settings, StorageSettings, Stored, valid_name};
 pub use migrate::{MIGRATIONS, migrate};
 
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -50,10 +52,14 @@ impl Db {
                     .max_connections(8)
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
+                            // The busy timeout first: switching to WAL needs a moment alone
+                            // with the file, and without it a command run beside a busy
+                            // server (`medclaim storage migrate`, `backup`) fails at once
+                            // with "database is locked" instead of waiting its turn.
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
                             Ok(())
                         })
                     })

@@ -1,16 +1,18 @@
 //! Demo cases in every state, made through the same operations the API uses (the student's
 //! intake, both review levels, booking and hand-in), so the demo obeys every rule.
 
+use crate::ids::CaseId;
+use crate::money::Cents;
 use std::io::Cursor;
 
 use crate::accounts::store::{self, UserRow};
-use crate::accounts::{CurrentUser, Role};
 use crate::audit::Actor;
 use crate::claims::domain::{CaseFacts, InvoiceFacts};
-use crate::claims::ops::{self, Upload};
+use crate::claims::service::{self, Upload};
+use crate::http::auth::{CurrentUser, Role};
 use crate::http::{AppError, AppState};
-use crate::review::decide::{self, CaseDecisionInput, InvoiceDecisionInput};
-use crate::review::domain::{Corrections, Decision};
+use crate::review::domain::{Corrections, Decision, Level};
+use crate::review::service::{self as review, CaseDecisionInput, InvoiceDecisionInput};
 
 /// The states a demo case is taken to.
 #[derive(Clone, Copy, Debug)]
@@ -105,6 +107,7 @@ pub(super) fn acting(user: &UserRow, roles: Vec<Role>) -> CurrentUser {
         session_id: 0,
         csrf_token: String::new(),
         addr: None,
+        reauth_at: None,
     }
 }
 
@@ -132,9 +135,8 @@ fn demo_photo(seed: u32) -> anyhow::Result<Vec<u8>> {
 }
 
 pub(super) async fn upload(seed: u32) -> anyhow::Result<Upload> {
-    let prepared = crate::storage::prepare_async(demo_photo(seed)?)
-        .await
-        .map_err(fail("photo"))?;
+    // Demo photos are small and made one at a time: no decode budget needed.
+    let prepared = crate::storage::prepare(&demo_photo(seed)?).map_err(fail("photo"))?;
     Ok(Upload {
         prepared,
         name: Some(format!("demo-{seed}.png")),
@@ -163,7 +165,7 @@ pub(super) async fn decide(
     state: &AppState,
     who: &CurrentUser,
     case_id: i64,
-    level: i64,
+    level: Level,
     decision: Decision,
     reason: Option<&str>,
     may_edit: bool,
@@ -176,7 +178,7 @@ pub(super) async fn decide(
         may_edit: Some(may_edit),
         blacklist: false,
     };
-    decide::decide_case(state, who, case_id, input)
+    review::decide_case(state, who, case_id, input)
         .await
         .map_err(fail("case decision"))
 }
@@ -216,22 +218,25 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
             .to_string();
         let facts = CaseFacts::parse(hospital, Some(level), reason, &visit)
             .map_err(|e| anyhow::anyhow!("demo case: {e:?}"))?;
-        let case_id = ops::create_case(state, &student, facts)
+        let case_id = service::create_case(state, &student, facts)
             .await
             .map_err(fail("create"))?;
         let seed = n as u32 * 10;
-        ops::add_record(state, &student, case_id, upload(seed).await?)
+        service::add_record(state, &student, CaseId::new(case_id), upload(seed).await?)
             .await
             .map_err(fail("record"))?;
         for i in 0..2 {
             let total = 12_000 + (n as i64) * 3_517 + i * 8_850;
-            let invoice =
-                InvoiceFacts::parse(&format!("DEMO{:04}{:02}", n + 1, i + 1), total, total / 5)
-                    .map_err(|e| anyhow::anyhow!("demo invoice: {e:?}"))?;
-            ops::add_invoice(
+            let invoice = InvoiceFacts::parse(
+                &format!("DEMO{:04}{:02}", n + 1, i + 1),
+                Cents::new(total),
+                Cents::new(total / 5),
+            )
+            .map_err(|e| anyhow::anyhow!("demo invoice: {e:?}"))?;
+            service::add_invoice(
                 state,
                 &student,
-                case_id,
+                CaseId::new(case_id),
                 invoice,
                 upload(seed + 1 + i as u32).await?,
             )
@@ -242,12 +247,12 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
         match target {
             Target::Draft => continue,
             Target::Withdrawn => {
-                ops::withdraw_case(state, &student, case_id)
+                service::withdraw_case(state, &student, CaseId::new(case_id))
                     .await
                     .map_err(fail("withdraw"))?;
                 continue;
             }
-            _ => ops::submit_case(state, &student, case_id)
+            _ => service::submit_case(state, &student, CaseId::new(case_id))
                 .await
                 .map_err(fail("submit"))?,
         }
@@ -256,13 +261,13 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
             Target::Returned => {
                 let input = InvoiceDecisionInput {
                     version: version(state, case_id).await?,
-                    level: 1,
+                    level: Level::One,
                     decision: Decision::Reject,
                     reason: Some("发票照片不清晰".into()),
                     may_edit: Some(true),
                     corrections: Corrections::default(),
                 };
-                decide::decide_invoice(
+                review::decide_invoice(
                     state,
                     &reviewer1,
                     first_invoice(state, case_id).await?,
@@ -270,14 +275,23 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
                 )
                 .await
                 .map_err(fail("invoice decision"))?;
-                decide(state, &reviewer1, case_id, 1, Decision::Approve, None, true).await?;
+                decide(
+                    state,
+                    &reviewer1,
+                    case_id,
+                    Level::One,
+                    Decision::Approve,
+                    None,
+                    true,
+                )
+                .await?;
             }
             Target::Rejected => {
                 decide(
                     state,
                     &reviewer1,
                     case_id,
-                    1,
+                    Level::One,
                     Decision::Reject,
                     Some("专家门诊费用不予报销"),
                     false,
@@ -285,11 +299,29 @@ pub async fn seed(state: &AppState) -> anyhow::Result<usize> {
                 .await?;
             }
             _ => {
-                decide(state, &reviewer1, case_id, 1, Decision::Approve, None, true).await?;
+                decide(
+                    state,
+                    &reviewer1,
+                    case_id,
+                    Level::One,
+                    Decision::Approve,
+                    None,
+                    true,
+                )
+                .await?;
                 if matches!(target, Target::Level2) {
                     continue;
                 }
-                decide(state, &reviewer2, case_id, 2, Decision::Approve, None, true).await?;
+                decide(
+                    state,
+                    &reviewer2,
+                    case_id,
+                    Level::Two,
+                    Decision::Approve,
+                    None,
+                    true,
+                )
+                .await?;
                 if matches!(target, Target::Booked | Target::Completed) {
                     let slot: i64 = sqlx::query_scalar(
                         "SELECT MIN(id) FROM slots WHERE booked < capacity AND slot_date > $1",

@@ -7,15 +7,19 @@
 //! moved back to when they would have happened, and those older than three weeks are marked
 //! handed in (as paper brought in back then, before the demo's booking slots existed).
 
+use crate::ids::CaseId;
+use crate::money::Cents;
 use chrono::{NaiveDate, TimeZone};
 
 use super::cases::{acting, decide, fail, upload};
-use crate::accounts::{Role, store};
+use crate::accounts::store;
 use crate::audit::{self, Actor, Event};
 use crate::claims::domain::{CaseFacts, InvoiceFacts};
-use crate::claims::ops;
+use crate::claims::store::advance;
+use crate::claims::{CaseEvent, CaseStatus, service};
 use crate::http::AppState;
-use crate::review::domain::Decision;
+use crate::http::auth::Role;
+use crate::review::domain::{Decision, Level};
 
 /// (hospital, level) the history is spread over.
 const HOSPITALS: [(&str, i64); 6] = [
@@ -83,33 +87,54 @@ pub async fn seed_history(state: &AppState) -> anyhow::Result<usize> {
             &visit.format("%Y-%m-%d").to_string(),
         )
         .map_err(|e| anyhow::anyhow!("demo history case: {e:?}"))?;
-        let case_id = ops::create_case(state, &student, facts)
+        let case_id = service::create_case(state, &student, facts)
             .await
             .map_err(fail("history create"))?;
         let seed = 500 + i as u32 * 3;
-        ops::add_record(state, &student, case_id, upload(seed).await?)
+        service::add_record(state, &student, CaseId::new(case_id), upload(seed).await?)
             .await
             .map_err(fail("history record"))?;
         for k in 0..(1 + i % 2) {
             let total = 8_000 + (i as i64 * 7_919) % 90_000 + k as i64 * 4_650;
-            let invoice =
-                InvoiceFacts::parse(&format!("HIS{:04}{:02}", i + 1, k + 1), total, total / 10)
-                    .map_err(|e| anyhow::anyhow!("demo history invoice: {e:?}"))?;
-            ops::add_invoice(
+            let invoice = InvoiceFacts::parse(
+                &format!("HIS{:04}{:02}", i + 1, k + 1),
+                Cents::new(total),
+                Cents::new(total / 10),
+            )
+            .map_err(|e| anyhow::anyhow!("demo history invoice: {e:?}"))?;
+            service::add_invoice(
                 state,
                 &student,
-                case_id,
+                CaseId::new(case_id),
                 invoice,
                 upload(seed + 1 + k as u32).await?,
             )
             .await
             .map_err(fail("history invoice"))?;
         }
-        ops::submit_case(state, &student, case_id)
+        service::submit_case(state, &student, CaseId::new(case_id))
             .await
             .map_err(fail("history submit"))?;
-        decide(state, &reviewer1, case_id, 1, Decision::Approve, None, true).await?;
-        decide(state, &reviewer2, case_id, 2, Decision::Approve, None, true).await?;
+        decide(
+            state,
+            &reviewer1,
+            case_id,
+            Level::One,
+            Decision::Approve,
+            None,
+            true,
+        )
+        .await?;
+        decide(
+            state,
+            &reviewer2,
+            case_id,
+            Level::Two,
+            Decision::Approve,
+            None,
+            true,
+        )
+        .await?;
 
         // When it would have happened: submitted the day after the visit, level 1 two days
         // later, approved at level 2 the day after that, handed in a week later.
@@ -119,10 +144,20 @@ pub async fn seed_history(state: &AppState) -> anyhow::Result<usize> {
         let handed_in = (visit + chrono::Duration::days(11) < today)
             .then(|| at(tz, visit + chrono::Duration::days(11), 9));
         let mut tx = state.db.begin().await?;
+        if handed_in.is_some() {
+            // Handed in long ago: booked and completed, through the case's own lifecycle.
+            for (from, event) in [
+                (CaseStatus::Approved, CaseEvent::Book),
+                (CaseStatus::Booked, CaseEvent::HandIn),
+            ] {
+                advance(&mut tx, case_id, from, event)
+                    .await?
+                    .map_err(|e| anyhow::anyhow!("demo history hand-in: {e}"))?;
+            }
+        }
         sqlx::query(
             "UPDATE cases SET created_at = $1, first_submitted_at = $1, submitted_at = $1, approved_at = $2,
-             handed_in_at = $3, updated_at = COALESCE($3, $2),
-             status = CASE WHEN $3 IS NULL THEN status ELSE 'completed' END WHERE id = $4",
+             handed_in_at = $3, updated_at = COALESCE($3, $2) WHERE id = $4",
         )
         .bind(submitted)
         .bind(approved)
@@ -242,15 +277,16 @@ fn demo_bundle(
                 "chargeItemCodeableConcept": {"text": name},
                 "priceComponent": [{"type": "base", "amount": {
                     "value": crate::fhir::money::number_from_cents(
-                        crate::fhir::money::cents_from_decimal(amount).unwrap_or(0)),
+                        crate::fhir::money::cents_from_decimal(amount).unwrap_or_default()),
                     "currency": "CNY"}}]
             })
         })
         .collect();
-    let total: i64 = lines
+    let total = lines
         .iter()
-        .map(|(_, a)| crate::fhir::money::cents_from_decimal(a).unwrap_or(0))
-        .sum();
+        .map(|(_, a)| crate::fhir::money::cents_from_decimal(a).unwrap_or_default())
+        .sum::<Option<_>>()
+        .expect("demo amounts are small");
     serde_json::json!({
         "resourceType": "Bundle",
         "type": "collection",
@@ -299,9 +335,7 @@ enum Outcome {
 /// jobs find nothing left to do when the worker starts, so the demo never calls the (invented)
 /// insurer address.
 pub async fn seed_insurer(state: &AppState) -> anyhow::Result<usize> {
-    use crate::insurers::fhir::{
-        Adjudication, Destination, ItemAdjudication, PaymentDetail, PaymentNotice,
-    };
+    use crate::fhir::{Adjudication, Destination, ItemAdjudication, PaymentDetail, PaymentNotice};
     let pool = &state.db.pool;
     let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM insurers")
         .fetch_one(pool)
@@ -310,8 +344,18 @@ pub async fn seed_insurer(state: &AppState) -> anyhow::Result<usize> {
         return Ok(0);
     }
     let actor = Actor::system("demo");
-    let new = crate::registry::insurer("平安健康（演示）", "https://fhir.insurer.invalid/r4")
-        .map_err(fail("insurer"))?;
+    // The demo's own fixture, never called: not an admin's input, so no address check.
+    let trusted = crate::registry::UrlPolicy {
+        allow_http: false,
+        allow_private: true,
+    };
+    let new = crate::registry::insurer(
+        trusted,
+        "平安健康（演示）",
+        "https://fhir.insurer.invalid/r4",
+    )
+    .await
+    .map_err(fail("insurer"))?;
     let insurer_id = crate::registry::register(state, &actor, &new)
         .await
         .map_err(fail("insurer"))?
@@ -349,31 +393,36 @@ pub async fn seed_insurer(state: &AppState) -> anyhow::Result<usize> {
             &visit.format("%Y-%m-%d").to_string(),
         )
         .map_err(|e| anyhow::anyhow!("demo insurer case: {e:?}"))?;
-        let case_id = ops::create_case(state, &student, facts)
+        let case_id = service::create_case(state, &student, facts)
             .await
             .map_err(fail("insurer case"))?;
-        ops::add_record(state, &student, case_id, upload(900 + n as u32).await?)
-            .await
-            .map_err(fail("insurer record"))?;
-        let total = 20_000 + n as i64 * 1_234;
-        let invoice = InvoiceFacts::parse(&format!("PA{n:06}01"), total, 0)
-            .map_err(|e| anyhow::anyhow!("demo insurer invoice: {e:?}"))?;
-        ops::add_invoice(
+        service::add_record(
             state,
             &student,
-            case_id,
+            CaseId::new(case_id),
+            upload(900 + n as u32).await?,
+        )
+        .await
+        .map_err(fail("insurer record"))?;
+        let total = 20_000 + n as i64 * 1_234;
+        let invoice = InvoiceFacts::parse(&format!("PA{n:06}01"), Cents::new(total), Cents::ZERO)
+            .map_err(|e| anyhow::anyhow!("demo insurer invoice: {e:?}"))?;
+        service::add_invoice(
+            state,
+            &student,
+            CaseId::new(case_id),
             invoice,
             upload(950 + n as u32).await?,
         )
         .await
         .map_err(fail("insurer invoice"))?;
-        ops::submit_case(state, &student, case_id)
+        service::submit_case(state, &student, CaseId::new(case_id))
             .await
             .map_err(fail("insurer submit"))?;
 
         let mut tx = state.db.begin().await?;
         if let Outcome::Deciding = outcome {
-            crate::insurers::decide::mark_queued(&mut tx, case_id, insurer_id).await?;
+            crate::insurers::service::mark_queued(&mut tx, case_id, insurer_id).await?;
             tx.commit().await?;
             continue;
         }
@@ -393,15 +442,21 @@ pub async fn seed_insurer(state: &AppState) -> anyhow::Result<usize> {
             disposition: (allowed < total).then(|| "部分药品不在保障范围".to_string()),
             items: vec![ItemAdjudication {
                 sequence: 1,
-                benefit_cents: Some(allowed),
+                benefit_cents: Some(Cents::new(allowed)),
                 reason: None,
             }],
-            payout_cents: Some(allowed),
+            payout_cents: Some(Cents::new(allowed)),
         };
         let sha = crate::crypto::sha256_hex(&serde_json::to_vec(&adj)?);
         let identifier = adj.response_identifier.clone().unwrap_or_default();
-        crate::insurers::decide::apply_claim_response(&mut tx, insurer_id, &adj, &identifier, &sha)
-            .await?;
+        crate::insurers::service::apply_claim_response(
+            &mut tx,
+            insurer_id,
+            &adj,
+            &identifier,
+            &sha,
+        )
+        .await?;
         let decided = at(tz, visit + chrono::Duration::days(3), 16);
         sqlx::query("UPDATE insurer_claims SET decided_at = $1 WHERE case_id = $2")
             .bind(decided)
@@ -423,17 +478,17 @@ pub async fn seed_insurer(state: &AppState) -> anyhow::Result<usize> {
             let notice = PaymentNotice {
                 identifier: format!("PAY-DEMO-{case_id}"),
                 payment_date: date.format("%Y-%m-%d").to_string(),
-                total_cents: amount,
+                total_cents: Cents::new(amount),
                 details: vec![PaymentDetail {
                     case_id: Some(case_id),
-                    amount_cents: amount,
+                    amount_cents: Cents::new(amount),
                     date: date.format("%Y-%m-%d").to_string(),
                     destination: Destination::Bank(format!("62220202001122{n:05}")),
                 }],
             };
             let recorded =
                 crate::ledger::store::record_payment(&mut tx, insurer_id, &notice).await?;
-            crate::insurers::decide::settle_payments(&mut tx, insurer_id, &recorded.entries)
+            crate::insurers::service::settle_payments(&mut tx, insurer_id, &recorded.entries)
                 .await?;
         }
         tx.commit().await?;

@@ -8,11 +8,12 @@ use chrono::Datelike;
 
 pub use cases::seed as seed_cases;
 
-use crate::accounts::domain::{IdNumber, Phone, Role, check_char, hash_password};
+use crate::accounts::domain::{IdNumber, Phone, check_char, hash_password};
 use crate::accounts::store::{self, NewUser};
 use crate::audit::{self, Actor, Event};
 use crate::crypto::Keys;
 use crate::db::{Db, now_ms};
+use crate::http::auth::Role;
 
 pub const DEMO_PASSWORD: &str = "medclaim-demo";
 pub const DEMO_STUDENTS: usize = 200;
@@ -160,6 +161,41 @@ pub async fn seed(
     Ok(logins)
 }
 
+/// Whether `username` is one of the accounts [`seed`] creates.
+fn is_demo_username(username: &str) -> bool {
+    STAFF.iter().any(|(name, _, _)| *name == username)
+        || username
+            .strip_prefix("2025")
+            .filter(|n| n.len() == 6)
+            .and_then(|n| n.parse::<usize>().ok())
+            .is_some_and(|n| (1..=DEMO_STUDENTS).contains(&n))
+}
+
+/// Refuses to seed a database that holds real accounts: the demo adds 200 students and five
+/// staff accounts whose password is printed on the console. A database qualifies when it is
+/// empty, or when the demo made it (its audit log says so) and every account is a demo one.
+pub async fn ensure_demo_database(db: &Db) -> anyhow::Result<()> {
+    let usernames: Vec<String> = sqlx::query_scalar("SELECT username FROM users")
+        .fetch_all(&db.pool)
+        .await?;
+    if usernames.is_empty() {
+        return Ok(());
+    }
+    let seeded: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'demo.seed'")
+            .fetch_one(&db.pool)
+            .await?;
+    let real = usernames.iter().filter(|u| !is_demo_username(u)).count();
+    if seeded == 0 || real > 0 {
+        anyhow::bail!(
+            "refusing --demo: this database already holds {} account(s) the demo did not create; \
+             use an empty database (another --data-dir or DATABASE_URL) for the demo",
+            if seeded == 0 { usernames.len() } else { real }
+        );
+    }
+    Ok(())
+}
+
 /// Everything `serve --demo` fills in: accounts and coverage, two weeks of hand-in slots, cases
 /// in every state, half a year of approved history, hospital visits to claim in one tap, and an
 /// insurer with claims in every state of its ledger.
@@ -169,9 +205,11 @@ pub async fn seed_all(
     db: &Db,
     keys: &Keys,
 ) -> anyhow::Result<Vec<DemoLogin>> {
+    ensure_demo_database(db).await?;
     let logins = seed(db, keys, settings.time_zone).await?;
     crate::booking::seed_demo_slots(db, settings.time_zone).await?;
-    let state = crate::http::AppState::new(db.clone(), keys.clone(), settings.clone());
+    let files = settings.file_store()?;
+    let state = crate::http::AppState::new(db.clone(), keys.clone(), settings.clone(), files);
     cases::seed(&state).await?;
     history::seed_history(&state).await?;
     history::seed_visits(&state).await?;
@@ -181,6 +219,15 @@ pub async fn seed_all(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn demo_usernames_are_only_the_seeded_ones() {
+        assert!(super::is_demo_username("admin"));
+        assert!(super::is_demo_username("2025000200"));
+        assert!(!super::is_demo_username("2025000201"));
+        assert!(!super::is_demo_username("2025000000"));
+        assert!(!super::is_demo_username("zhangsan"));
+    }
+
     #[test]
     fn demo_id_numbers_are_valid() {
         for n in 1..=super::DEMO_STUDENTS {

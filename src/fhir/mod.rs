@@ -1,13 +1,25 @@
 //! Hand-written HL7 FHIR R4 (4.0.1) types for the few resources we exchange (no Rust crate has
-//! R4 models). Only the elements we read or write are modelled; unknown ones are ignored on
+//! R4 models): the shared elements here, the insurer exchange in `outbound` (what we send:
+//! CoverageEligibilityRequest, Claim) and `inbound` (what insurers send back). Only the elements we read or write are modelled; unknown ones are ignored on
 //! input. What we emit is checked against an independent R4 validator in `tests/fhir/`.
 
+mod inbound;
 pub mod money;
+mod outbound;
 pub mod outcome;
 
 use serde::{Deserialize, Serialize};
 
+pub use inbound::{
+    Adjudication, Destination, Eligibility, ItemAdjudication, PaymentDetail, PaymentNotice,
+    parse_claim_response, parse_eligibility, parse_payment,
+};
 pub use money::{MoneyError, cents_from_number};
+pub use outbound::{
+    ClaimInput, ClaimItemInput, EligibilityInput, claim, coverage_eligibility_request,
+};
+
+use crate::money::Cents;
 pub use outcome::{Issue, OperationOutcome};
 
 pub const ICD10: &str = "http://hl7.org/fhir/sid/icd-10";
@@ -114,7 +126,7 @@ pub struct MoneyIn {
 
 /// FHIR Money as sent: CNY cents written as an exact decimal number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cny(pub i64);
+pub struct Cny(pub Cents);
 
 impl Serialize for Cny {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -141,7 +153,7 @@ pub fn date_part(s: &str) -> Option<chrono::NaiveDate> {
 }
 
 /// Amount of a Money in cents: present, CNY, at most two decimals (or trailing zeros).
-pub fn money_cents(m: Option<&MoneyIn>) -> Result<i64, String> {
+pub fn money_cents(m: Option<&MoneyIn>) -> Result<Cents, String> {
     let m = m.ok_or("amount is missing")?;
     if m.currency.as_deref() != Some("CNY") {
         return Err("currency must be CNY".into());

@@ -59,7 +59,7 @@ impl IntoResponse for OperationOutcome {
         // For the request log and metrics, like any other refusal.
         response
             .extensions_mut()
-            .insert(crate::http::error::ErrorCode("invalid_fhir"));
+            .insert(crate::http::ErrorCode::InvalidFhir);
         response
     }
 }

@@ -2,9 +2,8 @@
 //! patient's own visits).
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -13,12 +12,11 @@ use utoipa_axum::routes;
 
 use super::bundle;
 use super::store::{self, Pushed, VisitView};
-use crate::accounts::CurrentUser;
 use crate::audit::{self, Actor, Event};
 use crate::fhir::OperationOutcome;
+use crate::http::auth::CurrentUser;
 use crate::http::{AppError, AppResult, AppState};
-use crate::registry::PartnerKind;
-use crate::registry::signature;
+use crate::registry::{Hospital, Signed};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -43,14 +41,16 @@ pub struct PushAnswer {
         ("X-Medclaim-Nonce" = String, Header), ("X-Medclaim-Signature" = String, Header)),
     responses((status = 201, body = PushAnswer), (status = 200, body = PushAnswer),
               (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 422, description = "FHIR OperationOutcome")))]
+              (status = 422, description = "FHIR OperationOutcome", body = serde_json::Value, content_type = "application/fhir+json")))]
 async fn push_visit(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    signed: Signed<Hospital>,
 ) -> AppResult<Response> {
-    let signed = signature::verify(&state, PartnerKind::Hospital, None, &headers, &body).await?;
-    let hospital = signed.partner;
+    let Signed {
+        partner: hospital,
+        body,
+        ..
+    } = signed;
     let visit = match bundle::parse(&body) {
         Ok(v) => v,
         Err(issues) => {

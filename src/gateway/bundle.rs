@@ -2,6 +2,7 @@
 //! Encounter, Condition and Invoice. Parsing collects every problem, each with the FHIRPath of
 //! the element at fault, so the hospital can fix everything at once.
 
+use crate::money::Cents;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::domain::IdNumber;
@@ -78,7 +79,7 @@ pub struct Visit {
     pub diagnosis_code: String,
     pub diagnosis_text: Option<String>,
     pub invoice_no: String,
-    pub total_cents: i64,
+    pub total_cents: Cents,
     pub fee_lines: Vec<FeeLine>,
 }
 
@@ -86,17 +87,27 @@ pub struct Visit {
 pub struct FeeLine {
     pub code: Option<String>,
     pub display: String,
-    pub amount_cents: i64,
+    pub amount_cents: Cents,
 }
 
 impl Visit {
     /// Hash of the visit's meaning (not of the bytes: a re-push with other whitespace or
-    /// metadata is the same visit).
+    /// metadata is the same visit). Visits stored before sealing hold this plain SHA-256.
     pub fn content_sha256(&self) -> String {
+        crate::crypto::sha256_hex(self.meaning().as_bytes())
+    }
+
+    /// The same, keyed with the index key, as stored now: a copied database cannot confirm a
+    /// guessed diagnosis by hashing it.
+    pub fn content_hash(&self, keys: &crate::crypto::Keys) -> String {
+        keys.keyed_hash("visit", self.meaning().as_bytes())
+    }
+
+    fn meaning(&self) -> String {
         let mut text = serde_json::to_string(self).expect("serialisable");
         text.push('|');
         text.push_str(&self.patient_id);
-        crate::crypto::sha256_hex(text.as_bytes())
+        text
     }
 }
 
@@ -315,7 +326,7 @@ fn diagnosis(at: &str, c: &Condition, issues: &mut Vec<Issue>) -> Option<(String
     }
 }
 
-type Billing = (String, i64, Vec<FeeLine>);
+type Billing = (String, Cents, Vec<FeeLine>);
 
 fn invoice_fields(at: &str, inv: &Invoice, issues: &mut Vec<Issue>) -> Option<Billing> {
     let before = issues.len();
@@ -371,7 +382,7 @@ fn invoice_fields(at: &str, inv: &Invoice, issues: &mut Vec<Issue>) -> Option<Bi
                 None
             }
             Some(p) => match money_cents(item.price_component[p].amount.as_ref()) {
-                Ok(c) if c > 0 => Some(c),
+                Ok(c) if c.is_positive() => Some(c),
                 Ok(_) => {
                     issues.push(Issue::error(
                         "value",
@@ -399,7 +410,7 @@ fn invoice_fields(at: &str, inv: &Invoice, issues: &mut Vec<Issue>) -> Option<Bi
         }
     }
     let total = match money_cents(inv.total_gross.as_ref()) {
-        Ok(c) if c > 0 => Some(c),
+        Ok(c) if c.is_positive() => Some(c),
         Ok(_) => {
             issues.push(Issue::error(
                 "value",
@@ -425,9 +436,7 @@ fn invoice_fields(at: &str, inv: &Invoice, issues: &mut Vec<Issue>) -> Option<Bi
         return None;
     }
     let total = total?;
-    let sum = lines
-        .iter()
-        .try_fold(0i64, |acc, l| acc.checked_add(l.amount_cents));
+    let sum = Cents::checked_sum(lines.iter().map(|l| l.amount_cents));
     if sum != Some(total) {
         issues.push(Issue::error(
             "business-rule",

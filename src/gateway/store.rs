@@ -1,6 +1,7 @@
 //! SQL for pushed visits: one row per (hospital, visit id) with the newest revision, every
 //! revision's bundle kept sealed, and the lookup by the patient's blind index.
 
+use crate::money::Cents;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
@@ -29,7 +30,7 @@ pub async fn save(
     visit: &Visit,
     raw_bundle: &[u8],
 ) -> sqlx::Result<Pushed> {
-    let sha = visit.content_sha256();
+    let sha = visit.content_hash(keys);
     let existing = sqlx::query(
         "SELECT id, content_sha256, revision FROM visits WHERE hospital_id = $1 AND hospital_visit_id = $2",
     )
@@ -50,7 +51,7 @@ pub async fn save(
         Some(row) => {
             let id: i64 = row.try_get("id")?;
             let stored: String = row.try_get("content_sha256")?;
-            if stored == sha {
+            if stored == sha || stored == visit.content_sha256() {
                 return Ok(Pushed::Unchanged { visit_id: id });
             }
             let revision = row.try_get::<i64, _>("revision")? + 1;
@@ -62,8 +63,8 @@ pub async fn save(
             .bind(&patient_enc)
             .bind(&bidx)
             .bind(&visit.visit_date)
-            .bind(&visit.diagnosis_code)
-            .bind(&visit.diagnosis_text)
+            .bind(crate::seal::seal_with(keys, &visit.diagnosis_code))
+            .bind(visit.diagnosis_text.as_deref().map(|t| crate::seal::seal_with(keys, t)))
             .bind(&visit.invoice_no)
             .bind(visit.total_cents)
             .bind(&sha)
@@ -92,8 +93,8 @@ pub async fn save(
             .bind(&patient_enc)
             .bind(&bidx)
             .bind(&visit.visit_date)
-            .bind(&visit.diagnosis_code)
-            .bind(&visit.diagnosis_text)
+            .bind(crate::seal::seal_with(keys, &visit.diagnosis_code))
+            .bind(visit.diagnosis_text.as_deref().map(|t| crate::seal::seal_with(keys, t)))
             .bind(&visit.invoice_no)
             .bind(visit.total_cents)
             .bind(&sha)
@@ -116,8 +117,8 @@ pub async fn save(
         )
         .bind(visit_id)
         .bind(i as i64 + 1)
-        .bind(&line.code)
-        .bind(&line.display)
+        .bind(line.code.as_deref().map(|c| crate::seal::seal_with(keys, c)))
+        .bind(crate::seal::seal_with(keys, &line.display))
         .bind(line.amount_cents)
         .execute(&mut **tx)
         .await?;
@@ -142,13 +143,13 @@ pub struct VisitView {
     pub id: i64,
     pub hospital_id: i64,
     pub hospital: String,
-    pub hospital_level: i64,
+    pub hospital_level: crate::policy::HospitalLevel,
     pub hospital_visit_id: String,
     pub visit_date: String,
     pub diagnosis_code: String,
     pub diagnosis_text: Option<String>,
     pub invoice_no: String,
-    pub total_cents: i64,
+    pub total_cents: Cents,
     pub revision: i64,
     pub fee_lines: Vec<FeeLineView>,
     pub source: &'static str,
@@ -157,10 +158,11 @@ pub struct VisitView {
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = VisitFeeLineView)]
 pub struct FeeLineView {
     pub code: Option<String>,
     pub display: String,
-    pub amount_cents: i64,
+    pub amount_cents: Cents,
 }
 
 const VISIT_SELECT: &str = "SELECT v.id, v.hospital_id, h.name AS hospital, h.level AS hospital_level, v.hospital_visit_id,
@@ -221,8 +223,8 @@ async fn to_view(conn: &mut AnyConnection, row: &AnyRow) -> sqlx::Result<VisitVi
     .iter()
     .map(|l| {
         Ok(FeeLineView {
-            code: l.try_get("code")?,
-            display: l.try_get("display")?,
+            code: l.try_get::<crate::seal::SealedOpt, _>("code")?.into(),
+            display: l.try_get::<crate::seal::Sealed, _>("display")?.into(),
             amount_cents: l.try_get("amount_cents")?,
         })
     })
@@ -234,8 +236,12 @@ async fn to_view(conn: &mut AnyConnection, row: &AnyRow) -> sqlx::Result<VisitVi
         hospital_level: row.try_get("hospital_level")?,
         hospital_visit_id: row.try_get("hospital_visit_id")?,
         visit_date: row.try_get("visit_date")?,
-        diagnosis_code: row.try_get("diagnosis_code")?,
-        diagnosis_text: row.try_get("diagnosis_text")?,
+        diagnosis_code: row
+            .try_get::<crate::seal::Sealed, _>("diagnosis_code")?
+            .into(),
+        diagnosis_text: row
+            .try_get::<crate::seal::SealedOpt, _>("diagnosis_text")?
+            .into(),
         invoice_no: row.try_get("invoice_no")?,
         total_cents: row.try_get("total_cents")?,
         revision: row.try_get("revision")?,

@@ -8,10 +8,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+pub use super::error_code::ErrorCode;
+
 #[derive(Debug)]
 pub struct AppError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub fields: BTreeMap<String, String>,
     /// The cause of a 5xx, logged once and never shown.
@@ -34,9 +36,10 @@ struct Inner<'a> {
 }
 
 impl AppError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AppError {
+    /// An error with a catalogue code and a specific message; the status is the code's.
+    pub fn with_code(code: ErrorCode, message: impl Into<String>) -> AppError {
         AppError {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
             fields: BTreeMap::new(),
@@ -49,38 +52,17 @@ impl AppError {
         self
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> AppError {
-        AppError::new(StatusCode::BAD_REQUEST, code, message)
-    }
     pub fn unauthenticated() -> AppError {
-        AppError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "Sign in first.",
-        )
+        ErrorCode::Unauthenticated.with_message("Sign in first.")
     }
     pub fn forbidden() -> AppError {
-        AppError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "Your role does not allow this.",
-        )
+        ErrorCode::Forbidden.with_message("Your role does not allow this.")
     }
     pub fn not_found() -> AppError {
-        AppError::new(StatusCode::NOT_FOUND, "not_found", "Not found.")
-    }
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> AppError {
-        AppError::new(StatusCode::CONFLICT, code, message)
-    }
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> AppError {
-        AppError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+        ErrorCode::NotFound.with_message("Not found.")
     }
     pub fn internal(cause: anyhow::Error) -> AppError {
-        let mut e = AppError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Something went wrong on our side.",
-        );
+        let mut e = ErrorCode::Internal.with_message("Something went wrong on our side.");
         e.source = Some(cause);
         e
     }
@@ -99,26 +81,22 @@ impl IntoResponse for AppError {
         }
         let body = Body {
             error: Inner {
-                code: self.code,
+                code: self.code.as_str(),
                 message: &self.message,
                 fields: &self.fields,
             },
         };
         let mut response = (self.status, Json(body)).into_response();
         // Lets the metrics and page layers see the code without parsing the body.
-        response.extensions_mut().insert(ErrorCode(self.code));
+        response.extensions_mut().insert(self.code);
         response
     }
 }
 
-/// The error code of a response, for middleware.
-#[derive(Clone, Copy, Debug)]
-pub struct ErrorCode(pub &'static str);
-
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> AppError {
         if crate::db::is_unique_violation(&err) {
-            return AppError::conflict("conflict", "This would duplicate an existing record.");
+            return ErrorCode::Conflict.with_message("This would duplicate an existing record.");
         }
         AppError::internal(anyhow::Error::new(err).context("database"))
     }

@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use super::error::AppError;
+use super::error::{AppError, ErrorCode};
 
 pub struct ApiJson<T>(pub T);
 
@@ -28,17 +28,15 @@ where
                 m.eq_ignore_ascii_case("application/json") || m.ends_with("+json")
             });
         if !is_json {
-            return Err(AppError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Send the body as application/json.",
-            ));
+            return Err(
+                ErrorCode::UnsupportedMediaType.with_message("Send the body as application/json.")
+            );
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 payload_too_large()
             } else {
-                AppError::bad_request("malformed_body", "The request body could not be read.")
+                ErrorCode::MalformedBody.with_message("The request body could not be read.")
             }
         })?;
         parse(&bytes).map(ApiJson)
@@ -46,11 +44,7 @@ where
 }
 
 pub fn payload_too_large() -> AppError {
-    AppError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        "The request body is too large.",
-    )
+    ErrorCode::PayloadTooLarge.with_message("The request body is too large.")
 }
 
 /// Parses JSON, telling syntax errors (400) from type errors (422 with the field's path).
@@ -59,7 +53,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => {
             de.end().map_err(|_| {
-                AppError::bad_request("malformed_json", "The body is not valid JSON.")
+                ErrorCode::MalformedJson.with_message("The body is not valid JSON.")
             })?;
             Ok(v)
         }
@@ -73,16 +67,11 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
                     } else {
                         path
                     };
-                    Err(AppError::invalid(
-                        "invalid_input",
-                        "A field is missing or has the wrong type.",
-                    )
-                    .with_field(field, strip_position(&inner.to_string())))
+                    Err(ErrorCode::InvalidInput
+                        .with_message("A field is missing or has the wrong type.")
+                        .with_field(field, strip_position(&inner.to_string())))
                 }
-                _ => Err(AppError::bad_request(
-                    "malformed_json",
-                    "The body is not valid JSON.",
-                )),
+                _ => Err(ErrorCode::MalformedJson.with_message("The body is not valid JSON.")),
             }
         }
     }

@@ -1,23 +1,25 @@
-//! Shared HTTP plumbing: state, errors, extractors, middleware and the application itself.
+//! Shared HTTP plumbing: state, errors, extractors (who is asking, with which role) and
+//! middleware. It imports no bounded context; the application that assembles the contexts
+//! is `crate::app`.
 
+pub mod access;
+pub mod auth;
+pub mod budget;
 pub mod error;
+pub mod error_code;
 pub mod json;
+pub mod limiter;
 pub mod metrics;
-mod middleware;
+pub mod middleware;
+pub mod openapi;
+pub mod text;
+pub mod web;
 
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use anyhow::Context;
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tokio::net::TcpListener;
-use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
-
 pub use error::{AppError, AppResult};
+pub use error_code::ErrorCode;
 pub use json::ApiJson;
 
 use crate::config::Settings;
@@ -32,175 +34,112 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Login attempts per client address; per process (the per-account lockout is in the
     /// database, so it holds across instances).
-    pub login_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    pub login_limiter: Arc<limiter::AddressLimiter>,
+    /// Uploads per account; per process, like the address limit.
+    pub upload_limiter: Arc<limiter::KeyedLimiter<i64>>,
+    /// Bounds the memory image decoding may take, across all requests.
+    pub decodes: Arc<budget::DecodeBudget>,
+    /// Where uploads are stored (sealed): a directory or an S3-compatible bucket.
+    pub files: crate::db::FileStore,
 }
 
 impl AppState {
-    pub fn new(db: Db, keys: Keys, settings: Settings) -> AppState {
-        let per_minute = NonZeroU32::new(settings.login_per_minute.max(1)).expect("non-zero");
+    pub fn new(db: Db, keys: Keys, settings: Settings, files: crate::db::FileStore) -> AppState {
+        let logins = limiter::LimiterSettings {
+            per_minute: settings.login_per_minute,
+            burst: settings.login_burst,
+        };
+        let uploads = limiter::LimiterSettings {
+            per_minute: settings.uploads_per_minute,
+            burst: settings.upload_burst,
+        };
         AppState {
             db,
             keys,
             metrics: Arc::new(metrics::Metrics::default()),
-            login_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
+            login_limiter: Arc::new(limiter::AddressLimiter::new(logins)),
+            upload_limiter: Arc::new(limiter::KeyedLimiter::new(uploads)),
+            decodes: Arc::new(budget::DecodeBudget::new(settings.image_decodes)),
+            files,
             settings: Arc::new(settings),
         }
     }
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "medclaim API", version = "1", description = "Medical reimbursement and insurance claims (SPEC §11)."),
-    components(schemas(error::ErrorBodySchema)),
-    modifiers(&BearerAuth)
-)]
-struct ApiDoc;
+/// The client's address, as [`resolve_client_addr`] found it.
+#[derive(Clone, Copy, Debug)]
+struct ClientAddr(IpAddr);
 
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
-/// Every JSON API route, with its OpenAPI description.
-fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(crate::accounts::api::router())
-        .merge(crate::audit::api::router())
-        .merge(crate::review::api::router())
-        .merge(crate::notices::admin::router())
-        .merge(crate::claims::api::router())
-        .merge(crate::storage::api::router())
-        .merge(crate::notices::api::router())
-        .merge(crate::notify::inbox::router())
-        .merge(crate::profile::api::router())
-        .merge(crate::support::api::router())
-        .merge(crate::booking::api::router())
-        .merge(crate::notify::api_router())
-        .merge(crate::registry::api::router())
-        .merge(crate::gateway::api::router())
-        .merge(crate::insurers::api::router())
-        .merge(crate::ledger::api::router())
-        .merge(crate::reports::api::router())
-        .merge(crate::roster::api::router())
-}
-
-/// The whole application as a router (used by the server and by router-level tests).
-pub fn router(state: AppState) -> Router {
-    let (api, openapi) = api_routes().split_for_parts();
-    let openapi = Arc::new(openapi);
-    let max_body = state.settings.max_json_bytes;
-    Router::new()
-        .merge(api)
-        .route(
-            "/api/v1/openapi.json",
-            axum::routing::get(move || {
-                let doc = openapi.clone();
-                async move { axum::Json(doc.as_ref().clone()) }
-            }),
-        )
-        .merge(middleware::ops_router())
-        .merge(crate::web::router())
-        .fallback(middleware::not_found)
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::observe,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::security_headers,
-        ))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            middleware::panic_response,
-        ))
-        .with_state(state)
-}
-
-/// The server: bound, migrated, ready to run.
-pub struct Application {
-    listener: TcpListener,
-    port: u16,
-    state: AppState,
-}
-
-impl Application {
-    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let (db, keys) = settings.open().await?;
-        Self::build_with(settings, db, keys).await
-    }
-
-    pub async fn build_with(settings: Settings, db: Db, keys: Keys) -> anyhow::Result<Application> {
-        let listener = TcpListener::bind(settings.bind)
-            .await
-            .with_context(|| format!("binding {}", settings.bind))?;
-        let port = listener.local_addr()?.port();
-        Ok(Application {
-            listener,
-            port,
-            state: AppState::new(db, keys, settings),
-        })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
-    /// Serves until SIGINT/SIGTERM, then lets requests in flight finish.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let worker = crate::notify::worker::spawn(&self.state);
-        let app = router(self.state);
-        let served = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
-        if let Some(worker) = worker {
-            worker.abort();
-        }
-        served?;
-        Ok(())
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
-}
-
-/// The client's address as seen on the connection (a proxy's, behind one).
+/// The client's address: the connection's peer, or — when the peer is a trusted proxy — the
+/// address that proxy put in `X-Forwarded-For`.
 pub fn client_ip(parts: &axum::http::request::Parts) -> Option<IpAddr> {
     parts
         .extensions
+        .get::<ClientAddr>()
+        .map(|c| c.0)
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
+}
+
+/// The client behind a chain of proxies: `X-Forwarded-For` read from the right, skipping the
+/// trusted proxies; the first address that is not one is the client. A client can write
+/// anything in the header itself, so only what trusted proxies appended is believed, and an
+/// untrusted peer's header is ignored altogether.
+pub fn forwarded_client(peer: IpAddr, forwarded_for: &[&str], trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops = forwarded_for
+        .iter()
+        .flat_map(|h| h.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(&ip) {
+                    break;
+                }
+            }
+            // Garbage in the chain: the last address believed stands.
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+pub async fn resolve_client_addr(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let peer = req
+        .extensions()
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+        .map(|c| c.0.ip());
+    if let Some(peer) = peer {
+        let trusted = &state.settings.trusted_proxies;
+        let client = if trusted.is_empty() {
+            peer
+        } else {
+            let headers: Vec<&str> = req
+                .headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            forwarded_client(peer, &headers, trusted)
+        };
+        req.extensions_mut().insert(ClientAddr(client));
+    }
+    next.run(req).await
 }
 
 /// The client's address, when the server was started with connection info.
@@ -213,5 +152,44 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
         _: &S,
     ) -> Result<Self, Self::Rejection> {
         Ok(ClientIp(client_ip(parts)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_client;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted = crate::config::parse_networks("10.0.0.0/8, 192.0.2.7");
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        // An untrusted peer cannot choose its address.
+        assert_eq!(
+            forwarded_client(ip("198.51.100.1"), &["1.2.3.4"], &trusted),
+            ip("198.51.100.1")
+        );
+        // Behind the proxy: the address it appended.
+        assert_eq!(
+            forwarded_client(ip("10.0.0.5"), &["203.0.113.9"], &trusted),
+            ip("203.0.113.9")
+        );
+        // A client's own forged entry sits left of what the proxies appended.
+        assert_eq!(
+            forwarded_client(
+                ip("10.0.0.5"),
+                &["6.6.6.6, 203.0.113.9, 192.0.2.7"],
+                &trusted
+            ),
+            ip("203.0.113.9")
+        );
+        // No header, or garbage: the proxy itself.
+        assert_eq!(
+            forwarded_client(ip("10.0.0.5"), &[], &trusted),
+            ip("10.0.0.5")
+        );
+        assert_eq!(
+            forwarded_client(ip("10.0.0.5"), &["not-an-ip"], &trusted),
+            ip("10.0.0.5")
+        );
     }
 }

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use super::fhir::{Adjudication, Eligibility, parse_claim_response, parse_eligibility};
-use crate::registry::Partner;
+use crate::fhir::{Adjudication, Eligibility, parse_claim_response, parse_eligibility};
 use crate::registry::signature::outbound_headers;
+use crate::registry::{Partner, PublicAddressesOnly, UrlPolicy, outgoing_url_allowed};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
@@ -40,16 +40,28 @@ pub struct InsurerClient {
 }
 
 impl InsurerClient {
-    pub fn new(insurer: &Partner, timeout: Duration) -> anyhow::Result<InsurerClient> {
+    /// A client for `insurer`, refusing what `policy` refuses at registration again now: the
+    /// scheme and a literal internal address before connecting, and a host name that has come
+    /// to resolve inside as it is resolved.
+    pub fn new(
+        insurer: &Partner,
+        timeout: Duration,
+        policy: UrlPolicy,
+    ) -> anyhow::Result<InsurerClient> {
         let base_url = insurer
             .fhir_base_url
             .clone()
             .ok_or_else(|| anyhow::anyhow!("partner {} is not an insurer", insurer.id))?;
+        let parsed = reqwest::Url::parse(&base_url)?;
+        outgoing_url_allowed(policy, &parsed).map_err(|why| anyhow::anyhow!(why))?;
+        let mut http = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none());
+        if !policy.allow_private {
+            http = http.dns_resolver(std::sync::Arc::new(PublicAddressesOnly));
+        }
         Ok(InsurerClient {
-            http: reqwest::Client::builder()
-                .timeout(timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()?,
+            http: http.build()?,
             base_url: base_url.trim_end_matches('/').to_string(),
             key_id: insurer.key_id.clone(),
             secret: insurer.secret.clone(),
@@ -91,12 +103,17 @@ impl InsurerClient {
         resource: &serde_json::Value,
     ) -> Result<(StatusCode, serde_json::Value), ConnectorError> {
         let body = serde_json::to_vec(resource).expect("serialisable");
+        let url = reqwest::Url::parse(&format!("{}/{path}", self.base_url))
+            .map_err(|e| ConnectorError::BadAnswer(format!("bad base URL: {e}")))?;
+        let signed_path = url.path().to_string();
         let mut request = self
             .http
-            .post(format!("{}/{path}", self.base_url))
+            .post(url)
             .header("content-type", "application/fhir+json")
             .header("accept", "application/fhir+json");
-        for (name, value) in outbound_headers(&self.key_id, &self.secret, &body) {
+        for (name, value) in
+            outbound_headers(&self.key_id, &self.secret, "POST", &signed_path, &body)
+        {
             request = request.header(name, value);
         }
         let response = request
@@ -111,10 +128,7 @@ impl InsurerClient {
         if status.is_client_error() {
             return Err(ConnectorError::Refused(status.as_u16()));
         }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ConnectorError::Retryable(e.without_url().to_string()))?;
+        let bytes = read_capped(response, MAX_ANSWER_BYTES).await?;
         if bytes.is_empty() {
             return Ok((status, serde_json::Value::Null));
         }
@@ -122,6 +136,33 @@ impl InsurerClient {
             .map_err(|e| ConnectorError::BadAnswer(format!("not JSON: {e}")))?;
         Ok((status, value))
     }
+}
+
+/// The largest answer read from an insurer; a FHIR ClaimResponse is a few kilobytes.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// The body, read chunk by chunk and refused as soon as it passes `cap` bytes (never buffered
+/// whole first).
+async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, ConnectorError> {
+    let too_large = || ConnectorError::BadAnswer(format!("answer larger than {cap} bytes"));
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ConnectorError::Retryable(e.without_url().to_string()))?
+    {
+        if bytes.len() + chunk.len() > cap {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 fn bad_answer(issues: &[crate::fhir::Issue]) -> ConnectorError {

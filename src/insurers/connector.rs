@@ -1,90 +1,28 @@
 //! The outbound half of the insurer hub. A case whose coverage names an external insurer is,
-//! on submit, routed to that insurer: the submitting transaction marks the case and queues an
-//! `insurer` job in the durable outbox. The outbox worker runs the job: eligibility check
+//! on submit, routed to that insurer by the claims context (`claims::routing`): the submitting
+//! transaction marks the case and queues an `insurer` job in the durable outbox. The outbox
+//! worker runs the job here: eligibility check
 //! (CoverageEligibilityRequest), then `Claim/$submit`, and applies the answer to the case.
 //! A crash or a network failure at any point is retried with backoff; a retry sends the same
 //! Claim (`Claim.identifier` = our case id), so the insurer sees one claim however often we ask.
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use futures_util::future::BoxFuture;
 use sqlx::Row;
 
 use super::client::{ClaimSubmission, ConnectorError, InsurerClient};
-use super::decide;
-use super::fhir::{
+use super::service;
+use crate::claims::routing::{INSURER_CHANNEL as CHANNEL, InsurerJob as Job};
+use crate::claims::store::{CaseRow, find_case};
+use crate::claims::{CaseStatus, InvoiceStatus};
+use crate::crypto::Keys;
+use crate::db::Db;
+use crate::fhir::{
     ClaimInput, ClaimItemInput, EligibilityInput, claim, coverage_eligibility_request,
 };
-use crate::claims::store::{CaseRow, find_case};
-use crate::crypto::Keys;
-use crate::db::{Db, Tx};
-use crate::notify::outbox;
+use crate::notify::worker::{JobError, JobHandler};
 use crate::registry::{PartnerKind, store as registry};
-
-/// The outbox channel of insurer jobs.
-pub const CHANNEL: &str = "insurer";
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Job {
-    case_id: i64,
-}
-
-/// Inside the submitting transaction: when the coverage of the case's year names an external
-/// insurer, hands the case to it (out of the staff queues) and queues the job. Answers the
-/// insurer's id, or `None` for the university's own fund (reviewed by staff as usual).
-pub async fn route_submission(tx: &mut Tx, case_id: i64) -> sqlx::Result<Option<i64>> {
-    let insurer: Option<i64> = sqlx::query(
-        "SELECT cv.insurer_id FROM cases c
-         JOIN coverage cv ON cv.user_id = c.student_id AND cv.year = c.coverage_year
-         WHERE c.id = $1",
-    )
-    .bind(case_id)
-    .fetch_optional(&mut **tx)
-    .await?
-    .map(|r| r.try_get::<Option<i64>, _>("insurer_id"))
-    .transpose()?
-    .flatten();
-    let Some(insurer_id) = insurer else {
-        return Ok(None);
-    };
-    // Whatever staff review it had before (coverage can name an insurer later), it now waits
-    // for the insurer.
-    sqlx::query(
-        "UPDATE cases SET insurer_id = $1, status = 'submitted', review_level = 0, may_edit = 0 WHERE id = $2",
-    )
-        .bind(insurer_id)
-        .bind(case_id)
-        .execute(&mut **tx)
-        .await?;
-    let payload = serde_json::to_value(Job { case_id }).expect("serialisable");
-    outbox::enqueue(
-        tx,
-        CHANNEL,
-        None,
-        &payload,
-        &format!("insurer-claim-{case_id}"),
-    )
-    .await?;
-    Ok(Some(insurer_id))
-}
-
-/// Why a job did not finish.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// Try again later (network, timeout, 5xx, 429, our database).
-    #[error("{0}")]
-    Retry(String),
-    /// Retrying the same request cannot help (4xx, unreadable answer, inactive insurer): the
-    /// job is parked as `dead` for an administrator, who can retry it from the outbox page.
-    #[error("{0}")]
-    Fatal(String),
-}
-
-impl From<sqlx::Error> for JobError {
-    fn from(e: sqlx::Error) -> Self {
-        JobError::Retry(format!("database: {e}"))
-    }
-}
 
 impl From<ConnectorError> for JobError {
     fn from(e: ConnectorError) -> Self {
@@ -104,6 +42,17 @@ pub struct Connector {
     pub keys: Keys,
     pub time_zone: chrono_tz::Tz,
     pub timeout: Duration,
+    /// Which partner URLs may be called (checked again on every call, see `InsurerClient::new`).
+    pub urls: crate::registry::UrlPolicy,
+}
+
+impl JobHandler for Connector {
+    fn channel(&self) -> &'static str {
+        CHANNEL
+    }
+    fn run<'a>(&'a self, payload: &'a str) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin(Connector::run(self, payload))
+    }
 }
 
 impl Connector {
@@ -115,10 +64,13 @@ impl Connector {
         let Some(case) = find_case(&self.db.pool, job.case_id, None).await? else {
             return Err(JobError::Fatal(format!("case {} not found", job.case_id)));
         };
-        let Some(insurer_id) = case.insurer_id.filter(|_| case.status == "submitted") else {
+        let Some(insurer_id) = case
+            .insurer_id
+            .filter(|_| case.status == CaseStatus::Submitted)
+        else {
             return Ok(());
         };
-        if self.already_answered(case.id).await? {
+        if self.already_answered(case.id.get()).await? {
             return Ok(());
         }
         let insurer =
@@ -130,7 +82,7 @@ impl Connector {
                 "insurer {insurer_id} is deactivated"
             )));
         }
-        let client = InsurerClient::new(&insurer, self.timeout)
+        let client = InsurerClient::new(&insurer, self.timeout, self.urls)
             .map_err(|e| JobError::Fatal(format!("{e:#}")))?;
         let input = self.claim_input(&case, &insurer.name).await?;
 
@@ -143,7 +95,7 @@ impl Connector {
                 eligibility.reason.as_deref().unwrap_or("-")
             );
             let mut tx = self.db.begin().await?;
-            decide::reject(&mut tx, case.id, insurer_id, &reason).await?;
+            service::reject(&mut tx, case.id.get(), insurer_id, &reason).await?;
             tx.commit().await?;
             return Ok(());
         }
@@ -152,10 +104,10 @@ impl Connector {
         match client.submit_claim(&claim(&input)).await? {
             ClaimSubmission::Accepted => {
                 tx = self.db.begin().await?;
-                decide::mark_queued(&mut tx, case.id, insurer_id).await?;
+                service::mark_queued(&mut tx, case.id.get(), insurer_id).await?;
             }
             ClaimSubmission::Adjudicated(adj) => {
-                if adj.case_id != case.id {
+                if adj.case_id != case.id.get() {
                     return Err(JobError::Fatal(format!(
                         "the ClaimResponse names case {} instead of {}",
                         adj.case_id, case.id
@@ -168,7 +120,7 @@ impl Connector {
                     .unwrap_or_else(|| sha.clone());
                 tx = self.db.begin().await?;
                 let recorded =
-                    decide::apply_claim_response(&mut tx, insurer_id, &adj, &identifier, &sha)
+                    service::apply_claim_response(&mut tx, insurer_id, &adj, &identifier, &sha)
                         .await?;
                 if recorded == super::store::Recorded::Conflict {
                     return Err(JobError::Fatal(
@@ -213,15 +165,15 @@ impl Connector {
             .iter()
             .map(|l| {
                 Ok(ClaimItemInput {
-                    code: l.try_get("code")?,
-                    display: l.try_get("display")?,
+                    code: l.try_get::<crate::seal::SealedOpt, _>("code")?.into(),
+                    display: l.try_get::<crate::seal::Sealed, _>("display")?.into(),
                     amount_cents: l.try_get("amount_cents")?,
                 })
             })
             .collect::<sqlx::Result<Vec<_>>>()?;
         if items.is_empty() {
             for i in crate::claims::store::invoices_of(pool, case.id).await? {
-                if i.status == "rejected" || i.total_cents == i.self_pay_cents {
+                if i.status == InvoiceStatus::Rejected || i.total_cents == i.self_pay_cents {
                     continue;
                 }
                 items.push(ClaimItemInput {
@@ -238,7 +190,7 @@ impl Connector {
             .to_string();
         Ok(ClaimInput {
             eligibility: EligibilityInput {
-                case_id: case.id,
+                case_id: case.id.get(),
                 student_id: row.try_get("username")?,
                 policy_no: row
                     .try_get::<Option<String>, _>("policy_no")?

@@ -3,8 +3,8 @@
 
 use sqlx::{AnyPool, Row};
 
-use super::fhir::Adjudication;
 use crate::db::{Tx, now_ms};
+use crate::fhir::Adjudication;
 
 /// The external insurer named by the coverage of the case's year, if any.
 pub async fn insurer_of_case(pool: &AnyPool, case_id: i64) -> sqlx::Result<Option<i64>> {
@@ -26,6 +26,9 @@ pub enum Recorded {
     Duplicate,
     /// The same identifier with other content.
     Conflict,
+    /// A new ClaimResponse for a case already paid: kept in `claim_responses` and flagged, but
+    /// the decision (the reconciliation baseline) stays as it was when the money moved.
+    Frozen,
 }
 
 /// Records a ClaimResponse and sets the case's insurer claim state from it.
@@ -63,6 +66,14 @@ pub async fn record_claim_response(
     .bind(now)
     .execute(&mut **tx)
     .await?;
+    let paid: Option<i64> = sqlx::query_scalar("SELECT paid_at FROM cases WHERE id = $1")
+        .bind(adj.case_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .flatten();
+    if paid.is_some() {
+        return Ok(Recorded::Frozen);
+    }
     let decided_at = (adj.outcome != "queued").then_some(now);
     let adjudication = serde_json::to_string(&adj.items).expect("serialisable");
     let updated = sqlx::query(
@@ -72,8 +83,8 @@ pub async fn record_claim_response(
     .bind(insurer_id)
     .bind(&adj.outcome)
     .bind(adj.payout_cents)
-    .bind(&adj.disposition)
-    .bind(&adjudication)
+    .bind(crate::seal::seal_opt(adj.disposition.as_deref()))
+    .bind(crate::seal::seal(&adjudication))
     .bind(response_identifier)
     .bind(decided_at)
     .bind(now)
@@ -90,8 +101,8 @@ pub async fn record_claim_response(
         .bind(insurer_id)
         .bind(&adj.outcome)
         .bind(adj.payout_cents)
-        .bind(&adj.disposition)
-        .bind(&adjudication)
+        .bind(crate::seal::seal_opt(adj.disposition.as_deref()))
+        .bind(crate::seal::seal(&adjudication))
         .bind(response_identifier)
         .bind(decided_at)
         .bind(now)

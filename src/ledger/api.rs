@@ -15,10 +15,10 @@ use utoipa_axum::routes;
 use super::domain::{Mismatch, Window, reconcile};
 use super::export;
 use super::store::{self, CaseBalance, InsurerBalance};
-use crate::accounts::RequireRole;
-use crate::accounts::extract::FinanceReaders;
-use crate::http::{AppError, AppResult, AppState};
-use crate::web::Tr;
+use crate::http::auth::FinanceReaders;
+use crate::http::auth::RequireRole;
+use crate::http::web::Tr;
+use crate::http::{AppResult, AppState, ErrorCode};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -70,7 +70,8 @@ fn date_param(field: &'static str, v: Option<&str>) -> AppResult<Option<NaiveDat
         .filter(|s| !s.is_empty())
         .map(|s| {
             NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-                AppError::invalid("invalid_input", "Dates are YYYY-MM-DD.")
+                ErrorCode::InvalidInput
+                    .with_message("Dates are YYYY-MM-DD.")
                     .with_field(field, "YYYY-MM-DD")
             })
         })

@@ -1,5 +1,6 @@
 //! Reconciliation rules, without I/O: every mismatch between approved payouts and payments.
 
+use crate::money::Cents;
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
@@ -11,7 +12,7 @@ use utoipa::ToSchema;
 pub struct Approval {
     pub case_id: i64,
     pub insurer_id: i64,
-    pub approved_cents: i64,
+    pub approved_cents: Cents,
     pub approved_on: NaiveDate,
 }
 
@@ -21,7 +22,7 @@ pub struct Paid {
     pub entry_id: i64,
     pub case_id: Option<i64>,
     pub insurer_id: i64,
-    pub amount_cents: i64,
+    pub amount_cents: Cents,
     pub paid_on: NaiveDate,
 }
 
@@ -62,8 +63,8 @@ pub struct Mismatch {
     pub kind: MismatchKind,
     pub case_id: Option<i64>,
     pub insurer_id: i64,
-    pub approved_cents: Option<i64>,
-    pub paid_cents: Option<i64>,
+    pub approved_cents: Option<Cents>,
+    pub paid_cents: Option<Cents>,
     /// The ledger entries involved.
     pub entry_ids: Vec<i64>,
 }
@@ -134,7 +135,10 @@ pub fn reconcile(
                 case_id: *case_id,
                 insurer_id: approval.insurer_id,
                 approved_cents: Some(approval.approved_cents),
-                paid_cents: Some(paid.iter().map(|p| p.amount_cents).sum()),
+                paid_cents: Some(
+                    Cents::checked_sum(paid.iter().map(|p| p.amount_cents))
+                        .expect("payment amounts are bounded at entry"),
+                ),
                 entry_ids: paid.iter().map(|p| p.entry_id).collect(),
             });
         }
@@ -170,7 +174,7 @@ mod tests {
         Approval {
             case_id,
             insurer_id: 1,
-            approved_cents: cents,
+            approved_cents: Cents::new(cents),
             approved_on: d(on),
         }
     }
@@ -179,7 +183,7 @@ mod tests {
             entry_id,
             case_id,
             insurer_id: 1,
-            amount_cents: cents,
+            amount_cents: Cents::new(cents),
             paid_on: d(on),
         }
     }

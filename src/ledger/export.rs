@@ -2,14 +2,15 @@
 //! with counts and sums per kind. Written on a blocking thread; words come from the
 //! translations, so the file says what the console page says.
 
+use crate::money::Cents;
 use rust_xlsxwriter::{Format, Workbook, Worksheet};
 
 use super::api::Reconciled;
 use super::domain::{Mismatch, MismatchKind};
 use super::store::Names;
+use crate::http::web::Tr;
 use crate::reports::domain::{neutralise, yuan_number};
 use crate::reports::export::{Formats, save_to_tempfile};
-use crate::web::Tr;
 
 /// Heading keys and column widths of the mismatch sheet.
 const COLUMNS: [(&str, f64); 8] = [
@@ -50,7 +51,7 @@ fn money(
     sheet: &mut Worksheet,
     row: u32,
     col: u16,
-    cents: Option<i64>,
+    cents: Option<Cents>,
     format: &Format,
 ) -> anyhow::Result<()> {
     if let Some(c) = cents {
@@ -86,7 +87,7 @@ fn mismatch_row(
     sheet.write_string(row, 3, neutralise(&insurer))?;
     money(sheet, row, 4, m.approved_cents, &formats.money)?;
     money(sheet, row, 5, m.paid_cents, &formats.money)?;
-    let difference = m.approved_cents.unwrap_or(0) - m.paid_cents.unwrap_or(0);
+    let difference = m.approved_cents.unwrap_or_default() - m.paid_cents.unwrap_or_default();
     money(sheet, row, 6, Some(difference), &formats.money)?;
     let entries: Vec<String> = m.entry_ids.iter().map(i64::to_string).collect();
     sheet.write_string(row, 7, entries.join(", "))?;
@@ -100,11 +101,13 @@ fn summary(
     formats: &Formats,
 ) -> anyhow::Result<()> {
     let mut row = 0;
-    let (mut count, mut approved, mut paid) = (0, 0, 0);
+    let (mut count, mut approved, mut paid) = (0, Cents::ZERO, Cents::ZERO);
     for kind in MismatchKind::ALL {
         let of_kind: Vec<&Mismatch> = rec.items.iter().filter(|m| m.kind == kind).collect();
-        let a: i64 = of_kind.iter().filter_map(|m| m.approved_cents).sum();
-        let p: i64 = of_kind.iter().filter_map(|m| m.paid_cents).sum();
+        let a = Cents::checked_sum(of_kind.iter().filter_map(|m| m.approved_cents))
+            .expect("amounts are bounded at entry");
+        let p = Cents::checked_sum(of_kind.iter().filter_map(|m| m.paid_cents))
+            .expect("amounts are bounded at entry");
         row += 1;
         sheet.write_string(row, 0, kind_label(tr, kind))?;
         sheet.write_number(row, 1, of_kind.len() as f64)?;

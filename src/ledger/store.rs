@@ -1,5 +1,6 @@
 //! SQL for the payout ledger.
 
+use crate::money::Cents;
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
@@ -9,13 +10,13 @@ use utoipa::ToSchema;
 
 use super::domain::{Approval, Paid};
 use crate::db::{Tx, now_ms};
-use crate::insurers::fhir::PaymentNotice;
+use crate::fhir::PaymentNotice;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EntryView {
     pub id: i64,
     pub case_id: Option<i64>,
-    pub amount_cents: i64,
+    pub amount_cents: Cents,
     /// `YYYY-MM-DD`
     pub paid_date: String,
     /// `wallet | bank | unknown`
@@ -159,8 +160,8 @@ pub async fn payments(pool: &AnyPool) -> sqlx::Result<Vec<Paid>> {
 pub struct InsurerBalance {
     pub insurer_id: i64,
     pub name: String,
-    pub owed_cents: i64,
-    pub paid_cents: i64,
+    pub owed_cents: Cents,
+    pub paid_cents: Cents,
 }
 
 pub async fn balances(pool: &AnyPool) -> sqlx::Result<Vec<InsurerBalance>> {
@@ -198,15 +199,15 @@ pub struct CaseBalance {
     /// insurer paid a case it holds no claim for.
     pub claim_status: Option<String>,
     /// What the insurer approved (a complete or partial claim), else 0.
-    pub owed_cents: i64,
+    pub owed_cents: Cents,
     /// Sum of this insurer's ledger entries for the case.
-    pub paid_cents: i64,
+    pub paid_cents: Cents,
     /// How many ledger entries make up `paid_cents`.
     pub payments: i64,
     /// `YYYY-MM-DD` of the latest payment.
     pub last_paid_date: Option<String>,
     /// `owed_cents - paid_cents`: positive is still owed, negative is overpaid.
-    pub balance_cents: i64,
+    pub balance_cents: Cents,
 }
 
 /// One page of per-case balances: the rows of up to `cases` cases after case `after` (every
@@ -263,8 +264,12 @@ pub async fn case_balances(
     let mut items = rows
         .iter()
         .map(|r| {
-            let owed: i64 = r.try_get::<Option<i64>, _>("approved_cents")?.unwrap_or(0);
-            let paid: i64 = r.try_get::<Option<i64>, _>("paid_cents")?.unwrap_or(0);
+            let owed: Cents = r
+                .try_get::<Option<Cents>, _>("approved_cents")?
+                .unwrap_or_default();
+            let paid: Cents = r
+                .try_get::<Option<Cents>, _>("paid_cents")?
+                .unwrap_or_default();
             Ok(CaseBalance {
                 case_id: r.try_get("case_id")?,
                 student_id: r.try_get("username")?,

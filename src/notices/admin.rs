@@ -11,12 +11,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::accounts::extract::Admins;
-use crate::accounts::{CurrentUser, RequireRole};
 use crate::audit::{self, Event as AuditEvent};
 use crate::db::now_ms;
-use crate::http::{ApiJson, AppError, AppResult, AppState};
-use crate::web::rfc3339;
+use crate::http::auth::Admins;
+use crate::http::auth::{CurrentUser, RequireRole};
+use crate::http::web::rfc3339;
+use crate::http::{ApiJson, AppError, AppResult, AppState, ErrorCode};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -69,6 +69,7 @@ pub fn render_markdown(src: &str) -> String {
 }
 
 #[derive(Serialize, ToSchema, Clone)]
+#[schema(as = AdminNoticeView)]
 pub struct NoticeView {
     pub id: i64,
     pub title: String,
@@ -109,6 +110,7 @@ impl From<NoticeRow> for NoticeView {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = AdminNoticeList)]
 pub struct NoticeList {
     pub items: Vec<NoticeView>,
     pub next_cursor: Option<i64>,
@@ -150,8 +152,11 @@ async fn list(
 
 #[derive(Deserialize, ToSchema, Default)]
 pub struct NoticeInput {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: Option<String>,
+    #[schema(max_length = 20000)]
     pub body: Option<String>,
+    #[schema(minimum = -1000, maximum = 1000)]
     pub priority: Option<i64>,
     /// RFC 3339, or a date `YYYY-MM-DD` meaning the end of that day in the deployment's zone.
     pub valid_until: Option<String>,
@@ -179,29 +184,27 @@ fn parse_instant(s: &str, tz: chrono_tz::Tz) -> Option<i64> {
 pub fn parse_notice(input: NoticeInput, tz: chrono_tz::Tz) -> AppResult<NoticeFields> {
     let title = input.title.unwrap_or_default().trim().to_string();
     if title.is_empty() || title.chars().count() > 200 {
-        return Err(
-            AppError::invalid("invalid_input", "The title is 1–200 characters.")
-                .with_field("title", "1–200 characters"),
-        );
+        return Err(ErrorCode::InvalidInput
+            .with_message("The title is 1–200 characters.")
+            .with_field("title", "1–200 characters"));
     }
     let body = input.body.unwrap_or_default();
     if body.chars().count() > 20_000 {
-        return Err(
-            AppError::invalid("invalid_input", "The body is at most 20,000 characters.")
-                .with_field("body", "at most 20,000 characters"),
-        );
+        return Err(ErrorCode::InvalidInput
+            .with_message("The body is at most 20,000 characters.")
+            .with_field("body", "at most 20,000 characters"));
     }
     let priority = input.priority.unwrap_or(0);
     if !(-1000..=1000).contains(&priority) {
-        return Err(
-            AppError::invalid("invalid_input", "Priority is −1000…1000.")
-                .with_field("priority", "-1000 to 1000"),
-        );
+        return Err(ErrorCode::InvalidInput
+            .with_message("Priority is −1000…1000.")
+            .with_field("priority", "-1000 to 1000"));
     }
     let valid_until = match input.valid_until.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(s) => Some(parse_instant(s, tz).ok_or_else(|| {
-            AppError::invalid("invalid_input", "valid_until is RFC 3339 or YYYY-MM-DD.")
+            ErrorCode::InvalidInput
+                .with_message("valid_until is RFC 3339 or YYYY-MM-DD.")
                 .with_field("valid_until", "RFC 3339 or YYYY-MM-DD")
         })?),
     };

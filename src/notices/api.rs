@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::store::{self, NoticeView};
-use crate::accounts::CurrentUser;
+use crate::http::auth::CurrentUser;
 use crate::http::{AppResult, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -2,4 +2,5 @@
 
 pub mod admin;
 pub mod api;
+pub mod pages;
 pub mod store;

@@ -34,8 +34,8 @@ impl From<NoticeRow> for NoticeView {
             title: r.title,
             body: r.body,
             priority: r.priority,
-            published_at: crate::web::rfc3339(r.published_at),
-            valid_until: r.valid_until.map(crate::web::rfc3339),
+            published_at: crate::http::web::rfc3339(r.published_at),
+            valid_until: r.valid_until.map(crate::http::web::rfc3339),
             file_url: r.file_id.map(|f| format!("/api/v1/files/{f}")),
         }
     }

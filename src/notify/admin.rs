@@ -9,11 +9,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::outbox::{self, OutboxRow};
-use crate::accounts::extract::{Admins, RequireRole};
 use crate::audit::{self, Event};
+use crate::http::auth::{Admins, RequireRole};
 use crate::http::error::ErrorBodySchema;
-use crate::http::{AppError, AppResult, AppState};
-use crate::web::rfc3339;
+use crate::http::web::rfc3339;
+use crate::http::{AppError, AppResult, AppState, ErrorCode};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -74,7 +74,8 @@ const STATUSES: [&str; 5] = ["pending", "sending", "sent", "dead", "not_configur
 pub async fn load(state: &AppState, q: &OutboxQuery) -> AppResult<OutboxPage> {
     let status = q.status.as_deref().filter(|s| !s.is_empty());
     if status.is_some_and(|s| !STATUSES.contains(&s)) {
-        return Err(AppError::invalid("invalid_input", "Unknown status.")
+        return Err(ErrorCode::InvalidInput
+            .with_message("Unknown status.")
             .with_field("status", "unknown status"));
     }
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
@@ -90,7 +91,7 @@ pub async fn load(state: &AppState, q: &OutboxQuery) -> AppResult<OutboxPage> {
 
 /// The outbox, newest first.
 #[utoipa::path(get, path = "/api/v1/admin/outbox", tag = "notifications", params(OutboxQuery), security(("bearer" = [])),
-    responses((status = 200, body = OutboxPage), (status = 403, body = ErrorBodySchema)))]
+    responses((status = 200, body = OutboxPage), (status = 403, body = ErrorBodySchema), (status = 422, body = ErrorBodySchema)))]
 async fn list_outbox(
     State(state): State<AppState>,
     _admin: RequireRole<Admins>,
@@ -102,7 +103,7 @@ async fn list_outbox(
 /// Queue a dead (or not-configured) message again, due now, with fresh attempts.
 pub async fn requeue(
     state: &AppState,
-    admin: &crate::accounts::CurrentUser,
+    admin: &crate::http::auth::CurrentUser,
     id: i64,
 ) -> AppResult<()> {
     let mut tx = state.db.begin().await?;
@@ -112,10 +113,8 @@ pub async fn requeue(
         .await?;
     let status = status.ok_or_else(AppError::not_found)?;
     if !outbox::requeue(&mut tx, id).await? {
-        return Err(AppError::conflict(
-            "not_dead",
-            "Only a dead or not-configured message can be retried.",
-        ));
+        return Err(ErrorCode::NotDead
+            .with_message("Only a dead or not-configured message can be retried."));
     }
     let event = Event {
         action: "outbox.retry",

@@ -188,7 +188,7 @@ mod tests {
     #[test]
     fn template_values_are_json_escaped() {
         let body = super::fill_template(
-            super::super::settings::DEFAULT_SMS_TEMPLATE,
+            crate::config::DEFAULT_SMS_TEMPLATE,
             &[("phone", "13800138000"), ("text", "病历 \"#1\"\n通过")],
         );
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();

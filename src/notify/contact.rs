@@ -9,11 +9,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::accounts::CurrentUser;
 use crate::audit::{self, Event};
 use crate::db::now_ms;
+use crate::http::auth::CurrentUser;
 use crate::http::error::ErrorBodySchema;
-use crate::http::{ApiJson, AppError, AppResult, AppState};
+use crate::http::{ApiJson, AppError, AppResult, AppState, ErrorCode};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_contact, put_contact))
@@ -69,10 +69,9 @@ pub fn parse_email(raw: Option<&str>) -> Result<Option<String>, AppError> {
     if valid {
         Ok(Some(raw.to_string()))
     } else {
-        Err(
-            AppError::invalid("invalid_email", "The e-mail address is not valid.")
-                .with_field("email", "invalid_email"),
-        )
+        Err(ErrorCode::InvalidEmail
+            .with_message("The e-mail address is not valid.")
+            .with_field("email", "invalid_email"))
     }
 }
 
@@ -89,7 +88,8 @@ async fn put_contact(
         None => None,
         Some(l @ ("zh-CN" | "en")) => Some(l.to_string()),
         Some(_) => {
-            return Err(AppError::invalid("invalid_input", "Unknown language.")
+            return Err(ErrorCode::InvalidInput
+                .with_message("Unknown language.")
                 .with_field("lang", "zh-CN or en"));
         }
     };

@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::accounts::CurrentUser;
 use crate::db::now_ms;
+use crate::http::auth::CurrentUser;
 use crate::http::error::ErrorBodySchema;
 use crate::http::{AppError, AppResult, AppState};
 
@@ -25,7 +25,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct NotificationRow {
     pub id: i64,
     pub kind: String,
+    #[sqlx(try_from = "crate::seal::Sealed")]
     pub title: String,
+    #[sqlx(try_from = "crate::seal::Sealed")]
     pub body: String,
     pub case_id: Option<i64>,
     pub read_at: Option<i64>,
@@ -53,7 +55,7 @@ impl From<NotificationRow> for NotificationView {
             body: r.body,
             case_id: r.case_id,
             read: r.read_at.is_some(),
-            created_at: crate::web::rfc3339(r.created_at),
+            created_at: crate::http::web::rfc3339(r.created_at),
         }
     }
 }

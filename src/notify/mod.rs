@@ -8,12 +8,13 @@ pub mod clock;
 pub mod contact;
 pub mod inbox;
 pub mod outbox;
-mod settings;
+pub mod pages;
 pub mod worker;
 
+pub use crate::config::{NotifySettings, SmsSettings, SmtpSettings, SmtpTls};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use settings::{NotifySettings, SmsSettings, SmtpSettings, SmtpTls};
 
+use crate::money::Cents;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 
@@ -44,7 +45,7 @@ pub enum Message {
     },
     CaseApproved {
         case_id: i64,
-        payout_cents: i64,
+        payout_cents: Cents,
     },
     BookingConfirmed {
         case_id: i64,
@@ -65,17 +66,17 @@ pub enum Message {
     },
     CaseCompleted {
         case_id: i64,
-        payout_cents: i64,
+        payout_cents: Cents,
     },
     /// An external insurer adjudicated the claim with a payout (nothing to hand in).
     InsurerApproved {
         case_id: i64,
-        payout_cents: i64,
+        payout_cents: Cents,
     },
     /// The insurer paid; `destination` is masked (`****1234`) or absent.
     CasePaid {
         case_id: i64,
-        amount_cents: i64,
+        amount_cents: Cents,
         destination: Option<String>,
     },
 }
@@ -114,7 +115,6 @@ impl Message {
     /// (title, body) in `lang` (`zh-CN` or `en`).
     pub fn render(&self, lang: &str) -> (String, String) {
         let en = lang == "en";
-        let yuan = |c: &i64| format!("{}.{:02}", c / 100, (c % 100).abs());
         match self {
             Message::InvoiceRejected {
                 case_id,
@@ -170,7 +170,7 @@ impl Message {
                         format!("Case #{case_id} approved"),
                         format!(
                             "Case #{case_id} was approved: ¥{} will be paid. Book a slot to hand in the paper invoices.",
-                            yuan(payout_cents)
+                            payout_cents
                         ),
                     )
                 } else {
@@ -178,7 +178,7 @@ impl Message {
                         format!("病历 #{case_id} 审核通过"),
                         format!(
                             "病历 #{case_id} 审核通过，报销金额 ¥{}。请预约时段现场交票。",
-                            yuan(payout_cents)
+                            payout_cents
                         ),
                     )
                 }
@@ -251,7 +251,7 @@ impl Message {
                         format!("Case #{case_id} completed"),
                         format!(
                             "Paper received for case #{case_id}; ¥{} will be paid.",
-                            yuan(payout_cents)
+                            payout_cents
                         ),
                     )
                 } else {
@@ -259,7 +259,7 @@ impl Message {
                         format!("病历 #{case_id} 已完成"),
                         format!(
                             "病历 #{case_id} 已现场确认，报销金额 ¥{} 将发放。",
-                            yuan(payout_cents)
+                            payout_cents
                         ),
                     )
                 }
@@ -270,21 +270,18 @@ impl Message {
             } => {
                 if en {
                     (
-                        format!(
-                            "Case #{case_id}: the insurer will pay ¥{}",
-                            yuan(payout_cents)
-                        ),
+                        format!("Case #{case_id}: the insurer will pay ¥{}", payout_cents),
                         format!(
                             "Your insurer approved case #{case_id}: ¥{} will be paid to your account. Nothing to hand in.",
-                            yuan(payout_cents)
+                            payout_cents
                         ),
                     )
                 } else {
                     (
-                        format!("病历 #{case_id}：保险公司核定赔付 ¥{}", yuan(payout_cents)),
+                        format!("病历 #{case_id}：保险公司核定赔付 ¥{}", payout_cents),
                         format!(
                             "保险公司已核定病历 #{case_id}，赔付 ¥{} 将直接支付到您的账户，无需现场交票。",
-                            yuan(payout_cents)
+                            payout_cents
                         ),
                     )
                 }
@@ -297,10 +294,10 @@ impl Message {
                 let to = destination.as_deref().unwrap_or("");
                 if en {
                     (
-                        format!("Case #{case_id}: ¥{} paid", yuan(amount_cents)),
+                        format!("Case #{case_id}: ¥{} paid", amount_cents),
                         format!(
                             "The insurer paid ¥{} for case #{case_id}{}.",
-                            yuan(amount_cents),
+                            amount_cents,
                             if to.is_empty() {
                                 String::new()
                             } else {
@@ -310,10 +307,10 @@ impl Message {
                     )
                 } else {
                     (
-                        format!("病历 #{case_id}：¥{} 已到账", yuan(amount_cents)),
+                        format!("病历 #{case_id}：¥{} 已到账", amount_cents),
                         format!(
                             "保险公司已支付病历 #{case_id} 的赔付 ¥{}{}。",
-                            yuan(amount_cents),
+                            amount_cents,
                             if to.is_empty() {
                                 String::new()
                             } else {
@@ -342,8 +339,8 @@ pub async fn notify(tx: &mut Tx, user_id: i64, message: &Message) -> sqlx::Resul
     )
     .bind(user_id)
     .bind(message.kind())
-    .bind(&title)
-    .bind(&body)
+    .bind(crate::seal::seal(&title))
+    .bind(crate::seal::seal(&body))
     .bind(message.case_id())
     .bind(now_ms())
     .fetch_one(&mut **tx)

@@ -80,7 +80,8 @@ async fn insert(
     .bind(channel)
     .bind(user_id)
     .bind(recipient)
-    .bind(payload)
+    // Message texts carry reasons and diagnoses: sealed like the inbox.
+    .bind(crate::seal::seal(payload))
     .bind(idempotency_key)
     .bind(now)
     .execute(&mut **tx)
@@ -96,6 +97,7 @@ pub struct Claimed {
     pub channel: String,
     pub user_id: Option<i64>,
     pub recipient: Option<String>,
+    #[sqlx(try_from = "crate::seal::Sealed")]
     pub payload: String,
     pub idempotency_key: String,
     pub attempts: i64,

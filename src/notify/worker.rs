@@ -1,79 +1,103 @@
 //! The delivery worker: runs beside the HTTP server (one per instance; several instances share
-//! the work through row claims). Each tick it turns due reminders into notifications and
-//! delivers due outbox rows. A crash at any point loses nothing: unclaimed rows stay pending,
+//! the work through row claims). Each tick it runs the registered periodic tasks (e.g. the
+//! booking reminders) and delivers due outbox rows: SMS and e-mail itself, other channels
+//! through the job handler registered for them (e.g. the insurer connector). Higher contexts
+//! register their work here; this module imports none of them. A crash at any point loses nothing: unclaimed rows stay pending,
 //! claimed ones come back when their lease expires and are sent again with the same
 //! idempotency key.
 
 use std::sync::Arc;
 
-use sqlx::Row;
+use futures_util::future::BoxFuture;
 use tokio::task::JoinHandle;
 
 use super::channels::{Channels, SendError};
 use super::outbox::{self, Claimed, Payload};
-use super::{Clock, Message, NotifySettings, SystemClock};
-use crate::booking::domain::slot_start_ms;
+use super::{Clock, NotifySettings};
 use crate::crypto::Keys;
 use crate::db::Db;
 use crate::http::AppState;
-use crate::insurers::connector::{self, Connector, JobError};
 
 const BATCH: i64 = 20;
+
+/// Why a job did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Try again later (network, timeout, 5xx, 429, our database).
+    #[error("{0}")]
+    Retry(String),
+    /// Retrying the same request cannot help (4xx, unreadable answer, inactive insurer): the
+    /// job is parked as `dead` for an administrator, who can retry it from the outbox page.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        JobError::Retry(format!("database: {e}"))
+    }
+}
+
+/// A kind of outbox job that a higher context runs (the insurer connector): the worker claims
+/// the row and hands over its payload, and records the outcome.
+pub trait JobHandler: Send + Sync {
+    /// The outbox channel whose rows this handler runs.
+    fn channel(&self) -> &'static str;
+    fn run<'a>(&'a self, payload: &'a str) -> BoxFuture<'a, Result<(), JobError>>;
+}
+
+/// Work done at the start of every tick (the booking reminders); answers how many things it did.
+pub trait PeriodicTask: Send + Sync {
+    fn run(&self, now_ms: i64) -> BoxFuture<'_, anyhow::Result<usize>>;
+}
 
 pub struct Worker {
     db: Db,
     keys: Keys,
     settings: NotifySettings,
-    time_zone: chrono_tz::Tz,
     clock: Arc<dyn Clock>,
     channels: Channels,
-    insurers: Connector,
+    jobs: Vec<Arc<dyn JobHandler>>,
+    tasks: Vec<Arc<dyn PeriodicTask>>,
 }
-
-/// How long one call to an insurer may take before it counts as failed (and is retried).
-const INSURER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// What one tick did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tick {
+    /// What the periodic tasks did (reminders sent).
     pub reminders: usize,
     pub sent: usize,
     pub failed: usize,
 }
 
-/// Starts the worker for the server, unless turned off (`MEDCLAIM_OUTBOX_WORKER=0`).
-pub fn spawn(state: &AppState) -> Option<JoinHandle<()>> {
-    if !state.settings.notify.worker {
-        return None;
-    }
-    match Worker::new(state, Arc::new(SystemClock)) {
-        Ok(worker) => Some(tokio::spawn(worker.run())),
-        Err(e) => {
-            tracing::error!(
-                error = format!("{e:#}"),
-                "outbox worker not started: bad channel settings"
-            );
-            None
-        }
-    }
-}
-
 impl Worker {
+    /// A worker that delivers SMS and e-mail; register other jobs and tasks with
+    /// [`Worker::with_job`] and [`Worker::with_task`].
     pub fn new(state: &AppState, clock: Arc<dyn Clock>) -> anyhow::Result<Worker> {
         Ok(Worker {
             db: state.db.clone(),
             keys: state.keys.clone(),
             settings: state.settings.notify.clone(),
-            time_zone: state.settings.time_zone,
             clock,
             channels: Channels::from_settings(&state.settings.notify)?,
-            insurers: Connector {
-                db: state.db.clone(),
-                keys: state.keys.clone(),
-                time_zone: state.settings.time_zone,
-                timeout: INSURER_TIMEOUT,
-            },
+            jobs: Vec::new(),
+            tasks: Vec::new(),
         })
+    }
+
+    pub fn with_job(mut self, handler: Arc<dyn JobHandler>) -> Worker {
+        self.jobs.push(handler);
+        self
+    }
+
+    pub fn with_task(mut self, task: Arc<dyn PeriodicTask>) -> Worker {
+        self.tasks.push(task);
+        self
+    }
+
+    /// Runs in the background until the returned handle is aborted.
+    pub fn spawn(self) -> JoinHandle<()> {
+        tokio::spawn(self.run())
     }
 
     /// Ticks forever, pausing `poll_interval` when there was nothing to do.
@@ -89,7 +113,10 @@ impl Worker {
     }
 
     pub async fn tick(&self) -> anyhow::Result<Tick> {
-        let reminders = self.send_due_reminders().await?;
+        let mut reminders = 0;
+        for task in &self.tasks {
+            reminders += task.run(self.clock.now_ms()).await?;
+        }
         let (sent, failed) = self.deliver_due().await?;
         Ok(Tick {
             reminders,
@@ -98,67 +125,15 @@ impl Worker {
         })
     }
 
-    /// Due reminders become notifications, in one transaction with marking them, so each is
-    /// sent once. A booking no longer active, or a slot already begun, gets none.
-    pub async fn send_due_reminders(&self) -> anyhow::Result<usize> {
-        let now = self.clock.now_ms();
-        let mut tx = self.db.begin().await?;
-        let claimed = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE booking_reminders SET status = 'sent', done_at = $1
-             WHERE id IN (SELECT id FROM booking_reminders WHERE status = 'pending' AND due_at <= $1
-                          ORDER BY due_at, id LIMIT $2{})
-             RETURNING id, booking_id",
-            self.db.skip_locked()
-        )))
-        .bind(now)
-        .bind(BATCH)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut sent = 0;
-        for row in claimed {
-            let reminder_id: i64 = row.try_get("id")?;
-            let booking_id: i64 = row.try_get("booking_id")?;
-            let booking = sqlx::query(
-                "SELECT b.status, b.user_id, b.case_id, s.slot_date, s.start_time, s.end_time
-                 FROM bookings b JOIN slots s ON s.id = b.slot_id WHERE b.id = $1",
-            )
-            .bind(booking_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let status: String = booking.try_get("status")?;
-            let slot_date: String = booking.try_get("slot_date")?;
-            let start: String = booking.try_get("start_time")?;
-            let begun = slot_start_ms(self.time_zone, &slot_date, &start).is_none_or(|s| s <= now);
-            if status != "active" || begun {
-                sqlx::query("UPDATE booking_reminders SET status = 'skipped' WHERE id = $1")
-                    .bind(reminder_id)
-                    .execute(&mut *tx)
-                    .await?;
-                continue;
-            }
-            let message = Message::BookingReminder {
-                case_id: booking.try_get("case_id")?,
-                slot_date,
-                start,
-                end: booking.try_get("end_time")?,
-            };
-            super::notify(&mut tx, booking.try_get("user_id")?, &message).await?;
-            sent += 1;
-        }
-        tx.commit().await?;
-        Ok(sent)
-    }
-
     /// Claims due outbox rows and delivers them; answers (sent, failed).
     pub async fn deliver_due(&self) -> anyhow::Result<(usize, usize)> {
         let lease = self.settings.lease.as_millis() as i64;
         let rows = outbox::claim_due(&self.db, self.clock.now_ms(), lease, BATCH).await?;
         let (mut sent, mut failed) = (0, 0);
         for row in rows {
-            let outcome = if row.channel == connector::CHANNEL {
-                self.insurers.run(&row.payload).await.map(Some)
-            } else {
-                self.deliver(&row).await.map_err(|e| JobError::Retry(e.0))
+            let outcome = match self.jobs.iter().find(|j| j.channel() == row.channel) {
+                Some(job) => job.run(&row.payload).await.map(Some),
+                None => self.deliver(&row).await.map_err(|e| JobError::Retry(e.0)),
             };
             let now = self.clock.now_ms();
             match outcome {

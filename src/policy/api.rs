@@ -1,6 +1,7 @@
 //! `GET/PUT /api/v1/admin/policy`: the reimbursement policy, versioned — a PUT stores a new
 //! version; approved cases keep the version they used.
 
+use crate::money::Cents;
 use std::collections::BTreeMap;
 
 use axum::Json;
@@ -12,10 +13,10 @@ use utoipa_axum::routes;
 
 use super::domain::Policy;
 use super::store;
-use crate::accounts::RequireRole;
-use crate::accounts::extract::Admins;
 use crate::audit::{self, Event};
-use crate::http::{ApiJson, AppError, AppResult, AppState};
+use crate::http::auth::Admins;
+use crate::http::auth::RequireRole;
+use crate::http::{ApiJson, AppError, AppResult, AppState, ErrorCode};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_policy, put_policy))
@@ -26,17 +27,17 @@ pub struct PolicyBody {
     /// Ratio per hospital level in basis points (10000 = 100%), keys "0" (unrated) to "3".
     pub ratios_bp: BTreeMap<String, i64>,
     /// Yearly deductible (起付线), cents.
-    pub deductible_cents: i64,
+    pub deductible_cents: Cents,
     /// Yearly cap (封顶线), cents.
-    pub annual_cap_cents: i64,
+    pub annual_cap_cents: Cents,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct PolicyView {
     pub version: i64,
     pub ratios_bp: BTreeMap<String, i64>,
-    pub deductible_cents: i64,
-    pub annual_cap_cents: i64,
+    pub deductible_cents: Cents,
+    pub annual_cap_cents: Cents,
 }
 
 impl From<Policy> for PolicyView {
@@ -55,23 +56,22 @@ pub fn parse_policy(b: &PolicyBody) -> Result<Policy, AppError> {
     let mut ratios = [0i64; 4];
     for key in b.ratios_bp.keys() {
         if !matches!(key.as_str(), "0" | "1" | "2" | "3") {
-            return Err(
-                AppError::invalid("invalid_ratio", "Ratios are keyed by level 0–3.")
-                    .with_field(format!("ratios_bp.{key}"), "unknown hospital level"),
-            );
+            return Err(ErrorCode::InvalidRatio
+                .with_message("Ratios are keyed by level 0–3.")
+                .with_field(format!("ratios_bp.{key}"), "unknown hospital level"));
         }
     }
     for (level, slot) in ratios.iter_mut().enumerate() {
         let key = level.to_string();
         let v = *b.ratios_bp.get(&key).ok_or_else(|| {
-            AppError::invalid("invalid_ratio", "A ratio is needed for every level 0–3.")
+            ErrorCode::InvalidRatio
+                .with_message("A ratio is needed for every level 0–3.")
                 .with_field(format!("ratios_bp.{key}"), "missing")
         })?;
         if !(0..=10_000).contains(&v) {
-            return Err(
-                AppError::invalid("invalid_ratio", "A ratio is 0–10000 basis points.")
-                    .with_field(format!("ratios_bp.{key}"), "0–10000"),
-            );
+            return Err(ErrorCode::InvalidRatio
+                .with_message("A ratio is 0–10000 basis points.")
+                .with_field(format!("ratios_bp.{key}"), "0–10000"));
         }
         *slot = v;
     }
@@ -79,11 +79,10 @@ pub fn parse_policy(b: &PolicyBody) -> Result<Policy, AppError> {
         ("deductible_cents", b.deductible_cents),
         ("annual_cap_cents", b.annual_cap_cents),
     ] {
-        if !(0..=10_000_000_000).contains(&v) {
-            return Err(
-                AppError::invalid("invalid_amount", "Amounts are 0 or more cents.")
-                    .with_field(field, "0 to 10,000,000,000 cents"),
-            );
+        if !(0..=10_000_000_000).contains(&v.get()) {
+            return Err(ErrorCode::InvalidAmount
+                .with_message("Amounts are 0 or more cents.")
+                .with_field(field, "0 to 10,000,000,000 cents"));
         }
     }
     Ok(Policy {
@@ -104,15 +103,18 @@ async fn get_policy(
     Ok(Json(store::current(&state.db.pool).await?.into()))
 }
 
-/// Store a new version of the policy; it applies to approvals from now on.
+/// Store a new version of the policy; it applies to approvals from now on. Needs a fresh
+/// authentication (step-up): 401 `reauth_required` otherwise.
 #[utoipa::path(put, path = "/api/v1/admin/policy", tag = "policy", request_body = PolicyBody, security(("bearer" = [])),
-    responses((status = 200, body = PolicyView), (status = 403, body = crate::http::error::ErrorBodySchema),
+    responses((status = 200, body = PolicyView), (status = 401, body = crate::http::error::ErrorBodySchema),
+              (status = 403, body = crate::http::error::ErrorBodySchema),
               (status = 422, body = crate::http::error::ErrorBodySchema)))]
 async fn put_policy(
     State(state): State<AppState>,
     admin: RequireRole<Admins>,
     ApiJson(body): ApiJson<PolicyBody>,
 ) -> AppResult<Json<PolicyView>> {
+    admin.require_fresh_auth(&state)?;
     let policy = parse_policy(&body)?;
     let saved = save_policy(&state, &admin, policy).await?;
     Ok(Json(saved.into()))
@@ -121,7 +123,7 @@ async fn put_policy(
 /// Stores `policy` as the next version, audited; used by the API and the console page.
 pub async fn save_policy(
     state: &AppState,
-    admin: &crate::accounts::CurrentUser,
+    admin: &crate::http::auth::CurrentUser,
     mut policy: Policy,
 ) -> AppResult<Policy> {
     let mut tx = state.db.begin().await?;
@@ -135,7 +137,9 @@ pub async fn save_policy(
             object_id: policy.version.to_string(),
             summary: format!(
                 "ratios_bp={:?} deductible={} cap={}",
-                policy.ratios_bp, policy.deductible_cents, policy.annual_cap_cents
+                policy.ratios_bp,
+                policy.deductible_cents.get(),
+                policy.annual_cap_cents.get()
             ),
         },
     )

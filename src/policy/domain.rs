@@ -2,27 +2,108 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::money::Cents;
+
 /// A version of the policy. Ratios are basis points (10000 = 100%) per hospital level 0–3.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Policy {
     pub version: i64,
     pub ratios_bp: [i64; 4],
-    pub deductible_cents: i64,
-    pub annual_cap_cents: i64,
+    pub deductible_cents: Cents,
+    pub annual_cap_cents: Cents,
 }
 
 impl Policy {
-    /// The ratio for a hospital level (0 unrated, 1–3).
-    pub fn ratio_bp(&self, level: i64) -> i64 {
-        self.ratios_bp[level.clamp(0, 3) as usize]
+    /// The ratio for a hospital level.
+    pub fn ratio_bp(&self, level: HospitalLevel) -> i64 {
+        self.ratios_bp[level.index()]
+    }
+}
+
+/// A hospital's level (医院等级): 0 unrated, 1–3 for 一级, 二级, 三级. The bare number on the wire
+/// and in the database; any other number read from a row is a decoding error, never a guess.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(into = "i64", try_from = "i64")]
+#[schema(value_type = i64, minimum = 0, maximum = 3)]
+pub struct HospitalLevel(u8);
+
+impl HospitalLevel {
+    pub const UNRATED: HospitalLevel = HospitalLevel(0);
+
+    /// The level for a number 0–3.
+    pub fn new(level: i64) -> Option<HospitalLevel> {
+        (0..=3)
+            .contains(&level)
+            .then_some(HospitalLevel(level as u8))
+    }
+
+    pub const fn get(self) -> i64 {
+        self.0 as i64
+    }
+
+    fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+impl From<HospitalLevel> for i64 {
+    fn from(level: HospitalLevel) -> i64 {
+        level.get()
+    }
+}
+
+impl TryFrom<i64> for HospitalLevel {
+    type Error = String;
+    fn try_from(level: i64) -> Result<HospitalLevel, String> {
+        HospitalLevel::new(level).ok_or_else(|| format!("unknown hospital level {level}"))
+    }
+}
+
+impl std::fmt::Display for HospitalLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl sqlx::Type<sqlx::Any> for HospitalLevel {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <i64 as sqlx::Type<sqlx::Any>>::type_info()
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Any> for HospitalLevel {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let level = <i64 as sqlx::Decode<sqlx::Any>>::decode(value)?;
+        Ok(HospitalLevel::try_from(level)?)
+    }
+}
+
+impl<'q> sqlx::Encode<'q, sqlx::Any> for HospitalLevel {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <i64 as sqlx::Encode<sqlx::Any>>::encode(self.get(), buf)
     }
 }
 
 /// What the student has already used in the coverage year, from earlier approved cases.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct YearUsage {
-    pub deductible_used_cents: i64,
-    pub paid_cents: i64,
+    pub deductible_used_cents: Cents,
+    pub paid_cents: Cents,
 }
 
 /// The payout, explained line by line so nobody has to ask the office why.
@@ -30,21 +111,21 @@ pub struct YearUsage {
 pub struct PayoutBreakdown {
     pub policy_version: i64,
     /// Sum of the covered parts (total − self-paid) of the approved invoices.
-    pub covered_cents: i64,
+    pub covered_cents: Cents,
     /// Deductible still open this year before this case.
-    pub deductible_left_cents: i64,
+    pub deductible_left_cents: Cents,
     /// Deductible this case consumes.
-    pub deductible_used_cents: i64,
+    pub deductible_used_cents: Cents,
     /// Covered sum after the deductible.
-    pub reimbursable_cents: i64,
+    pub reimbursable_cents: Cents,
     pub ratio_bp: i64,
     /// reimbursable × ratio, rounded half-up to the cent.
-    pub after_ratio_cents: i64,
+    pub after_ratio_cents: Cents,
     /// Cap still open this year before this case.
-    pub cap_left_cents: i64,
+    pub cap_left_cents: Cents,
     /// True when the cap cut the payout.
     pub cap_applied: bool,
-    pub payout_cents: i64,
+    pub payout_cents: Cents,
 }
 
 /// SPEC §4 rule 7: covered sum, minus what is left of the year's deductible, times the ratio
@@ -52,18 +133,20 @@ pub struct PayoutBreakdown {
 /// cap. Never negative; never above the covered sum or the cap left.
 pub fn compute_payout(
     policy: &Policy,
-    hospital_level: i64,
-    covered_cents: i64,
+    hospital_level: HospitalLevel,
+    covered_cents: Cents,
     usage: YearUsage,
 ) -> PayoutBreakdown {
-    let covered = covered_cents.max(0);
-    let deductible_left = (policy.deductible_cents - usage.deductible_used_cents).max(0);
+    let covered = covered_cents.max(Cents::ZERO);
+    let deductible_left = (policy.deductible_cents - usage.deductible_used_cents).max(Cents::ZERO);
     let deductible_used = deductible_left.min(covered);
     let reimbursable = covered - deductible_used;
     let ratio = policy.ratio_bp(hospital_level).clamp(0, 10_000);
-    // i128: no overflow for any i64 amount; +5000 then floor = half-up for non-negative values.
-    let after_ratio = ((reimbursable as i128 * ratio as i128 + 5_000) / 10_000) as i64;
-    let cap_left = (policy.annual_cap_cents - usage.paid_cents).max(0);
+    // A ratio of at most 100% of a non-negative amount always fits.
+    let after_ratio = reimbursable
+        .checked_mul_bp(ratio)
+        .expect("a ratio of at most 100% fits");
+    let cap_left = (policy.annual_cap_cents - usage.paid_cents).max(Cents::ZERO);
     let payout = after_ratio.min(cap_left);
     PayoutBreakdown {
         policy_version: policy.version,
@@ -83,12 +166,16 @@ pub fn compute_payout(
 mod tests {
     use super::*;
 
+    fn lvl(n: i64) -> HospitalLevel {
+        HospitalLevel::new(n).unwrap()
+    }
+
     fn policy() -> Policy {
         Policy {
             version: 3,
             ratios_bp: [7000, 9000, 8500, 8000],
-            deductible_cents: 20_000,
-            annual_cap_cents: 5_000_000,
+            deductible_cents: Cents::new(20_000),
+            annual_cap_cents: Cents::new(5_000_000),
         }
     }
 
@@ -98,34 +185,67 @@ mod tests {
         let p = policy();
         let none = YearUsage::default();
         // 1000.00 covered at a level-3 hospital: (1000 − 200) × 80% = 640.00
-        assert_eq!(compute_payout(&p, 3, 100_000, none).payout_cents, 64_000);
+        assert_eq!(
+            compute_payout(&p, lvl(3), Cents::new(100_000), none)
+                .payout_cents
+                .get(),
+            64_000
+        );
         // Below the deductible: nothing, deductible partly used.
-        let b = compute_payout(&p, 1, 15_000, none);
-        assert_eq!((b.payout_cents, b.deductible_used_cents), (0, 15_000));
+        let b = compute_payout(&p, lvl(1), Cents::new(15_000), none);
+        assert_eq!(
+            (b.payout_cents.get(), b.deductible_used_cents.get()),
+            (0, 15_000)
+        );
         // Deductible already used up by an earlier case: 100.00 × 90% = 90.00
         let used = YearUsage {
-            deductible_used_cents: 20_000,
-            paid_cents: 0,
+            deductible_used_cents: Cents::new(20_000),
+            paid_cents: Cents::new(0),
         };
-        assert_eq!(compute_payout(&p, 1, 10_000, used).payout_cents, 9_000);
+        assert_eq!(
+            compute_payout(&p, lvl(1), Cents::new(10_000), used)
+                .payout_cents
+                .get(),
+            9_000
+        );
         // Half-up at the cent: 0.05 × 85% = 0.0425 → 0.04; 0.07 × 85% = 0.0595 → 0.06
-        assert_eq!(compute_payout(&p, 2, 5, used).payout_cents, 4);
-        assert_eq!(compute_payout(&p, 2, 7, used).payout_cents, 6);
+        assert_eq!(
+            compute_payout(&p, lvl(2), Cents::new(5), used)
+                .payout_cents
+                .get(),
+            4
+        );
+        assert_eq!(
+            compute_payout(&p, lvl(2), Cents::new(7), used)
+                .payout_cents
+                .get(),
+            6
+        );
         // Exactly half a cent rounds up: 0.01 × 50% = 0.005 → 0.01
         let half = Policy {
             ratios_bp: [5000; 4],
             ..policy()
         };
-        assert_eq!(compute_payout(&half, 0, 1, used).payout_cents, 1);
+        assert_eq!(
+            compute_payout(&half, lvl(0), Cents::new(1), used)
+                .payout_cents
+                .get(),
+            1
+        );
         // Cap: 49,990.00 already paid, 10 left.
         let near_cap = YearUsage {
-            deductible_used_cents: 20_000,
-            paid_cents: 4_999_000,
+            deductible_used_cents: Cents::new(20_000),
+            paid_cents: Cents::new(4_999_000),
         };
-        let b = compute_payout(&p, 3, 100_000, near_cap);
-        assert_eq!((b.payout_cents, b.cap_applied), (1_000, true));
+        let b = compute_payout(&p, lvl(3), Cents::new(100_000), near_cap);
+        assert_eq!((b.payout_cents.get(), b.cap_applied), (1_000, true));
         // Unrated hospital (level 0) uses its own ratio: (500 − 200) × 70% = 210.00
-        assert_eq!(compute_payout(&p, 0, 50_000, none).payout_cents, 21_000);
+        assert_eq!(
+            compute_payout(&p, lvl(0), Cents::new(50_000), none)
+                .payout_cents
+                .get(),
+            21_000
+        );
     }
 
     /// Property checks over a deterministic pseudo-random sample (no extra dependency).
@@ -142,24 +262,24 @@ mod tests {
             let p = Policy {
                 version: 1,
                 ratios_bp: [next(10_001), next(10_001), next(10_001), next(10_001)],
-                deductible_cents: next(100_000),
-                annual_cap_cents: next(10_000_000),
+                deductible_cents: Cents::new(next(100_000)),
+                annual_cap_cents: Cents::new(next(10_000_000)),
             };
             let usage = YearUsage {
-                deductible_used_cents: next(150_000),
-                paid_cents: next(12_000_000),
+                deductible_used_cents: Cents::new(next(150_000)),
+                paid_cents: Cents::new(next(12_000_000)),
             };
             let covered = next(5_000_000);
-            let level = next(4);
-            let b = compute_payout(&p, level, covered, usage);
-            assert!(b.payout_cents >= 0);
-            assert!(b.payout_cents <= covered);
-            assert!(b.payout_cents <= (p.annual_cap_cents - usage.paid_cents).max(0));
+            let level = lvl(next(4));
+            let b = compute_payout(&p, level, Cents::new(covered), usage);
+            assert!(!b.payout_cents.is_negative());
+            assert!(b.payout_cents <= Cents::new(covered));
+            assert!(b.payout_cents <= (p.annual_cap_cents - usage.paid_cents).max(Cents::ZERO));
             assert!(b.deductible_used_cents <= b.deductible_left_cents);
             // Half-up: the exact value is within half a cent of the result (unless capped).
             if !b.cap_applied {
-                let exact_x2 = 2 * b.reimbursable_cents as i128 * b.ratio_bp as i128;
-                let got_x2 = 2 * b.payout_cents as i128 * 10_000;
+                let exact_x2 = 2 * b.reimbursable_cents.get() as i128 * b.ratio_bp as i128;
+                let got_x2 = 2 * b.payout_cents.get() as i128 * 10_000;
                 assert!(
                     got_x2 - exact_x2 <= 10_000 && exact_x2 - got_x2 < 10_000,
                     "{b:?}"

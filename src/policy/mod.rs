@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod domain;
+pub mod pages;
 pub mod store;
 
-pub use domain::{PayoutBreakdown, Policy, YearUsage, compute_payout};
+pub use domain::{HospitalLevel, PayoutBreakdown, Policy, YearUsage, compute_payout};

@@ -1,5 +1,6 @@
 //! The current policy and its versions.
 
+use crate::money::Cents;
 use sqlx::{Any, Executor, FromRow};
 
 use super::domain::Policy;
@@ -12,8 +13,8 @@ struct PolicyRow {
     ratio_bp_1: i64,
     ratio_bp_2: i64,
     ratio_bp_3: i64,
-    deductible_cents: i64,
-    annual_cap_cents: i64,
+    deductible_cents: Cents,
+    annual_cap_cents: Cents,
 }
 
 impl From<PolicyRow> for Policy {

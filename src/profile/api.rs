@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::accounts::CurrentUser;
+use crate::http::auth::CurrentUser;
 use crate::http::error::ErrorBodySchema;
 use crate::http::{ApiJson, AppResult, AppState};
 

@@ -7,10 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use crate::accounts::{CurrentUser, store as users};
+use crate::accounts::store as users;
 use crate::crypto::{mask_id_number, mask_phone};
+use crate::http::auth::CsrfForm;
+use crate::http::auth::CurrentUser;
+use crate::http::web::{PageUser, Tr, render};
 use crate::http::{AppError, AppState};
-use crate::web::{PageUser, Tr, csrf, render};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,6 +33,8 @@ struct Profile<'a> {
     id_number_masked: String,
     notice: Option<String>,
     error: Option<String>,
+    /// WeChat bound for sign-on (SPEC §13); "我的" can unbind it.
+    wechat_bound: bool,
 }
 
 async fn page(
@@ -63,6 +67,7 @@ async fn page(
             .unwrap_or_default(),
         notice,
         error: error.map(|e| crate::claims::pages::message(&tr, &e)),
+        wechat_bound: crate::sso::pages::wechat_bound(state, user.id).await,
     };
     (status, render(&page)).into_response()
 }
@@ -74,36 +79,20 @@ async fn profile(State(state): State<AppState>, tr: Tr, PageUser(user): PageUser
 #[derive(Deserialize)]
 struct PhoneForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     phone: String,
 }
 
 #[derive(Deserialize)]
 struct CodeForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     code: String,
-}
-
-fn csrf_error() -> AppError {
-    AppError::new(
-        axum::http::StatusCode::FORBIDDEN,
-        "csrf_failed",
-        "Missing or wrong CSRF token.",
-    )
 }
 
 async fn send_code(
     State(state): State<AppState>,
     tr: Tr,
-    PageUser(user): PageUser,
-    axum::Form(f): axum::Form<PhoneForm>,
+    CsrfForm { user, form: f }: CsrfForm<PhoneForm>,
 ) -> Response {
-    if !csrf::same(&f.csrf, &user.csrf_token) {
-        return page(&state, tr, &user, None, Some(csrf_error())).await;
-    }
     match super::phone::request_code(&state, &user, &f.phone).await {
         Ok(masked) => {
             page(
@@ -122,12 +111,8 @@ async fn send_code(
 async fn apply_code(
     State(state): State<AppState>,
     tr: Tr,
-    PageUser(user): PageUser,
-    axum::Form(f): axum::Form<CodeForm>,
+    CsrfForm { user, form: f }: CsrfForm<CodeForm>,
 ) -> Response {
-    if !csrf::same(&f.csrf, &user.csrf_token) {
-        return page(&state, tr, &user, None, Some(csrf_error())).await;
-    }
     match super::phone::apply_code(&state, &user, &f.code).await {
         Ok(_) => page(&state, tr, &user, Some(tr.t("intake.phone_changed")), None).await,
         Err(e) => page(&state, tr, &user, None, Some(e)).await,

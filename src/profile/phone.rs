@@ -2,14 +2,12 @@
 //! number; only a keyed hash of it is kept; it expires in 10 minutes and allows 5 tries;
 //! asking for codes is rate-limited per account (in the database, so across instances).
 
-use axum::http::StatusCode;
-
-use crate::accounts::CurrentUser;
 use crate::accounts::domain::Phone;
 use crate::audit::{self, Event};
 use crate::crypto::mask_phone;
 use crate::db::now_ms;
-use crate::http::{AppError, AppResult, AppState};
+use crate::http::auth::CurrentUser;
+use crate::http::{AppError, AppResult, AppState, ErrorCode};
 
 pub const CODE_TTL_MS: i64 = 10 * 60 * 1000;
 pub const MAX_TRIES: i64 = 5;
@@ -24,17 +22,15 @@ fn code_hash(state: &AppState, user_id: i64, code: &str) -> String {
 }
 
 fn rate_limited() -> AppError {
-    AppError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        "Too many codes requested; wait a while.",
-    )
+    ErrorCode::RateLimited.with_message("Too many codes requested; wait a while.")
 }
 
 /// Sends a code to `phone`; answers the masked number it went to.
 pub async fn request_code(state: &AppState, user: &CurrentUser, phone: &str) -> AppResult<String> {
     let phone = Phone::parse(phone).map_err(|why| {
-        AppError::invalid("invalid_input", "Check the phone number.").with_field("phone", why)
+        ErrorCode::InvalidInput
+            .with_message("Check the phone number.")
+            .with_field("phone", why)
     })?;
     let now = now_ms();
     let mut tx = state.db.begin().await?;
@@ -117,21 +113,21 @@ pub async fn apply_code(state: &AppState, user: &CurrentUser, code: &str) -> App
         return Err(expired());
     }
     if tries_left <= 0 {
-        return Err(AppError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            "Too many wrong codes; ask for a new one.",
-        ));
+        return Err(
+            ErrorCode::TooManyAttempts.with_message("Too many wrong codes; ask for a new one.")
+        );
     }
     let code = code.trim();
-    let ok = code.len() == 6 && crate::web::csrf::same(&code_hash(state, user.id, code), &hash);
+    let ok =
+        code.len() == 6 && crate::http::web::csrf::same(&code_hash(state, user.id, code), &hash);
     if !ok {
         sqlx::query("UPDATE phone_change_codes SET tries_left = tries_left - 1 WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        return Err(AppError::invalid("invalid_code", "The code is not right.")
+        return Err(ErrorCode::InvalidCode
+            .with_message("The code is not right.")
             .with_field("code", "does not match"));
     }
     sqlx::query("UPDATE users SET phone_enc = $1, phone_bidx = $2, updated_at = $3 WHERE id = $4")
@@ -164,6 +160,7 @@ pub async fn apply_code(state: &AppState, user: &CurrentUser, code: &str) -> App
 }
 
 fn expired() -> AppError {
-    AppError::invalid("code_expired", "The code has expired; ask for a new one.")
+    ErrorCode::CodeExpired
+        .with_message("The code has expired; ask for a new one.")
         .with_field("code", "expired")
 }

@@ -11,8 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::store::{self, Partner, PartnerKind};
-use crate::accounts::RequireRole;
-use crate::accounts::extract::Admins;
+use crate::http::auth::Admins;
+use crate::http::auth::RequireRole;
 use crate::http::{ApiJson, AppError, AppResult, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -29,15 +29,19 @@ type ErrorBody = crate::http::error::ErrorBodySchema;
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewHospital {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// 0 unrated, 1, 2 or 3 (一/二/三级).
+    #[schema(minimum = 0, maximum = 3)]
     pub level: i64,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewInsurer {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Where the insurer's FHIR R4 endpoints live, e.g. `https://fhir.insurer.example/r4`.
+    #[schema(max_length = 500, pattern = r"^https?://")]
     pub fhir_base_url: String,
 }
 
@@ -182,7 +186,7 @@ async fn create_insurer(
     admin: RequireRole<Admins>,
     ApiJson(body): ApiJson<NewInsurer>,
 ) -> AppResult<(StatusCode, Json<Credentials>)> {
-    let new = super::insurer(&body.name, &body.fhir_base_url)?;
+    let new = super::insurer(state.settings.partner_urls, &body.name, &body.fhir_base_url).await?;
     created(super::register(&state, &admin.actor(), &new).await?)
 }
 

@@ -10,9 +10,10 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::store::{self, NewPartner, Partner, PartnerKind};
-use crate::accounts::{CurrentUser, Role};
+use crate::http::auth::CsrfForm;
+use crate::http::auth::CurrentUser;
+use crate::http::web::{ConsoleFrame, PageUser, Tr, render};
 use crate::http::{AppError, AppResult, AppState};
-use crate::web::{ConsoleFrame, PageUser, Tr, csrf, render};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -39,11 +40,6 @@ struct PartnersPage<'a> {
     insurers: Vec<Partner>,
     issued: Option<Issued>,
     frame: ConsoleFrame,
-}
-
-/// The 403 answer for anyone but an admin.
-fn refuse_non_admin(user: &CurrentUser) -> Option<Response> {
-    (!user.has(Role::Admin)).then(|| AppError::forbidden().into_response())
 }
 
 async fn show(
@@ -82,45 +78,32 @@ async fn show(
 }
 
 async fn page(State(state): State<AppState>, tr: Tr, PageUser(user): PageUser) -> Response {
-    if let Some(r) = refuse_non_admin(&user) {
-        return r;
-    }
     show(&state, tr, &user, None, None).await
 }
 
 #[derive(Deserialize)]
 struct HospitalForm {
-    csrf: String,
     name: String,
     level: i64,
 }
 
 #[derive(Deserialize)]
 struct InsurerForm {
-    csrf: String,
     name: String,
     fhir_base_url: String,
 }
 
+/// A form with nothing but its CSRF token.
 #[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
-}
+struct Empty {}
 
 /// Runs a registration from a form and answers the page with the new secret, or the error.
 async fn registered(
     state: &AppState,
     tr: Tr,
     user: &CurrentUser,
-    sent_csrf: &str,
     new: AppResult<NewPartner<'_>>,
 ) -> Response {
-    if let Some(r) = refuse_non_admin(user) {
-        return r;
-    }
-    if !csrf::same(sent_csrf, &user.csrf_token) {
-        return show(state, tr, user, None, Some(tr.t("errors.csrf_failed"))).await;
-    }
     let done = match new {
         Ok(new) => super::register(state, &user.actor(), &new)
             .await
@@ -137,7 +120,7 @@ async fn registered(
             show(state, tr, user, Some(issued), None).await
         }
         Err(e) if e.status.is_client_error() => {
-            let msg = tr.t(&format!("errors.{}", e.code));
+            let msg = tr.t(e.code.message_key());
             show(state, tr, user, None, Some(msg)).await
         }
         Err(e) => e.into_response(),
@@ -153,21 +136,19 @@ fn new_name(new: &NewPartner<'_>) -> String {
 async fn add_hospital(
     State(state): State<AppState>,
     tr: Tr,
-    PageUser(user): PageUser,
-    axum::Form(form): axum::Form<HospitalForm>,
+    CsrfForm { user, form }: CsrfForm<HospitalForm>,
 ) -> Response {
     let new = super::hospital(&form.name, form.level);
-    registered(&state, tr, &user, &form.csrf, new).await
+    registered(&state, tr, &user, new).await
 }
 
 async fn add_insurer(
     State(state): State<AppState>,
     tr: Tr,
-    PageUser(user): PageUser,
-    axum::Form(form): axum::Form<InsurerForm>,
+    CsrfForm { user, form }: CsrfForm<InsurerForm>,
 ) -> Response {
-    let new = super::insurer(&form.name, &form.fhir_base_url);
-    registered(&state, tr, &user, &form.csrf, new).await
+    let new = super::insurer(state.settings.partner_urls, &form.name, &form.fhir_base_url).await;
+    registered(&state, tr, &user, new).await
 }
 
 fn kind_of(path: &str) -> Option<PartnerKind> {
@@ -181,19 +162,12 @@ fn kind_of(path: &str) -> Option<PartnerKind> {
 async fn rotate(
     State(state): State<AppState>,
     tr: Tr,
-    PageUser(user): PageUser,
     Path((kind, id)): Path<(String, i64)>,
-    axum::Form(form): axum::Form<CsrfForm>,
+    CsrfForm { user, .. }: CsrfForm<Empty>,
 ) -> Response {
-    if let Some(r) = refuse_non_admin(&user) {
-        return r;
-    }
     let Some(kind) = kind_of(&kind) else {
         return AppError::not_found().into_response();
     };
-    if !csrf::same(&form.csrf, &user.csrf_token) {
-        return show(&state, tr, &user, None, Some(tr.t("errors.csrf_failed"))).await;
-    }
     let name = match store::find_by_id(&state.db.pool, &state.keys, kind, id).await {
         Ok(Some(p)) => p.name,
         Ok(None) => return AppError::not_found().into_response(),
@@ -214,20 +188,12 @@ async fn rotate(
 
 async fn deactivate(
     State(state): State<AppState>,
-    tr: Tr,
-    PageUser(user): PageUser,
     Path((kind, id)): Path<(String, i64)>,
-    axum::Form(form): axum::Form<CsrfForm>,
+    CsrfForm { user, .. }: CsrfForm<Empty>,
 ) -> Response {
-    if let Some(r) = refuse_non_admin(&user) {
-        return r;
-    }
     let Some(kind) = kind_of(&kind) else {
         return AppError::not_found().into_response();
     };
-    if !csrf::same(&form.csrf, &user.csrf_token) {
-        return show(&state, tr, &user, None, Some(tr.t("errors.csrf_failed"))).await;
-    }
     match super::deactivate(&state, &user.actor(), kind, id).await {
         Ok(()) => Redirect::to("/console/partners").into_response(),
         Err(e) => e.into_response(),

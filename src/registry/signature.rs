@@ -1,15 +1,21 @@
 //! Signed machine requests, both directions: `X-Medclaim-Key` (key id), `X-Medclaim-Timestamp`
 //! (Unix seconds), `X-Medclaim-Nonce` (≤ 64 chars) and `X-Medclaim-Signature` = lowercase hex
-//! HMAC-SHA256(secret, timestamp + "." + nonce + "." + raw body). Hospitals and insurers sign
-//! what they send us; we sign what we send insurers the same way.
+//! HMAC-SHA256(secret, method + "\n" + path + "\n" + timestamp + "\n" + nonce + "\n" + raw body).
+//! The method and path are signed so a signature for one endpoint cannot be replayed at
+//! another. Hospitals and insurers sign what they send us (checked by the `Signed<Hospital>` /
+//! `Signed<Insurer>` extractors); we sign what we send insurers the same way.
 
-use axum::http::{HeaderMap, StatusCode};
+use std::marker::PhantomData;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, Method};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use super::store::{self, Partner, PartnerKind};
 use crate::db::{is_unique_violation, now_ms};
-use crate::http::{AppError, AppState};
+use crate::http::{AppError, AppState, ErrorCode};
 
 pub const KEY_HEADER: &str = "x-medclaim-key";
 pub const TIMESTAMP_HEADER: &str = "x-medclaim-timestamp";
@@ -20,26 +26,51 @@ pub const SIGNATURE_HEADER: &str = "x-medclaim-signature";
 pub const WINDOW_SECS: i64 = 300;
 const MAX_NONCE: usize = 64;
 
-/// Lowercase hex HMAC-SHA256 of `timestamp.nonce.body`.
-pub fn sign(secret: &str, timestamp: i64, nonce: &str, body: &[u8]) -> String {
-    hex::encode(mac(secret, timestamp, nonce, body).finalize().into_bytes())
+/// Lowercase hex HMAC-SHA256 of `method\npath\ntimestamp\nnonce\nbody`.
+pub fn sign(
+    secret: &str,
+    method: &str,
+    path: &str,
+    timestamp: i64,
+    nonce: &str,
+    body: &[u8],
+) -> String {
+    hex::encode(
+        mac(secret, method, path, timestamp, nonce, body)
+            .finalize()
+            .into_bytes(),
+    )
 }
 
-fn mac(secret: &str, timestamp: i64, nonce: &str, body: &[u8]) -> Hmac<Sha256> {
+fn mac(
+    secret: &str,
+    method: &str,
+    path: &str,
+    timestamp: i64,
+    nonce: &str,
+    body: &[u8],
+) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(nonce.as_bytes());
-    mac.update(b".");
+    for part in [method, path, &timestamp.to_string(), nonce] {
+        mac.update(part.as_bytes());
+        mac.update(b"\n");
+    }
     mac.update(body);
     mac
 }
 
-/// The four headers for an outbound request signed now with a fresh nonce.
-pub fn outbound_headers(key_id: &str, secret: &str, body: &[u8]) -> [(&'static str, String); 4] {
+/// The four headers for an outbound `method` request to `path` (the URL's path), signed now
+/// with a fresh nonce.
+pub fn outbound_headers(
+    key_id: &str,
+    secret: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> [(&'static str, String); 4] {
     let timestamp = chrono::Utc::now().timestamp();
     let nonce = hex::encode(rand::random::<[u8; 16]>());
-    let signature = sign(secret, timestamp, &nonce, body);
+    let signature = sign(secret, method, path, timestamp, &nonce, body);
     [
         (KEY_HEADER, key_id.to_string()),
         (TIMESTAMP_HEADER, timestamp.to_string()),
@@ -48,18 +79,70 @@ pub fn outbound_headers(key_id: &str, secret: &str, body: &[u8]) -> [(&'static s
     ]
 }
 
-/// A request whose signature checked out, from this partner.
+/// Which kind of partner an extractor admits.
+pub trait PartnerRole {
+    const KIND: PartnerKind;
+}
+
+/// A hospital's front server.
+pub struct Hospital;
+impl PartnerRole for Hospital {
+    const KIND: PartnerKind = PartnerKind::Hospital;
+}
+
+/// An insurer; its webhooks name it in the path (`/api/v1/insurers/{id}/…`), and a request
+/// signed with another insurer's key is refused.
+pub struct Insurer;
+impl PartnerRole for Insurer {
+    const KIND: PartnerKind = PartnerKind::Insurer;
+}
+
+/// A request whose signature checked out, from a partner of kind `K`, with its raw body (what
+/// was signed). Refusals are the JSON error body: 401 `bad_signature` / `stale_signature`,
+/// 409 `replay`, 413 for a body over the limit.
 #[derive(Debug)]
-pub struct Signed {
+pub struct Signed<K> {
     pub partner: Partner,
+    pub body: Bytes,
+    kind: PhantomData<K>,
+}
+
+impl<K: PartnerRole + Send + Sync> FromRequest<AppState> for Signed<K> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, AppError> {
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let headers = req.headers().clone();
+        // Insurer webhooks carry the insurer's id in the path: `/api/v1/insurers/{id}/…`.
+        let expected_id = match K::KIND {
+            PartnerKind::Hospital => None,
+            PartnerKind::Insurer => Some(
+                path.strip_prefix("/api/v1/insurers/")
+                    .and_then(|rest| rest.split('/').next())
+                    .and_then(|id| id.parse::<i64>().ok())
+                    .ok_or_else(AppError::not_found)?,
+            ),
+        };
+        let body = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                crate::http::json::payload_too_large()
+            } else {
+                crate::http::ErrorCode::MalformedBody
+                    .with_message("The request body could not be read.")
+            }
+        })?;
+        let partner = verify(state, K::KIND, expected_id, &method, &path, &headers, &body).await?;
+        Ok(Signed {
+            partner,
+            body,
+            kind: PhantomData,
+        })
+    }
 }
 
 fn bad_signature() -> AppError {
-    AppError::new(
-        StatusCode::UNAUTHORIZED,
-        "bad_signature",
-        "Unknown key or wrong signature.",
-    )
+    ErrorCode::BadSignature.with_message("Unknown key or wrong signature.")
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -78,9 +161,11 @@ pub async fn verify(
     state: &AppState,
     kind: PartnerKind,
     expected_id: Option<i64>,
+    method: &Method,
+    path: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Signed, AppError> {
+) -> Result<Partner, AppError> {
     let (Some(key_id), Some(ts), Some(nonce), Some(sig)) = (
         header(headers, KEY_HEADER),
         header(headers, TIMESTAMP_HEADER),
@@ -93,8 +178,7 @@ pub async fn verify(
         return Err(bad_signature());
     }
     let timestamp: i64 = ts.parse().map_err(|_| bad_signature())?;
-    let now = chrono::Utc::now().timestamp();
-    if (now - timestamp).abs() > WINDOW_SECS {
+    if !fresh(chrono::Utc::now().timestamp(), timestamp) {
         return Err(stale());
     }
     let partner = store::find_by_key(&state.db.pool, &state.keys, kind, key_id)
@@ -103,19 +187,30 @@ pub async fn verify(
         .ok_or_else(bad_signature)?;
     let given = hex::decode(sig).map_err(|_| bad_signature())?;
     // `verify_slice` compares in constant time.
-    mac(&partner.secret, timestamp, nonce, body)
-        .verify_slice(&given)
-        .map_err(|_| bad_signature())?;
+    mac(
+        &partner.secret,
+        method.as_str(),
+        path,
+        timestamp,
+        nonce,
+        body,
+    )
+    .verify_slice(&given)
+    .map_err(|_| bad_signature())?;
     remember_nonce(state, key_id, nonce).await?;
-    Ok(Signed { partner })
+    Ok(partner)
+}
+
+/// Within the window of our clock; any `i64` is safe (no overflow at the extremes).
+fn fresh(now: i64, timestamp: i64) -> bool {
+    now.checked_sub(timestamp)
+        .and_then(i64::checked_abs)
+        .is_some_and(|d| d <= WINDOW_SECS)
 }
 
 fn stale() -> AppError {
-    AppError::new(
-        StatusCode::UNAUTHORIZED,
-        "stale_signature",
-        "The timestamp is more than 5 minutes away from our clock.",
-    )
+    ErrorCode::StaleSignature
+        .with_message("The timestamp is more than 5 minutes away from our clock.")
 }
 
 /// Records the nonce (409 `replay` when already there) and prunes nonces too old to matter: a
@@ -133,10 +228,8 @@ async fn remember_nonce(state: &AppState, key_id: &str, nonce: &str) -> Result<(
     match inserted {
         Ok(_) => {}
         Err(e) if is_unique_violation(&e) => {
-            return Err(AppError::conflict(
-                "replay",
-                "This nonce was used before; sign each request with a new one.",
-            ));
+            return Err(ErrorCode::Replay
+                .with_message("This nonce was used before; sign each request with a new one."));
         }
         Err(e) => return Err(e.into()),
     }
@@ -154,10 +247,27 @@ mod tests {
 
     #[test]
     fn signature_matches_a_known_vector() {
-        // Computed independently: printf '1700000000.abc.{}' | openssl dgst -sha256 -hmac secret
+        // Computed independently:
+        // printf 'POST\n/api/v1/gateway/visits\n1700000000\nabc\n{}' | openssl dgst -sha256 -hmac secret
         assert_eq!(
-            sign("secret", 1_700_000_000, "abc", b"{}"),
-            "c298f98d541d2a5fa6efc81e6cfe35504abeb3847802a5791eeac7a19a12361b"
+            sign(
+                "secret",
+                "POST",
+                "/api/v1/gateway/visits",
+                1_700_000_000,
+                "abc",
+                b"{}"
+            ),
+            "7e58f856164ae7bd926172146331d292ce3f64d26b0582dd472142b1fcdcf46d"
         );
+    }
+
+    #[test]
+    fn freshness_cannot_overflow() {
+        assert!(fresh(1_700_000_000, 1_700_000_100));
+        assert!(!fresh(1_700_000_000, 1_700_000_400));
+        assert!(!fresh(1_700_000_000, i64::MIN));
+        assert!(!fresh(1_700_000_000, i64::MAX));
+        assert!(!fresh(i64::MIN, i64::MAX));
     }
 }

@@ -19,9 +19,9 @@ use utoipa_axum::routes;
 use super::domain::{CaseSums, DateRange, Lang, RangeError, Statistics, payout_headers};
 use super::export::{self, CsvChunker, PayoutFormatter};
 use super::store;
-use crate::accounts::RequireRole;
-use crate::accounts::extract::FinanceReaders;
-use crate::http::{AppError, AppResult, AppState};
+use crate::http::auth::FinanceReaders;
+use crate::http::auth::RequireRole;
+use crate::http::{AppResult, AppState, ErrorCode};
 
 pub const XLSX_MIME: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 pub const CSV_MIME: &str = "text/csv; charset=utf-8";
@@ -49,11 +49,11 @@ pub struct ReportQuery {
 pub fn filters(state: &AppState, lang: &str, q: &ReportQuery) -> AppResult<(DateRange, Lang)> {
     let range = DateRange::parse(q.from.as_deref(), q.to.as_deref(), state.settings.time_zone)
         .map_err(|e| match e {
-            RangeError::BadDate(field) => {
-                AppError::invalid("invalid_date", "Dates are YYYY-MM-DD.")
-                    .with_field(field, "not a YYYY-MM-DD date")
-            }
-            RangeError::Reversed => AppError::invalid("invalid_date", "`from` is after `to`.")
+            RangeError::BadDate(field) => ErrorCode::InvalidDate
+                .with_message("Dates are YYYY-MM-DD.")
+                .with_field(field, "not a YYYY-MM-DD date"),
+            RangeError::Reversed => ErrorCode::InvalidDate
+                .with_message("`from` is after `to`.")
                 .with_field("from", "after to"),
         })?;
     let lang = Lang::from_code(q.lang.as_deref().unwrap_or(lang));
@@ -210,7 +210,7 @@ async fn statistics(state: &AppState, range: &DateRange) -> AppResult<Statistics
                 invoices: row.invoices,
                 total_cents: row.total_cents,
                 covered_cents: row.total_cents - row.self_pay_cents,
-                payout_cents: row.payout_cents.unwrap_or(0),
+                payout_cents: row.payout_cents.unwrap_or_default(),
             },
             tz,
         );

@@ -3,6 +3,7 @@
 //! `GET /api/v1/dashboard` answers the numbers; `/console/dashboard` draws them as SVG bars
 //! rendered on the server, each chart with its table.
 
+use crate::money::Cents;
 use axum::Json;
 use axum::extract::State;
 use chrono::{Datelike, Duration, NaiveDate};
@@ -12,10 +13,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::domain::{Lang, day_start_ms, level_label, yuan};
-use crate::accounts::RequireRole;
-use crate::accounts::extract::Staff;
+use super::domain::{Lang, day_start_ms, level_label};
 use crate::db::now_ms;
+use crate::http::auth::RequireRole;
+use crate::http::auth::Staff;
 use crate::http::{AppResult, AppState};
 
 pub const WEEKS: i64 = 12;
@@ -38,7 +39,7 @@ pub struct LevelPayout {
     /// 0–3; `null` when not set.
     pub level: Option<i64>,
     pub cases: i64,
-    pub payout_cents: i64,
+    pub payout_cents: Cents,
 }
 
 #[derive(Serialize, ToSchema, Clone)]
@@ -122,7 +123,7 @@ async fn payout_by_level(
     tz: chrono_tz::Tz,
 ) -> Result<Vec<LevelPayout>, sqlx::Error> {
     let jan1 = NaiveDate::from_ymd_opt(today.year(), 1, 1).expect("1 January");
-    let rows: Vec<(Option<i64>, i64, i64)> = sqlx::query_as(
+    let rows: Vec<(Option<i64>, i64, Cents)> = sqlx::query_as(
         "SELECT hospital_level, COUNT(*), CAST(COALESCE(SUM(payout_cents), 0) AS BIGINT)
          FROM cases WHERE status IN ('approved', 'booked', 'completed') AND approved_at >= $1
          GROUP BY hospital_level",
@@ -137,7 +138,7 @@ async fn payout_by_level(
             LevelPayout {
                 level: Some(l),
                 cases: row.map(|r| r.1).unwrap_or(0),
-                payout_cents: row.map(|r| r.2).unwrap_or(0),
+                payout_cents: row.map(|r| r.2).unwrap_or_default(),
             }
         })
         .collect();
@@ -166,7 +167,7 @@ async fn backlog(pool: &AnyPool, now: i64) -> Result<Vec<Backlog>, sqlx::Error> 
             Backlog {
                 level,
                 cases: row.map(|r| r.1).unwrap_or(0),
-                oldest_submitted_at: oldest.map(crate::web::rfc3339),
+                oldest_submitted_at: oldest.map(crate::http::web::rfc3339),
                 oldest_age_hours: oldest.map(|t| (now - t).max(0) / 3_600_000),
             }
         })
@@ -277,8 +278,8 @@ impl Dashboard {
                 .map(|l| {
                     (
                         level_label(l.level, *lang).to_string(),
-                        l.payout_cents,
-                        yuan(l.payout_cents),
+                        l.payout_cents.get(),
+                        l.payout_cents.to_string(),
                     )
                 })
                 .collect::<Vec<_>>(),

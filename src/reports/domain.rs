@@ -2,6 +2,7 @@
 //! yuan text, labels for levels and statuses, formula-injection neutralising and the
 //! statistics arithmetic.
 
+use crate::money::Cents;
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate, TimeZone};
@@ -105,17 +106,10 @@ impl DateRange {
     }
 }
 
-/// Cents as yuan with two decimals, `-` for negatives: `123456` → `1234.56`.
-pub fn yuan(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let abs = cents.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
-}
-
 /// Cents as a spreadsheet number in yuan. The cell is a float by nature of the file format;
 /// every value we write has at most two decimals, which a double holds to the cent.
-pub fn yuan_number(cents: i64) -> f64 {
-    cents as f64 / 100.0
+pub fn yuan_number(cents: Cents) -> f64 {
+    cents.get() as f64 / 100.0
 }
 
 /// Text a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, or a tab/CR that some
@@ -189,7 +183,7 @@ pub fn totals_label(lang: Lang) -> &'static str {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Cell {
     Text(String),
-    Money(i64),
+    Money(Cents),
     Empty,
 }
 
@@ -215,9 +209,9 @@ pub fn local_month(ms: i64, tz: chrono_tz::Tz) -> String {
 pub struct Sums {
     pub cases: i64,
     pub invoices: i64,
-    pub total_cents: i64,
-    pub covered_cents: i64,
-    pub payout_cents: i64,
+    pub total_cents: Cents,
+    pub covered_cents: Cents,
+    pub payout_cents: Cents,
 }
 
 impl Sums {
@@ -237,9 +231,9 @@ pub struct CaseSums {
     pub level: Option<i64>,
     pub approved_at: i64,
     pub invoices: i64,
-    pub total_cents: i64,
-    pub covered_cents: i64,
-    pub payout_cents: i64,
+    pub total_cents: Cents,
+    pub covered_cents: Cents,
+    pub payout_cents: Cents,
 }
 
 /// The statistics for government: by hospital level, by hospital and by month of approval.
@@ -332,14 +326,6 @@ mod tests {
     use super::*;
 
     const TZ: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
-
-    #[test]
-    fn yuan_has_two_decimals() {
-        assert_eq!(yuan(0), "0.00");
-        assert_eq!(yuan(5), "0.05");
-        assert_eq!(yuan(123456), "1234.56");
-        assert_eq!(yuan(-150), "-1.50");
-    }
 
     #[test]
     fn formulas_are_neutralised() {

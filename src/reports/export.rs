@@ -2,6 +2,7 @@
 //! CSV chunks out. Nothing here holds more than a row (plus a chunk) at a time; the XLSX
 //! worksheet runs in rust_xlsxwriter's constant-memory mode, which spills rows to a temp file.
 
+use crate::money::Cents;
 use std::io::{Seek, SeekFrom};
 
 use anyhow::Context;
@@ -9,7 +10,7 @@ use rust_xlsxwriter::{Color, Format, FormatBorder, Formula, Workbook, Worksheet}
 
 use super::domain::{
     Cell, ColumnKind, Lang, PAYOUT_COLUMNS, Statistics, local_date, neutralise, payout_headers,
-    section_heading, statistics_headers, totals_label, yuan, yuan_number,
+    section_heading, statistics_headers, totals_label, yuan_number,
 };
 use super::store::PayoutRow;
 use crate::crypto::{Keys, mask_id_number, mask_phone};
@@ -89,7 +90,7 @@ impl PayoutFormatter {
                 (true, Some(p)) => Cell::Money(p),
                 _ => Cell::Empty,
             },
-            Cell::Text(super::domain::status_label(&row.status, self.lang).into()),
+            Cell::Text(super::domain::status_label(row.status.as_str(), self.lang).into()),
             row.handed_in_at
                 .map(|ms| Cell::Text(local_date(ms, self.tz)))
                 .unwrap_or(Cell::Empty),
@@ -101,7 +102,7 @@ impl PayoutFormatter {
 fn csv_field(cell: &Cell) -> String {
     match cell {
         Cell::Text(s) => s.clone(),
-        Cell::Money(c) => yuan(*c),
+        Cell::Money(c) => c.to_string(),
         Cell::Empty => String::new(),
     }
 }
@@ -236,7 +237,7 @@ where
     let mut sheet = book.add_worksheet_with_constant_memory()?;
     start_payout_sheet(sheet, &sheet_name, &headers, &formats)?;
     let mut row_no: u32 = 0;
-    let mut sums = vec![0i64; PAYOUT_COLUMNS.len()];
+    let mut sums = vec![Cents::ZERO; PAYOUT_COLUMNS.len()];
     for row in rows {
         let row = row?;
         if row_no + 2 >= XLSX_MAX_ROWS {
@@ -287,7 +288,8 @@ where
         if ranges.is_empty() {
             sheet.write_number_with_format(total_row, col, 0.0, &formats.total_money)?;
         } else {
-            let formula = Formula::new(format!("=SUM({})", ranges.join(","))).set_result(yuan(sum));
+            let formula =
+                Formula::new(format!("=SUM({})", ranges.join(","))).set_result(sum.to_string());
             sheet.write_formula_with_format(total_row, col, formula, &formats.total_money)?;
         }
     }
@@ -341,9 +343,9 @@ pub fn statistics_xlsx(stats: &Statistics, lang: Lang) -> anyhow::Result<std::fs
         let cached = [
             totals.cases.to_string(),
             totals.invoices.to_string(),
-            yuan(totals.total_cents),
-            yuan(totals.covered_cents),
-            yuan(totals.payout_cents),
+            totals.total_cents.to_string(),
+            totals.covered_cents.to_string(),
+            totals.payout_cents.to_string(),
         ];
         for (i, result) in cached.into_iter().enumerate() {
             let col = i as u16 + 1;
@@ -381,9 +383,9 @@ pub fn statistics_csv(stats: &Statistics, lang: Lang) -> anyhow::Result<Vec<u8>>
                 neutralise(label).into_owned(),
                 s.cases.to_string(),
                 s.invoices.to_string(),
-                yuan(s.total_cents),
-                yuan(s.covered_cents),
-                yuan(s.payout_cents),
+                s.total_cents.to_string(),
+                s.covered_cents.to_string(),
+                s.payout_cents.to_string(),
             ])?;
         }
     }

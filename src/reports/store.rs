@@ -1,5 +1,6 @@
 //! SQL for the exports: rows come as streams (`fetch`), never as one big vector.
 
+use crate::money::Cents;
 use futures_util::stream::BoxStream;
 use sqlx::AnyPool;
 
@@ -21,13 +22,13 @@ pub struct PayoutRow {
     pub hospital: String,
     pub hospital_level: Option<i64>,
     pub visit_date: String,
-    pub status: String,
-    pub payout_cents: Option<i64>,
+    pub status: crate::claims::CaseStatus,
+    pub payout_cents: Option<Cents>,
     pub approved_at: i64,
     pub handed_in_at: Option<i64>,
     pub invoice_no: String,
-    pub total_cents: i64,
-    pub self_pay_cents: i64,
+    pub total_cents: Cents,
+    pub self_pay_cents: Cents,
 }
 
 /// Approved invoices of cases approved in `range`, by approval time, case and invoice.
@@ -58,10 +59,10 @@ pub struct CaseSumsRow {
     pub hospital: String,
     pub hospital_level: Option<i64>,
     pub approved_at: i64,
-    pub payout_cents: Option<i64>,
+    pub payout_cents: Option<Cents>,
     pub invoices: i64,
-    pub total_cents: i64,
-    pub self_pay_cents: i64,
+    pub total_cents: Cents,
+    pub self_pay_cents: Cents,
 }
 
 /// Approved cases in `range`, each with the count and sums of its approved invoices.

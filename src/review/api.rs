@@ -1,6 +1,7 @@
 //! The review API of SPEC §11: the queue, a case as staff see it, corrections, decisions on
 //! invoices and cases, and reopening an approved case.
 
+use crate::money::Cents;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
@@ -8,15 +9,15 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::decide::{self, CaseDecisionInput, InvoiceDecisionInput};
 use super::domain::{Corrections, Decision, Level};
+use super::service::{self, CaseDecisionInput, InvoiceDecisionInput};
 use super::view::{CaseDetail, case_detail};
 use super::{Reopeners, Reviewers, store};
-use crate::accounts::RequireRole;
-use crate::accounts::extract::Staff;
 use crate::db::now_ms;
-use crate::http::{ApiJson, AppError, AppResult, AppState};
-use crate::web::rfc3339;
+use crate::http::auth::RequireRole;
+use crate::http::auth::Staff;
+use crate::http::web::rfc3339;
+use crate::http::{ApiJson, AppError, AppResult, AppState, ErrorCode};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -52,7 +53,7 @@ pub struct QueueItem {
     pub submitted_at: String,
     pub version: i64,
     pub invoice_count: i64,
-    pub total_cents: i64,
+    pub total_cents: Cents,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -79,7 +80,9 @@ pub async fn load_queue(
 ) -> AppResult<QueuePage> {
     let after = match cursor {
         Some(c) => parse_cursor(c).ok_or_else(|| {
-            AppError::invalid("invalid_input", "Bad cursor.").with_field("cursor", "malformed")
+            ErrorCode::InvalidInput
+                .with_message("Bad cursor.")
+                .with_field("cursor", "malformed")
         })?,
         None => (i64::MIN, i64::MIN),
     };
@@ -118,15 +121,14 @@ pub async fn load_queue(
 
 /// Cases awaiting a level, oldest (re)submission first.
 #[utoipa::path(get, path = "/api/v1/review/queue", tag = "review", params(QueueQuery), security(("bearer" = [])),
-    responses((status = 200, body = QueuePage), (status = 403, body = crate::http::error::ErrorBodySchema)))]
+    responses((status = 200, body = QueuePage), (status = 403, body = crate::http::error::ErrorBodySchema),
+              (status = 422, body = crate::http::error::ErrorBodySchema)))]
 async fn queue(
     State(state): State<AppState>,
     user: RequireRole<Reviewers>,
     Query(q): Query<QueueQuery>,
 ) -> AppResult<Json<QueuePage>> {
-    let level = Level::parse(q.level).ok_or_else(|| {
-        AppError::invalid("invalid_level", "level must be 1 or 2").with_field("level", "1 or 2")
-    })?;
+    let level = Level::from_request(q.level)?;
     if !user.has(level.role()) {
         return Err(AppError::forbidden());
     }
@@ -138,7 +140,8 @@ async fn queue(
 
 /// A case with its invoices, record photos, decision log and flags.
 #[utoipa::path(get, path = "/api/v1/review/cases/{id}", tag = "review", security(("bearer" = [])),
-    responses((status = 200, body = CaseDetail), (status = 404, body = crate::http::error::ErrorBodySchema)))]
+    responses((status = 200, body = CaseDetail), (status = 403, body = crate::http::error::ErrorBodySchema),
+              (status = 404, body = crate::http::error::ErrorBodySchema)))]
 async fn get_case(
     State(state): State<AppState>,
     _staff: RequireRole<Staff>,
@@ -148,11 +151,14 @@ async fn get_case(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(as = ReviewCasePatch)]
 pub struct CasePatch {
     /// The case's version as you saw it.
     pub version: i64,
+    #[schema(min_length = 1, max_length = 200)]
     pub hospital: Option<String>,
     /// 0 unrated, 1–3.
+    #[schema(minimum = 0, maximum = 3)]
     pub hospital_level: Option<i64>,
 }
 
@@ -166,7 +172,7 @@ async fn patch_case(
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<CasePatch>,
 ) -> AppResult<Json<CaseDetail>> {
-    decide::correct_case(
+    service::correct_case(
         &state,
         &user,
         id,
@@ -189,8 +195,8 @@ pub struct InvoiceDecisionBody {
     /// For a rejection: may the student fix it (default true) or is it final.
     pub may_edit: Option<bool>,
     pub invoice_no: Option<String>,
-    pub total_cents: Option<i64>,
-    pub self_pay_cents: Option<i64>,
+    pub total_cents: Option<Cents>,
+    pub self_pay_cents: Option<Cents>,
 }
 
 /// Approve or reject an invoice, optionally correcting its number and amounts.
@@ -205,7 +211,7 @@ async fn decide_invoice(
 ) -> AppResult<Json<CaseDetail>> {
     let input = InvoiceDecisionInput {
         version: b.version,
-        level: b.level,
+        level: Level::from_request(b.level)?,
         decision: b.decision,
         reason: b.reason,
         may_edit: b.may_edit,
@@ -215,7 +221,7 @@ async fn decide_invoice(
             self_pay_cents: b.self_pay_cents,
         },
     };
-    let case_id = decide::decide_invoice(&state, &user, id, input).await?;
+    let case_id = service::decide_invoice(&state, &user, id, input).await?;
     Ok(Json(case_detail(&state, case_id).await?))
 }
 
@@ -244,13 +250,13 @@ async fn decide_case(
 ) -> AppResult<Json<CaseDetail>> {
     let input = CaseDecisionInput {
         version: b.version,
-        level: b.level,
+        level: Level::from_request(b.level)?,
         decision: b.decision,
         reason: b.reason,
         may_edit: b.may_edit,
         blacklist: b.blacklist,
     };
-    decide::decide_case(&state, &user, id, input).await?;
+    service::decide_case(&state, &user, id, input).await?;
     Ok(Json(case_detail(&state, id).await?))
 }
 
@@ -269,6 +275,6 @@ async fn reopen(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<ReopenBody>,
 ) -> AppResult<Json<CaseDetail>> {
-    decide::reopen(&state, &user, id, b.version, Some(b.reason)).await?;
+    service::reopen(&state, &user, id, b.version, Some(b.reason)).await?;
     Ok(Json(case_detail(&state, id).await?))
 }

@@ -1,32 +1,23 @@
 //! The review rules (SPEC §4 rules 4–9, 11) as pure functions: who may act at which level,
 //! what an invoice correction changes, and where a case goes once nothing is pending (rule 6).
 
+use crate::money::Cents;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::accounts::Role;
-use crate::claims::{CaseStatus, InvoiceStatus};
+use crate::claims::InvoiceStatus;
+use crate::http::auth::Role;
 
-/// A review level: 1 (受理点) or 2 (医务处).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    One,
-    Two,
-}
+pub use crate::claims::{Level, Outcome};
 
 impl Level {
-    pub fn parse(n: i64) -> Option<Level> {
-        match n {
-            1 => Some(Level::One),
-            2 => Some(Level::Two),
-            _ => None,
-        }
-    }
-    pub fn as_i64(self) -> i64 {
-        match self {
-            Level::One => 1,
-            Level::Two => 2,
-        }
+    /// The level named in a request (a number): 422 `invalid_level` unless 1 or 2.
+    pub fn from_request(n: i64) -> Result<Level, crate::http::AppError> {
+        Level::parse(n).ok_or_else(|| {
+            crate::http::ErrorCode::InvalidLevel
+                .with_message("level must be 1 or 2")
+                .with_field("level", "1 or 2")
+        })
     }
     /// The role that acts at this level (roles are per level).
     pub fn role(self) -> Role {
@@ -34,38 +25,6 @@ impl Level {
             Level::One => Role::Reviewer1,
             Level::Two => Role::Reviewer2,
         }
-    }
-    /// The status of a case waiting for this level.
-    pub fn awaiting(self) -> CaseStatus {
-        match self {
-            Level::One => CaseStatus::Submitted,
-            Level::Two => CaseStatus::Level2,
-        }
-    }
-    /// Where a case goes when this level passes it.
-    pub fn next(self) -> CaseStatus {
-        match self {
-            Level::One => CaseStatus::Level2,
-            Level::Two => CaseStatus::Approved,
-        }
-    }
-    /// The level a case in `status` is waiting for, if any.
-    pub fn of_status(status: CaseStatus) -> Option<Level> {
-        match status {
-            CaseStatus::Submitted => Some(Level::One),
-            CaseStatus::Level2 => Some(Level::Two),
-            _ => None,
-        }
-    }
-}
-
-/// Where a resubmitted `returned` case goes: back to the level that returned it
-/// (`cases.review_level`), so a level-2 return does not start again at level 1.
-pub fn resubmit_status(review_level: i64) -> CaseStatus {
-    if review_level == 2 {
-        CaseStatus::Level2
-    } else {
-        CaseStatus::Submitted
     }
 }
 
@@ -100,7 +59,7 @@ pub enum ReviewError {
     InsurerAdjudicates,
     #[error("{field}: {message}")]
     Invalid {
-        code: &'static str,
+        code: crate::http::ErrorCode,
         field: &'static str,
         message: &'static str,
     },
@@ -108,22 +67,21 @@ pub enum ReviewError {
 
 impl From<ReviewError> for crate::http::AppError {
     fn from(e: ReviewError) -> Self {
-        use crate::http::AppError;
+        use crate::http::ErrorCode;
         let msg = e.to_string();
         match e {
-            ReviewError::Stale => AppError::conflict("stale", msg),
-            ReviewError::InvalidTransition => AppError::conflict("invalid_transition", msg),
-            ReviewError::InsurerAdjudicates => AppError::conflict("insurer_adjudicates", msg),
-            ReviewError::SameReviewer => {
-                AppError::new(axum::http::StatusCode::FORBIDDEN, "same_reviewer", msg)
-            }
-            ReviewError::HospitalLevelRequired => AppError::invalid("hospital_level_required", msg)
+            ReviewError::Stale => ErrorCode::Stale.with_message(msg),
+            ReviewError::InvalidTransition => ErrorCode::InvalidTransition.with_message(msg),
+            ReviewError::InsurerAdjudicates => ErrorCode::InsurerAdjudicates.with_message(msg),
+            ReviewError::SameReviewer => ErrorCode::SameReviewer.with_message(msg),
+            ReviewError::HospitalLevelRequired => ErrorCode::HospitalLevelRequired
+                .with_message(msg)
                 .with_field("hospital_level", "required"),
             ReviewError::Invalid {
                 code,
                 field,
                 message,
-            } => AppError::invalid(code, message).with_field(field, message),
+            } => code.with_message(message).with_field(field, message),
         }
     }
 }
@@ -132,16 +90,16 @@ impl From<ReviewError> for crate::http::AppError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvoiceFigures {
     pub invoice_no: String,
-    pub total_cents: i64,
-    pub self_pay_cents: i64,
+    pub total_cents: Cents,
+    pub self_pay_cents: Cents,
 }
 
 /// A reviewer's corrections; `None` keeps the value.
 #[derive(Clone, Debug, Default)]
 pub struct Corrections {
     pub invoice_no: Option<String>,
-    pub total_cents: Option<i64>,
-    pub self_pay_cents: Option<i64>,
+    pub total_cents: Option<Cents>,
+    pub self_pay_cents: Option<Cents>,
 }
 
 /// Applies corrections, checking the invoice rules (SPEC §4 rule 2); answers the new figures
@@ -155,7 +113,7 @@ pub fn correct(
             let n = n.trim();
             if n.is_empty() || n.chars().count() > 64 {
                 return Err(ReviewError::Invalid {
-                    code: "invalid_invoice_no",
+                    code: crate::http::ErrorCode::InvalidInvoiceNo,
                     field: "invoice_no",
                     message: "must be 1–64 characters",
                 });
@@ -166,23 +124,23 @@ pub fn correct(
     };
     let total_cents = c.total_cents.unwrap_or(old.total_cents);
     let self_pay_cents = c.self_pay_cents.unwrap_or(old.self_pay_cents);
-    if total_cents <= 0 {
+    if !total_cents.is_positive() || total_cents > crate::claims::domain::MAX_INVOICE_CENTS {
         return Err(ReviewError::Invalid {
-            code: "invalid_amount",
+            code: crate::http::ErrorCode::InvalidAmount,
             field: "total_cents",
-            message: "must be greater than 0",
+            message: "must be greater than 0 and at most 100,000,000,000 yuan",
         });
     }
-    if self_pay_cents < 0 {
+    if self_pay_cents.is_negative() {
         return Err(ReviewError::Invalid {
-            code: "invalid_amount",
+            code: crate::http::ErrorCode::InvalidAmount,
             field: "self_pay_cents",
             message: "must not be negative",
         });
     }
     if self_pay_cents > total_cents {
         return Err(ReviewError::Invalid {
-            code: "self_pay_exceeds_total",
+            code: crate::http::ErrorCode::SelfPayExceedsTotal,
             field: "self_pay_cents",
             message: "must not exceed the total",
         });
@@ -224,7 +182,7 @@ pub struct InvoiceState {
 /// Rule 6: once no invoice is pending, an editable rejection returns the case; otherwise at
 /// least one approved invoice passes it to the next level; none approved rejects it.
 /// `None` while something is still pending.
-pub fn settle(level: Level, invoices: &[InvoiceState]) -> Option<CaseStatus> {
+pub fn settle(invoices: &[InvoiceState]) -> Option<Outcome> {
     if invoices.iter().any(|i| i.status == InvoiceStatus::Pending) {
         return None;
     }
@@ -232,12 +190,12 @@ pub fn settle(level: Level, invoices: &[InvoiceState]) -> Option<CaseStatus> {
         .iter()
         .any(|i| i.status == InvoiceStatus::Rejected && i.may_edit)
     {
-        return Some(CaseStatus::Returned);
+        return Some(Outcome::Return);
     }
     if invoices.iter().any(|i| i.status == InvoiceStatus::Approved) {
-        return Some(level.next());
+        return Some(Outcome::Pass);
     }
-    Some(CaseStatus::Rejected)
+    Some(Outcome::Reject)
 }
 
 /// A reason is needed for every rejection; free text up to 500 characters.
@@ -245,12 +203,12 @@ pub fn parse_reason(reason: Option<&str>, required: bool) -> Result<Option<Strin
     let r = reason.map(str::trim).filter(|r| !r.is_empty());
     match r {
         None if required => Err(ReviewError::Invalid {
-            code: "reason_required",
+            code: crate::http::ErrorCode::ReasonRequired,
             field: "reason",
             message: "give a reason for the rejection",
         }),
         Some(r) if r.chars().count() > 500 => Err(ReviewError::Invalid {
-            code: "invalid_input",
+            code: crate::http::ErrorCode::InvalidInput,
             field: "reason",
             message: "at most 500 characters",
         }),
@@ -269,50 +227,42 @@ mod tests {
     #[test]
     fn rule_six() {
         use InvoiceStatus::*;
+        assert_eq!(settle(&[inv(Pending, true), inv(Approved, false)]), None);
         assert_eq!(
-            settle(Level::One, &[inv(Pending, true), inv(Approved, false)]),
-            None
+            settle(&[inv(Rejected, true), inv(Approved, false)]),
+            Some(Outcome::Return)
         );
         assert_eq!(
-            settle(Level::One, &[inv(Rejected, true), inv(Approved, false)]),
-            Some(CaseStatus::Returned)
+            settle(&[inv(Rejected, false), inv(Approved, false)]),
+            Some(Outcome::Pass)
         );
-        assert_eq!(
-            settle(Level::One, &[inv(Rejected, false), inv(Approved, false)]),
-            Some(CaseStatus::Level2)
-        );
-        assert_eq!(
-            settle(Level::Two, &[inv(Approved, false)]),
-            Some(CaseStatus::Approved)
-        );
-        assert_eq!(
-            settle(Level::Two, &[inv(Rejected, false)]),
-            Some(CaseStatus::Rejected)
-        );
+        assert_eq!(settle(&[inv(Approved, false)]), Some(Outcome::Pass));
+        assert_eq!(settle(&[inv(Rejected, false)]), Some(Outcome::Reject));
+        assert_eq!(settle(&[]), Some(Outcome::Reject));
     }
 
     #[test]
     fn corrections_are_checked_and_logged() {
         let old = InvoiceFigures {
             invoice_no: "A1".into(),
-            total_cents: 1000,
-            self_pay_cents: 100,
+            total_cents: Cents::new(1000),
+            self_pay_cents: Cents::new(100),
         };
         let (new, changes) = correct(
             &old,
             &Corrections {
-                total_cents: Some(1200),
+                total_cents: Some(Cents::new(1200)),
                 ..Default::default()
             },
         )
         .unwrap();
-        assert_eq!(new.total_cents, 1200);
+        assert_eq!(new.total_cents, Cents::new(1200));
         assert_eq!(changes["total_cents"], json!({"old": 1000, "new": 1200}));
         assert_eq!(changes.len(), 1);
         let err = correct(
             &old,
             &Corrections {
-                self_pay_cents: Some(1001),
+                self_pay_cents: Some(Cents::new(1001)),
                 ..Default::default()
             },
         )
@@ -320,7 +270,7 @@ mod tests {
         assert!(matches!(
             err,
             ReviewError::Invalid {
-                code: "self_pay_exceeds_total",
+                code: crate::http::ErrorCode::SelfPayExceedsTotal,
                 ..
             }
         ));

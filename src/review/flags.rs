@@ -5,6 +5,7 @@
 //! (photo_file_id)` (migration 0003); the hospital's usual amounts — `cases_hospital_idx
 //! (hospital)` (0003), then `invoices_case_idx (case_id)`.
 
+use crate::money::Cents;
 use serde::Serialize;
 use sqlx::{Any, Pool};
 use utoipa::ToSchema;
@@ -26,7 +27,7 @@ pub struct Flag {
     /// The other claims where the number or the photo was seen.
     pub other_case_ids: Vec<i64>,
     /// For `amount_outlier`: the hospital's median approved invoice total.
-    pub median_cents: Option<i64>,
+    pub median_cents: Option<Cents>,
 }
 
 pub async fn for_case(
@@ -74,7 +75,7 @@ pub async fn for_case(
     }
     if let Some(median) = hospital_median(pool, case).await? {
         for inv in invoices {
-            if inv.total_cents > median.saturating_mul(OUTLIER_FACTOR) {
+            if inv.total_cents.get() > median.get().saturating_mul(OUTLIER_FACTOR) {
                 flags.push(Flag {
                     invoice_id: inv.id,
                     kind: "amount_outlier",
@@ -88,8 +89,8 @@ pub async fn for_case(
 }
 
 /// The median total of the hospital's approved invoices in other cases, when there are enough.
-async fn hospital_median(pool: &Pool<Any>, case: &CaseRow) -> sqlx::Result<Option<i64>> {
-    let mut totals: Vec<i64> = sqlx::query_scalar(
+async fn hospital_median(pool: &Pool<Any>, case: &CaseRow) -> sqlx::Result<Option<Cents>> {
+    let mut totals: Vec<Cents> = sqlx::query_scalar(
         "SELECT i.total_cents FROM cases c JOIN invoices i ON i.case_id = c.id
          WHERE c.hospital = $1 AND c.id <> $2 AND i.status = 'approved'
          ORDER BY i.id DESC LIMIT $3",
@@ -103,7 +104,7 @@ async fn hospital_median(pool: &Pool<Any>, case: &CaseRow) -> sqlx::Result<Optio
 }
 
 /// The median (lower middle for an even count) of at least [`MIN_SAMPLES`] values.
-pub fn median(values: &mut [i64]) -> Option<i64> {
+pub fn median<T: Ord + Copy>(values: &mut [T]) -> Option<T> {
     if values.len() < MIN_SAMPLES {
         return None;
     }

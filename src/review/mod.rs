@@ -1,19 +1,19 @@
 //! Review (SPEC §4 rules 4–12): the two-level review of submitted cases, corrections,
 //! rejections and the blacklist, four eyes, the payout at final approval, flags and search.
 
-pub mod admin_pages;
 pub mod api;
-pub mod decide;
 pub mod domain;
 pub mod flags;
 pub mod pages;
 pub mod reasons;
 pub mod search;
+pub mod search_pages;
+pub mod service;
 pub mod store;
 pub mod view;
 
-use crate::accounts::Role;
-use crate::accounts::extract::RoleSet;
+use crate::http::auth::Role;
+use crate::http::auth::RoleSet;
 
 /// Reviewers of either level; the level's own role is checked per request.
 pub struct Reviewers;

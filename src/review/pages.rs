@@ -2,6 +2,7 @@
 //! to the same domain functions as the API; `assets/app.js` adds the keyboard (a, r, j/k, n, ?)
 //! and photo zoom/rotate on top, so the pages also work without script.
 
+use crate::money::Cents;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -9,13 +10,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::decide::{self, CaseDecisionInput, InvoiceDecisionInput};
 use super::domain::{Corrections, Decision, Level};
+use super::service::{self, CaseDecisionInput, InvoiceDecisionInput};
 use super::view::{CaseDetail, case_detail};
-use crate::accounts::{CurrentUser, Role};
 use crate::claims::{CaseStatus, InvoiceStatus};
-use crate::http::{AppError, AppState};
-use crate::web::{ConsoleFrame, PageUser, Tr, csrf, render};
+use crate::http::auth::CsrfForm;
+use crate::http::auth::{CurrentUser, Role};
+use crate::http::web::{ConsoleFrame, PageUser, Tr, error_text, render};
+use crate::http::{AppError, AppState, ErrorCode};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,29 +27,11 @@ pub fn router() -> Router<AppState> {
         .route("/console/review/cases/{id}/decide", post(case_form))
         .route("/console/review/cases/{id}/reopen", post(reopen_form))
         .route("/console/review/invoices/{id}", post(invoice_form))
-        .merge(super::admin_pages::router())
-}
-
-pub use crate::claims::domain::yuan;
-
-/// Yuan as typed on a page to cents (see `claims::domain::parse_yuan`).
-pub fn parse_yuan(s: &str) -> Option<i64> {
-    crate::claims::domain::parse_yuan("amount", s).ok()
+        .merge(super::search_pages::router())
 }
 
 fn is_reviewer(u: &CurrentUser) -> bool {
     u.has(Role::Reviewer1) || u.has(Role::Reviewer2)
-}
-
-/// The message for an error code, in the page's language.
-pub fn error_text(tr: Tr, code: &str) -> String {
-    let key = format!("review.errors.{code}");
-    let t = tr.t(&key);
-    if t == key {
-        tr.t("errors.invalid_input")
-    } else {
-        t
-    }
 }
 
 #[derive(Deserialize)]
@@ -134,7 +118,7 @@ async fn queue_page(
                 hospital: i.hospital,
                 visit_date: i.visit_date,
                 invoice_count: i.invoice_count,
-                total: yuan(i.total_cents),
+                total: i.total_cents.to_string(),
                 submitted_at: i.submitted_at,
             })
             .collect(),
@@ -197,7 +181,7 @@ fn flag_text(tr: Tr, f: &super::flags::Flag, invoice_no: &str) -> String {
         .map(|c| format!("#{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let median = f.median_cents.map(yuan).unwrap_or_default();
+    let median = f.median_cents.map(|c| c.to_string()).unwrap_or_default();
     tr.t(&format!("review.flag.{}", f.kind))
         .replace("{invoice}", invoice_no)
         .replace("{cases}", &cases)
@@ -211,35 +195,25 @@ fn payout_lines(tr: Tr, c: &CaseDetail) -> Vec<String> {
     let pct = format!("{}.{:02}%", b.ratio_bp / 100, b.ratio_bp % 100);
     let line = |key: &str, v: String| format!("{}: {v}", tr.t(key));
     let mut lines = vec![
-        line("review.pb.covered", format!("¥{}", yuan(b.covered_cents))),
+        line("review.pb.covered", format!("¥{}", b.covered_cents)),
         line(
             "review.pb.deductible",
             format!(
                 "¥{} / ¥{}",
-                yuan(b.deductible_used_cents),
-                yuan(b.deductible_left_cents)
+                b.deductible_used_cents, b.deductible_left_cents
             ),
         ),
         line(
             "review.pb.reimbursable",
-            format!("¥{}", yuan(b.reimbursable_cents)),
+            format!("¥{}", b.reimbursable_cents),
         ),
         line("review.pb.ratio", pct),
-        line(
-            "review.pb.after_ratio",
-            format!("¥{}", yuan(b.after_ratio_cents)),
-        ),
+        line("review.pb.after_ratio", format!("¥{}", b.after_ratio_cents)),
     ];
     if b.cap_applied {
-        lines.push(line(
-            "review.pb.cap",
-            format!("¥{}", yuan(b.cap_left_cents)),
-        ));
+        lines.push(line("review.pb.cap", format!("¥{}", b.cap_left_cents)));
     }
-    lines.push(line(
-        "review.pb.payout",
-        format!("¥{}", yuan(b.payout_cents)),
-    ));
+    lines.push(line("review.pb.payout", format!("¥{}", b.payout_cents)));
     lines.push(line("review.pb.policy", b.policy_version.to_string()));
     lines
 }
@@ -261,9 +235,6 @@ async fn case_page(
     Path(id): Path<i64>,
     Query(q): Query<ErrorQuery>,
 ) -> Response {
-    if !user.is_staff() {
-        return AppError::forbidden().into_response();
-    }
     let c = match case_detail(&state, id).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),
@@ -304,7 +275,7 @@ async fn case_page(
             .with_error(q.error.as_deref().map(|code| error_text(tr, code))),
         status: c.status.as_str(),
         status_label: tr.t(&format!("review.status.{}", c.status.as_str())),
-        hospital_level: c.hospital_level.unwrap_or(-1),
+        hospital_level: c.hospital_level.map_or(-1, i64::from),
         level: level.map(Level::as_i64).unwrap_or(0),
         actionable: level.is_some() && is_reviewer(&user) && c.insurer_id.is_none(),
         reopenable: c.insurer_id.is_none()
@@ -317,9 +288,9 @@ async fn case_page(
             .map(|i| InvView {
                 id: i.id,
                 invoice_no: i.invoice_no.clone(),
-                total: yuan(i.total_cents),
-                self_pay: yuan(i.self_pay_cents),
-                covered: yuan(i.covered_cents),
+                total: i.total_cents.to_string(),
+                self_pay: i.self_pay_cents.to_string(),
+                covered: i.covered_cents.to_string(),
                 status: i.status.as_str(),
                 reason: i.reason.clone(),
                 photo_url: i.photo_file_id.map(|f| format!("/api/v1/files/{f}")),
@@ -366,7 +337,7 @@ async fn after_decision(state: &AppState, case_id: i64, level: Level) -> Respons
         .await
         .ok()
         .flatten()
-        .and_then(|c| CaseStatus::parse(&c.status));
+        .map(|c| c.status);
     if status.and_then(Level::of_status) == Some(level) {
         return Redirect::to(&format!("/console/review/cases/{case_id}")).into_response();
     }
@@ -399,7 +370,6 @@ fn parse_decision(s: &str) -> Decision {
 
 #[derive(Deserialize)]
 struct InvoiceForm {
-    csrf: String,
     version: i64,
     level: i64,
     decision: String,
@@ -413,22 +383,20 @@ struct InvoiceForm {
 
 async fn invoice_form(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
     Path(id): Path<i64>,
-    axum::Form(f): axum::Form<InvoiceForm>,
+    CsrfForm { user, form: f }: CsrfForm<InvoiceForm>,
 ) -> Response {
     let Ok(Some(invoice)) = super::store::find_invoice(&state.db.pool, id).await else {
         return AppError::not_found().into_response();
     };
     let case_id = invoice.case_id;
-    if !csrf::same(&f.csrf, &user.csrf_token) {
-        return back_with(case_id, &AppError::forbidden());
-    }
-    let money = |s: &Option<String>, field: &'static str| -> Result<Option<i64>, AppError> {
+    let money = |s: &Option<String>, field: &'static str| -> Result<Option<Cents>, AppError> {
         match s.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => Ok(None),
-            Some(v) => parse_yuan(v).map(Some).ok_or_else(|| {
-                AppError::invalid("invalid_amount", "amount").with_field(field, "yuan")
+            Some(v) => Cents::parse_typed(v).ok().map(Some).ok_or_else(|| {
+                ErrorCode::InvalidAmount
+                    .with_message("amount")
+                    .with_field(field, "yuan")
             }),
         }
     };
@@ -440,26 +408,26 @@ async fn invoice_form(
         },
         (Err(e), _) | (_, Err(e)) => return back_with(case_id, &e),
     };
+    let level = match Level::from_request(f.level) {
+        Ok(level) => level,
+        Err(e) => return back_with(case_id, &e),
+    };
     let input = InvoiceDecisionInput {
         version: f.version,
-        level: f.level,
+        level,
         decision: parse_decision(&f.decision),
         reason: combine_reason(f.reason_preset, f.reason),
         may_edit: Some(f.may_edit.is_some()),
         corrections,
     };
-    match decide::decide_invoice(&state, &user, id, input).await {
-        Ok(_) => match Level::parse(f.level) {
-            Some(level) => after_decision(&state, case_id, level).await,
-            None => back_with(case_id, &AppError::not_found()),
-        },
+    match service::decide_invoice(&state, &user, id, input).await {
+        Ok(_) => after_decision(&state, case_id, level).await,
         Err(e) => back_with(case_id, &e),
     }
 }
 
 #[derive(Deserialize)]
 struct CaseForm {
-    csrf: String,
     version: i64,
     level: i64,
     decision: String,
@@ -471,33 +439,29 @@ struct CaseForm {
 
 async fn case_form(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
     Path(id): Path<i64>,
-    axum::Form(f): axum::Form<CaseForm>,
+    CsrfForm { user, form: f }: CsrfForm<CaseForm>,
 ) -> Response {
-    if !csrf::same(&f.csrf, &user.csrf_token) {
-        return back_with(id, &AppError::forbidden());
-    }
+    let level = match Level::from_request(f.level) {
+        Ok(level) => level,
+        Err(e) => return back_with(id, &e),
+    };
     let input = CaseDecisionInput {
         version: f.version,
-        level: f.level,
+        level,
         decision: parse_decision(&f.decision),
         reason: combine_reason(f.reason_preset, f.reason),
         may_edit: Some(f.may_edit.is_some()),
         blacklist: f.blacklist.is_some(),
     };
-    match decide::decide_case(&state, &user, id, input).await {
-        Ok(()) => match Level::parse(f.level) {
-            Some(level) => after_decision(&state, id, level).await,
-            None => back_with(id, &AppError::not_found()),
-        },
+    match service::decide_case(&state, &user, id, input).await {
+        Ok(()) => after_decision(&state, id, level).await,
         Err(e) => back_with(id, &e),
     }
 }
 
 #[derive(Deserialize)]
 struct CorrectForm {
-    csrf: String,
     version: i64,
     hospital: Option<String>,
     hospital_level: Option<String>,
@@ -505,21 +469,14 @@ struct CorrectForm {
 
 async fn correct_form(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
     Path(id): Path<i64>,
-    axum::Form(f): axum::Form<CorrectForm>,
+    CsrfForm { user, form: f }: CsrfForm<CorrectForm>,
 ) -> Response {
-    if !csrf::same(&f.csrf, &user.csrf_token) {
-        return back_with(id, &AppError::forbidden());
-    }
-    if !is_reviewer(&user) {
-        return back_with(id, &AppError::forbidden());
-    }
     let level = f
         .hospital_level
         .as_deref()
         .and_then(|l| l.trim().parse::<i64>().ok());
-    match decide::correct_case(&state, &user, id, f.version, f.hospital, level).await {
+    match service::correct_case(&state, &user, id, f.version, f.hospital, level).await {
         Ok(()) => Redirect::to(&format!("/console/review/cases/{id}")).into_response(),
         Err(e) => back_with(id, &e),
     }
@@ -527,23 +484,16 @@ async fn correct_form(
 
 #[derive(Deserialize)]
 struct ReopenForm {
-    csrf: String,
     version: i64,
     reason: Option<String>,
 }
 
 async fn reopen_form(
     State(state): State<AppState>,
-    PageUser(user): PageUser,
     Path(id): Path<i64>,
-    axum::Form(f): axum::Form<ReopenForm>,
+    CsrfForm { user, form: f }: CsrfForm<ReopenForm>,
 ) -> Response {
-    if !csrf::same(&f.csrf, &user.csrf_token)
-        || !(user.has(Role::Reviewer2) || user.has(Role::Admin))
-    {
-        return back_with(id, &AppError::forbidden());
-    }
-    match decide::reopen(&state, &user, id, f.version, f.reason).await {
+    match service::reopen(&state, &user, id, f.version, f.reason).await {
         Ok(()) => Redirect::to(&format!("/console/review/cases/{id}")).into_response(),
         Err(e) => back_with(id, &e),
     }

@@ -9,10 +9,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::ReasonReaders;
-use crate::accounts::RequireRole;
-use crate::accounts::extract::Admins;
 use crate::audit::{self, Event};
-use crate::http::{ApiJson, AppError, AppResult, AppState};
+use crate::http::auth::Admins;
+use crate::http::auth::RequireRole;
+use crate::http::{ApiJson, AppError, AppResult, AppState, ErrorCode};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -77,7 +77,9 @@ async fn list(
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewReason {
+    #[schema(min_length = 1, max_length = 200)]
     pub text_zh: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub text_en: String,
     pub sort_order: Option<i64>,
 }
@@ -85,10 +87,9 @@ pub struct NewReason {
 fn text(field: &'static str, s: &str) -> AppResult<String> {
     let s = s.trim();
     if s.is_empty() || s.chars().count() > 200 {
-        return Err(
-            AppError::invalid("invalid_input", "A reason is 1–200 characters.")
-                .with_field(field, "1–200 characters"),
-        );
+        return Err(ErrorCode::InvalidInput
+            .with_message("A reason is 1–200 characters.")
+            .with_field(field, "1–200 characters"));
     }
     Ok(s.to_string())
 }
@@ -140,7 +141,9 @@ async fn create(
 
 #[derive(Deserialize, ToSchema)]
 pub struct ReasonPatch {
+    #[schema(min_length = 1, max_length = 200)]
     pub text_zh: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
     pub text_en: Option<String>,
     pub sort_order: Option<i64>,
     /// false retires the reason (kept for old decisions, no longer offered).

@@ -13,6 +13,7 @@
 //!   per student (tens of thousands), never the invoices — then reaches the cases through
 //!   `cases_student_idx` and the invoices through `invoices_case_idx (case_id)`.
 
+use crate::money::Cents;
 use axum::Json;
 use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
@@ -22,11 +23,11 @@ use utoipa_axum::routes;
 
 use super::store;
 use super::view::StudentRef;
-use crate::accounts::RequireRole;
-use crate::accounts::extract::Staff;
 use crate::claims::{CaseStatus, InvoiceStatus};
-use crate::http::{AppError, AppResult, AppState};
-use crate::web::rfc3339;
+use crate::http::auth::RequireRole;
+use crate::http::auth::Staff;
+use crate::http::web::rfc3339;
+use crate::http::{AppResult, AppState, ErrorCode};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(search))
@@ -45,8 +46,8 @@ pub struct SearchQuery {
 pub struct InvoiceHit {
     pub id: i64,
     pub invoice_no: String,
-    pub total_cents: i64,
-    pub self_pay_cents: i64,
+    pub total_cents: Cents,
+    pub self_pay_cents: Cents,
     pub status: InvoiceStatus,
 }
 
@@ -57,7 +58,7 @@ pub struct CaseHit {
     pub hospital: String,
     pub visit_date: String,
     pub submitted_at: Option<String>,
-    pub payout_cents: Option<i64>,
+    pub payout_cents: Option<Cents>,
     pub student: StudentRef,
     pub invoices: Vec<InvoiceHit>,
     /// What matched: `invoice_no`, `student_id` or `student_name`.
@@ -92,7 +93,8 @@ fn like_escape(s: &str) -> String {
 pub async fn run(state: &AppState, q: &str) -> AppResult<Vec<CaseHit>> {
     let q = q.trim();
     if q.is_empty() || q.chars().count() > 64 {
-        return Err(AppError::invalid("invalid_input", "Type 1–64 characters.")
+        return Err(ErrorCode::InvalidInput
+            .with_message("Type 1–64 characters.")
             .with_field("q", "1–64 characters"));
     }
     let pool = &state.db.pool;
@@ -155,7 +157,7 @@ async fn load_hit(state: &AppState, id: i64, matched: &'static str) -> AppResult
     let invoices = store::invoices_of(pool, id).await?;
     Ok(Some(CaseHit {
         id,
-        status: CaseStatus::parse(&case.status).unwrap_or(CaseStatus::Draft),
+        status: case.status,
         hospital: case.hospital,
         visit_date: case.visit_date,
         submitted_at: case.submitted_at.map(rfc3339),
@@ -172,7 +174,7 @@ async fn load_hit(state: &AppState, id: i64, matched: &'static str) -> AppResult
                 invoice_no: i.invoice_no,
                 total_cents: i.total_cents,
                 self_pay_cents: i.self_pay_cents,
-                status: InvoiceStatus::parse(&i.status).unwrap_or(InvoiceStatus::Pending),
+                status: i.status,
             })
             .collect(),
         matched,

@@ -1,7 +1,10 @@
 //! SQL of the review context. Reads take any executor; writes take the open transaction.
 
+use crate::ids::CaseId;
+use crate::money::Cents;
 use sqlx::{Any, Executor, FromRow};
 
+use crate::claims::{InvoiceStatus, Level};
 use crate::db::{Tx, now_ms};
 
 pub use crate::claims::store::CaseRow;
@@ -11,10 +14,11 @@ pub struct InvoiceRow {
     pub id: i64,
     pub case_id: i64,
     pub invoice_no: String,
-    pub total_cents: i64,
-    pub self_pay_cents: i64,
+    pub total_cents: Cents,
+    pub self_pay_cents: Cents,
     pub photo_file_id: Option<i64>,
-    pub status: String,
+    pub status: InvoiceStatus,
+    #[sqlx(try_from = "crate::seal::SealedOpt")]
     pub reason: Option<String>,
     pub may_edit: i64,
     pub hospital_verified: i64,
@@ -26,7 +30,7 @@ pub async fn find_case<'e>(
     exec: impl Executor<'e, Database = Any>,
     id: i64,
 ) -> sqlx::Result<Option<CaseRow>> {
-    crate::claims::store::find_case(exec, id, None).await
+    crate::claims::store::find_case(exec, CaseId::new(id), None).await
 }
 
 pub async fn find_invoice<'e>(
@@ -58,18 +62,18 @@ pub async fn invoices_of<'e>(
 pub async fn set_invoice_decision(
     tx: &mut Tx,
     id: i64,
-    status: &str,
+    status: InvoiceStatus,
     reason: Option<&str>,
     may_edit: bool,
     invoice_no: &str,
-    total_cents: i64,
-    self_pay_cents: i64,
+    total_cents: Cents,
+    self_pay_cents: Cents,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE invoices SET status = $1, reason = $2, may_edit = $3, invoice_no = $4, total_cents = $5, self_pay_cents = $6, updated_at = $7 WHERE id = $8",
     )
     .bind(status)
-    .bind(reason)
+    .bind(crate::seal::seal_opt(reason))
     .bind(i64::from(may_edit))
     .bind(invoice_no)
     .bind(total_cents)
@@ -93,7 +97,7 @@ pub async fn approve_pending(tx: &mut Tx, case_id: i64) -> sqlx::Result<Vec<i64>
 /// Finally rejects every pending invoice of a finally rejected case.
 pub async fn reject_pending(tx: &mut Tx, case_id: i64, reason: &str) -> sqlx::Result<()> {
     sqlx::query("UPDATE invoices SET status = 'rejected', reason = $1, may_edit = 0, updated_at = $2 WHERE case_id = $3 AND status = 'pending'")
-        .bind(reason)
+        .bind(crate::seal::seal(reason))
         .bind(now_ms())
         .bind(case_id)
         .execute(&mut **tx)
@@ -105,7 +109,7 @@ pub async fn set_hospital(
     tx: &mut Tx,
     case_id: i64,
     hospital: &str,
-    level: Option<i64>,
+    level: Option<crate::policy::HospitalLevel>,
 ) -> sqlx::Result<()> {
     sqlx::query("UPDATE cases SET hospital = $1, hospital_level = $2 WHERE id = $3")
         .bind(hospital)
@@ -116,18 +120,17 @@ pub async fn set_hospital(
     Ok(())
 }
 
-/// Moves a case to `status`, remembering the level that acted (`review_level`: the level a
-/// case awaits, or that returned it) and the reviewer of that level.
-pub async fn move_case(
+/// Remembers where review left a case whose status just changed: the level it awaits or that
+/// returned it (`review_level`), and whether the student may edit it. The status itself is
+/// written by `claims::store::advance`.
+pub async fn set_review_position(
     tx: &mut Tx,
     case_id: i64,
-    status: &str,
-    review_level: i64,
+    review_level: Level,
     may_edit: bool,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE cases SET status = $1, review_level = $2, may_edit = $3, updated_at = $4 WHERE id = $5")
-        .bind(status)
-        .bind(review_level)
+    sqlx::query("UPDATE cases SET review_level = $1, may_edit = $2, updated_at = $3 WHERE id = $4")
+        .bind(review_level.as_i64())
         .bind(i64::from(may_edit))
         .bind(now_ms())
         .bind(case_id)
@@ -139,13 +142,12 @@ pub async fn move_case(
 pub async fn set_reviewer(
     tx: &mut Tx,
     case_id: i64,
-    level: i64,
+    level: Level,
     reviewer: i64,
 ) -> sqlx::Result<()> {
-    let sql = if level == 1 {
-        "UPDATE cases SET reviewer1_id = $1 WHERE id = $2"
-    } else {
-        "UPDATE cases SET reviewer2_id = $1 WHERE id = $2"
+    let sql = match level {
+        Level::One => "UPDATE cases SET reviewer1_id = $1 WHERE id = $2",
+        Level::Two => "UPDATE cases SET reviewer2_id = $1 WHERE id = $2",
     };
     sqlx::query(sql)
         .bind(reviewer)
@@ -171,7 +173,7 @@ pub struct NewDecision<'a> {
     pub case_id: i64,
     pub invoice_id: Option<i64>,
     pub reviewer_id: i64,
-    pub level: i64,
+    pub level: Level,
     pub result: &'a str,
     pub reason: Option<&'a str>,
     pub may_edit: Option<bool>,
@@ -186,9 +188,9 @@ pub async fn insert_decision(tx: &mut Tx, d: NewDecision<'_>) -> sqlx::Result<()
     .bind(d.case_id)
     .bind(d.invoice_id)
     .bind(d.reviewer_id)
-    .bind(d.level)
+    .bind(d.level.as_i64())
     .bind(d.result)
-    .bind(d.reason)
+    .bind(crate::seal::seal_opt(d.reason))
     .bind(d.may_edit.map(i64::from))
     .bind(d.changes)
     .bind(now_ms())
@@ -204,6 +206,7 @@ pub struct DecisionRow {
     pub reviewer: String,
     pub level: i64,
     pub result: String,
+    #[sqlx(try_from = "crate::seal::SealedOpt")]
     pub reason: Option<String>,
     pub may_edit: Option<i64>,
     pub changes: Option<String>,
@@ -251,7 +254,7 @@ pub async fn year_usage(
     coverage_year: i64,
     except_case: i64,
 ) -> sqlx::Result<crate::policy::YearUsage> {
-    let (deductible, paid): (i64, i64) = sqlx::query_as(
+    let (deductible, paid): (Cents, Cents) = sqlx::query_as(
         "SELECT CAST(COALESCE(SUM(deductible_used_cents), 0) AS BIGINT), CAST(COALESCE(SUM(payout_cents), 0) AS BIGINT)
          FROM cases WHERE student_id = $1 AND coverage_year = $2 AND id <> $3
            AND status IN ('approved', 'booked', 'completed')",
@@ -318,7 +321,7 @@ pub struct QueueRow {
     pub submitted_at: i64,
     pub version: i64,
     pub invoice_count: i64,
-    pub total_cents: i64,
+    pub total_cents: Cents,
 }
 
 /// One page of the queue for `status`, oldest (re)submission first, after the keyset

@@ -1,5 +1,7 @@
 //! A case as staff see it: fields, invoices, record photos, the decision log and the flags.
 
+use crate::ids::CaseId;
+use crate::money::Cents;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -7,9 +9,9 @@ use utoipa::ToSchema;
 use super::flags::{self, Flag};
 use super::store;
 use crate::claims::{CaseStatus, InvoiceStatus};
+use crate::http::web::rfc3339;
 use crate::http::{AppError, AppResult, AppState};
 use crate::policy::PayoutBreakdown;
-use crate::web::rfc3339;
 
 #[derive(Serialize, ToSchema)]
 pub struct StudentRef {
@@ -20,13 +22,14 @@ pub struct StudentRef {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = ReviewInvoiceView)]
 pub struct InvoiceView {
     pub id: i64,
     pub invoice_no: String,
-    pub total_cents: i64,
-    pub self_pay_cents: i64,
+    pub total_cents: Cents,
+    pub self_pay_cents: Cents,
     /// total − self-paid.
-    pub covered_cents: i64,
+    pub covered_cents: Cents,
     pub status: InvoiceStatus,
     pub reason: Option<String>,
     pub may_edit: bool,
@@ -35,6 +38,7 @@ pub struct InvoiceView {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = ReviewRecordView)]
 pub struct RecordView {
     pub id: i64,
     pub file_id: i64,
@@ -69,14 +73,14 @@ pub struct CaseDetail {
     pub version: i64,
     pub student: StudentRef,
     pub hospital: String,
-    pub hospital_level: Option<i64>,
+    pub hospital_level: Option<crate::policy::HospitalLevel>,
     pub reason: String,
     pub visit_date: String,
     pub coverage_year: i64,
     pub submitted_at: Option<String>,
     pub updated_at: String,
     pub approved_at: Option<String>,
-    pub payout_cents: Option<i64>,
+    pub payout_cents: Option<Cents>,
     pub policy_version: Option<i64>,
     pub payout_breakdown: Option<PayoutBreakdown>,
     /// `student` or `hospital` (claimed from a pushed visit, data verified by the hospital).
@@ -93,8 +97,10 @@ pub struct CaseDetail {
 
 pub async fn case_detail(state: &AppState, case_id: i64) -> AppResult<CaseDetail> {
     let pool = &state.db.pool;
+    // A draft is the student's alone until submitted.
     let case = store::find_case(pool, case_id)
         .await?
+        .filter(|c| c.status != crate::claims::CaseStatus::Draft)
         .ok_or_else(AppError::not_found)?;
     let invoices = store::invoices_of(pool, case_id).await?;
     let flags = flags::for_case(pool, &case, &invoices).await?;
@@ -106,8 +112,8 @@ pub async fn case_detail(state: &AppState, case_id: i64) -> AppResult<CaseDetail
             .await?;
     let decisions = store::decisions_of(pool, case_id).await?;
     Ok(CaseDetail {
-        id: case.id,
-        status: CaseStatus::parse(&case.status).unwrap_or(CaseStatus::Draft),
+        id: case.id.get(),
+        status: case.status,
         review_level: case.review_level,
         may_edit: case.may_edit == 1,
         version: case.version,
@@ -128,7 +134,7 @@ pub async fn case_detail(state: &AppState, case_id: i64) -> AppResult<CaseDetail
         policy_version: case.policy_version,
         source: case.source.clone(),
         insurer_id: case.insurer_id,
-        fee_lines: crate::claims::view::fee_lines_of(pool, case_id).await?,
+        fee_lines: crate::claims::view::fee_lines_of(pool, CaseId::new(case_id)).await?,
         payout_breakdown: case
             .payout_breakdown
             .as_deref()
@@ -141,7 +147,7 @@ pub async fn case_detail(state: &AppState, case_id: i64) -> AppResult<CaseDetail
                 invoice_no: i.invoice_no,
                 total_cents: i.total_cents,
                 self_pay_cents: i.self_pay_cents,
-                status: InvoiceStatus::parse(&i.status).unwrap_or(InvoiceStatus::Pending),
+                status: i.status,
                 reason: i.reason,
                 may_edit: i.may_edit == 1,
                 photo_file_id: i.photo_file_id,

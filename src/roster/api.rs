@@ -14,9 +14,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{Checked, Kind, PreviewRow, Report};
-use crate::accounts::RequireRole;
-use crate::accounts::extract::Admins;
-use crate::http::{AppError, AppResult, AppState};
+use crate::http::auth::Admins;
+use crate::http::auth::RequireRole;
+use crate::http::{AppResult, AppState, ErrorCode};
 
 /// Rosters of tens of thousands of students fit well within this.
 pub const MAX_IMPORT_BYTES: usize = 20 * 1024 * 1024;
@@ -92,7 +92,7 @@ pub async fn read_upload(mut multipart: Multipart) -> AppResult<Upload> {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             crate::http::json::payload_too_large()
         } else {
-            AppError::bad_request("malformed_body", "The upload could not be read.")
+            ErrorCode::MalformedBody.with_message("The upload could not be read.")
         }
     };
     let mut file = None;
@@ -105,17 +105,19 @@ pub async fn read_upload(mut multipart: Multipart) -> AppResult<Upload> {
             file = Some((file_name, bytes.to_vec()));
         } else {
             let value = field.text().await.map_err(too_large)?;
+            crate::http::text::check(&name, &value)?;
             fields.push((name, value.chars().take(200).collect()));
         }
     }
     let (file_name, bytes) = file.ok_or_else(|| {
-        AppError::invalid("missing_file", "Attach the CSV or XLSX file as `file`.")
+        ErrorCode::MissingFile
+            .with_message("Attach the CSV or XLSX file as `file`.")
             .with_field("file", "required")
     })?;
     if bytes.is_empty() {
-        return Err(
-            AppError::invalid("missing_file", "The file is empty.").with_field("file", "empty")
-        );
+        return Err(ErrorCode::MissingFile
+            .with_message("The file is empty.")
+            .with_field("file", "empty"));
     }
     Ok(Upload {
         file_name,
@@ -127,7 +129,7 @@ pub async fn read_upload(mut multipart: Multipart) -> AppResult<Upload> {
 /// Checks, and unless `dry_run` applies, an upload.
 pub async fn run(
     state: &AppState,
-    user: &crate::accounts::CurrentUser,
+    user: &crate::http::auth::CurrentUser,
     kind: Kind,
     upload: &Upload,
     dry_run: bool,
@@ -171,7 +173,7 @@ fn respond(result: ImportResult) -> Response {
         .collect();
     let body = serde_json::json!({
         "error": {
-            "code": "import_invalid",
+            "code": ErrorCode::ImportInvalid.as_str(),
             "message": format!("Nothing was imported: {} problem(s) in the file.", result.report.errors.len()),
             "fields": fields,
         },

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use super::{Report, RowError, Table};
-use crate::accounts::Role;
 use crate::accounts::domain::{IdNumber, Phone, Username, parse_enrolment};
 use crate::accounts::store::{self, NewUser, seal_id_number, seal_phone};
 use crate::audit::{self, Actor, Event};
 use crate::crypto::Keys;
 use crate::db::{Db, now_ms};
+use crate::http::auth::Role;
 
 pub struct StudentRow {
     pub username: Username,

@@ -6,14 +6,15 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::Kind;
 use super::api::{ImportResult, MAX_IMPORT_BYTES, read_upload, run};
-use crate::accounts::{CurrentUser, Role};
 use crate::http::AppState;
-use crate::web::{ConsoleFrame, PageUser, Tr, csrf, render};
+use crate::http::auth::CurrentUser;
+use crate::http::auth::check_page_csrf;
+use crate::http::web::{ConsoleFrame, PageUser, Tr, render};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -39,9 +40,6 @@ struct ImportFragment {
 }
 
 async fn page(tr: Tr, PageUser(user): PageUser, frame: ConsoleFrame) -> Response {
-    if !user.has(Role::Admin) {
-        return Redirect::to("/console").into_response();
-    }
     render(&ImportsPage {
         tr,
         user: &user,
@@ -59,15 +57,12 @@ async fn submit(
     frame: ConsoleFrame,
     multipart: Multipart,
 ) -> Response {
-    if !user.has(Role::Admin) {
-        return (StatusCode::FORBIDDEN, tr.t("errors.forbidden")).into_response();
-    }
     let upload = match read_upload(multipart).await {
         Ok(u) => u,
-        Err(e) => return (e.status, tr.t(&format!("errors.{}", e.code))).into_response(),
+        Err(e) => return (e.status, tr.t(e.code.message_key())).into_response(),
     };
-    if !csrf::same(upload.field("csrf").unwrap_or(""), &user.csrf_token) {
-        return (StatusCode::FORBIDDEN, tr.t("errors.csrf_failed")).into_response();
+    if let Err(refused) = check_page_csrf(&user, upload.field("csrf").unwrap_or(""), &headers) {
+        return refused;
     }
     let kind = match upload.field("kind") {
         Some("coverage") => Kind::Coverage,

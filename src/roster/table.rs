@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::Cursor;
 
-use calamine::{Data, Reader};
+use calamine::{Data, Reader, Xlsx};
 
 use super::RowError;
 
@@ -56,6 +56,19 @@ pub fn read_table(file_name: &str, bytes: &[u8]) -> Result<Table, RowError> {
     } else {
         read_csv(bytes)?
     };
+    for (line, cells) in &grid {
+        if let Some(i) = cells.iter().position(|c| !crate::http::text::storable(c)) {
+            return Err(RowError {
+                line: *line,
+                column: grid[0]
+                    .1
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("{}", i + 1)),
+                reason: "contains a NUL character".into(),
+            });
+        }
+    }
     let mut lines = grid.into_iter();
     let Some((_, header)) = lines.next() else {
         return Err(file_error("the file is empty"));
@@ -119,18 +132,67 @@ fn read_csv(bytes: &[u8]) -> Result<Vec<(usize, Vec<String>)>, RowError> {
     Ok(out)
 }
 
+/// The largest sheet an import reads: a roster is a few tens of thousands of rows of a few
+/// columns. The bound is checked per cell while streaming, before anything is allocated for
+/// it — a dense range over a sheet whose one cell sits at XFD1048576 would be 17 billion cells.
+pub const MAX_ROWS: u32 = 100_000;
+pub const MAX_COLUMNS: u32 = 64;
+
+fn too_big() -> RowError {
+    file_error(&format!(
+        "the sheet is larger than {MAX_ROWS} rows or {MAX_COLUMNS} columns"
+    ))
+}
+
 fn read_xlsx(bytes: &[u8]) -> Result<Vec<(usize, Vec<String>)>, RowError> {
-    let mut book = calamine::open_workbook_auto_from_rs(Cursor::new(bytes.to_vec()))
-        .map_err(|e| file_error(&format!("not a readable XLSX workbook: {e}")))?;
-    let range = book
-        .worksheet_range_at(0)
-        .ok_or_else(|| file_error("the workbook has no sheet"))?
+    let unreadable =
+        |e: calamine::XlsxError| file_error(&format!("not a readable XLSX workbook: {e}"));
+    let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(unreadable)?;
+    let first = book
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or_else(|| file_error("the workbook has no sheet"))?;
+    let mut cells = book
+        .worksheet_cells_reader(&first)
         .map_err(|e| file_error(&format!("cannot read the first sheet: {e}")))?;
-    let first_row = range.start().map(|(r, _)| r as usize).unwrap_or(0);
-    Ok(range
-        .rows()
-        .enumerate()
-        .map(|(i, row)| (first_row + i + 1, row.iter().map(cell_text).collect()))
+    // Sparse rows, keyed by row index; each holds only up to its last written column.
+    let mut rows: std::collections::BTreeMap<u32, Vec<String>> = Default::default();
+    while let Some(cell) = cells
+        .next_cell()
+        .map_err(|e| file_error(&format!("cannot read the first sheet: {e}")))?
+    {
+        let (r, c) = cell.get_position();
+        if r >= MAX_ROWS || c >= MAX_COLUMNS {
+            return Err(too_big());
+        }
+        let text = cell_text(&Data::from(cell.get_value().clone()));
+        if text.is_empty() {
+            continue;
+        }
+        let row = rows.entry(r).or_default();
+        if row.len() <= c as usize {
+            row.resize(c as usize + 1, String::new());
+        }
+        row[c as usize] = text;
+    }
+    let Some(first_row) = rows.keys().next().copied() else {
+        return Ok(Vec::new());
+    };
+    // As the dense range would: from the first used row and column; rows in between come
+    // back empty (and rows may be ragged: a missing cell reads as empty).
+    let last_row = rows.keys().next_back().copied().unwrap_or(first_row);
+    let first_col = rows
+        .values()
+        .filter_map(|r| r.iter().position(|c| !c.is_empty()))
+        .min()
+        .unwrap_or(0);
+    Ok((first_row..=last_row)
+        .map(|r| {
+            let mut row = rows.remove(&r).unwrap_or_default();
+            row.drain(..first_col.min(row.len()));
+            (r as usize + 1, row)
+        })
         .collect())
 }
 

@@ -1,9 +1,13 @@
 //! Uploads: the type is decided by the content (JPEG, PNG, WebP, PDF); images are decoded under
 //! pixel limits, turned upright by their EXIF orientation, scaled down and re-encoded (so EXIF
-//! and GPS are gone), with a thumbnail; files are stored content-addressed under
-//! `<data_dir>/files/` — outside any web root — and served only through `GET /api/v1/files/{id}`.
+//! and GPS are gone), with a thumbnail; files are stored sealed (each with its own key, see
+//! `crate::seal`) and named by a keyed hash of their content in the upload store
+//! ([`crate::db::FileStore`]: `<data_dir>/files/` by default — outside any web root — or an
+//! S3-compatible bucket), and served only through `GET /api/v1/files/{id}`, never by a bucket
+//! URL.
 
 pub mod api;
+pub mod transfer;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -11,9 +15,10 @@ use std::path::{Path, PathBuf};
 use axum::http::StatusCode;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
-use crate::crypto::sha256_hex;
-use crate::db::{Tx, now_ms};
-use crate::http::AppError;
+use crate::http::budget::DecodeBudget;
+
+use crate::db::{FileStore, Tx, now_ms};
+use crate::http::{AppError, ErrorCode};
 
 /// Longest side of a stored image.
 pub const MAX_SIDE: u32 = 4096;
@@ -59,52 +64,51 @@ pub struct Prepared {
 }
 
 pub fn unsupported() -> AppError {
-    AppError::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_file_type",
-        "Upload a JPEG, PNG or WebP photo or a PDF.",
-    )
-    .with_field("file", "unsupported type")
+    ErrorCode::UnsupportedFileType
+        .with_message("Upload a JPEG, PNG or WebP photo or a PDF.")
+        .with_field("file", "unsupported type")
 }
 
 pub fn too_large(max: usize) -> AppError {
-    AppError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "file_too_large",
-        format!("The file is larger than {} MiB.", max / (1024 * 1024)),
-    )
-    .with_field("file", "too large")
+    ErrorCode::FileTooLarge
+        .with_message(format!(
+            "The file is larger than {} MiB.",
+            max / (1024 * 1024)
+        ))
+        .with_field("file", "too large")
 }
 
-fn image_too_large() -> AppError {
-    AppError::invalid(
-        "image_too_large",
-        "The image has too many pixels to process.",
-    )
-    .with_field("file", "too many pixels")
+pub(crate) fn image_too_large() -> AppError {
+    ErrorCode::ImageTooLarge
+        .with_message("The image has too many pixels to process.")
+        .with_field("file", "too many pixels")
 }
 
 fn unreadable() -> AppError {
-    AppError::invalid("unreadable_image", "The image could not be read.")
+    ErrorCode::UnreadableImage
+        .with_message("The image could not be read.")
         .with_field("file", "damaged or incomplete")
 }
 
-/// Checks and transforms an upload (CPU-bound: call through [`prepare_async`]).
-pub fn prepare(bytes: &[u8]) -> Result<Prepared, AppError> {
-    let format = match sniff(bytes).ok_or_else(unsupported)? {
-        Kind::Pdf => {
-            return Ok(Prepared {
-                mime: "application/pdf",
-                bytes: bytes.to_vec(),
-                thumb: None,
-                width: None,
-                height: None,
-            });
-        }
-        Kind::Jpeg => ImageFormat::Jpeg,
-        Kind::Png => ImageFormat::Png,
-        Kind::WebP => ImageFormat::WebP,
-    };
+fn image_format(kind: Kind) -> Option<ImageFormat> {
+    match kind {
+        Kind::Pdf => None,
+        Kind::Jpeg => Some(ImageFormat::Jpeg),
+        Kind::Png => Some(ImageFormat::Png),
+        Kind::WebP => Some(ImageFormat::WebP),
+    }
+}
+
+fn classify(e: image::ImageError) -> AppError {
+    match e {
+        image::ImageError::Limits(_) => image_too_large(),
+        _ => unreadable(),
+    }
+}
+
+/// A decoder that has read the header only, with the pixel budget checked from it: nothing
+/// the size of the bitmap is allocated yet.
+fn open_image(bytes: &[u8], format: ImageFormat) -> Result<impl ImageDecoder + '_, AppError> {
     let mut reader = ImageReader::new(Cursor::new(bytes));
     reader.set_format(format);
     let mut limits = Limits::default();
@@ -112,23 +116,46 @@ pub fn prepare(bytes: &[u8]) -> Result<Prepared, AppError> {
     limits.max_image_height = Some(MAX_DIMENSION);
     limits.max_alloc = Some(MAX_ALLOC);
     reader.limits(limits);
-    let classify = |e: image::ImageError| match e {
-        image::ImageError::Limits(_) => image_too_large(),
-        _ => unreadable(),
-    };
-    let mut decoder = reader.into_decoder().map_err(classify)?;
+    let decoder = reader.into_decoder().map_err(classify)?;
     let (w, h) = decoder.dimensions();
     if u64::from(w) * u64::from(h) > MAX_PIXELS {
         return Err(image_too_large());
     }
+    Ok(decoder)
+}
+
+/// The size of the bitmap an upload decodes to, from its header (`None` for a PDF): what
+/// [`DecodeBudget`] charges before the decode may start.
+pub fn bitmap_bytes(bytes: &[u8]) -> Result<Option<u64>, AppError> {
+    match image_format(sniff(bytes).ok_or_else(unsupported)?) {
+        None => Ok(None),
+        Some(format) => Ok(Some(open_image(bytes, format)?.total_bytes())),
+    }
+}
+
+/// Checks and transforms an upload (CPU-bound: call through [`prepare_async`]). The full
+/// bitmap is held once; it is scaled down before it is turned upright, so a rotation copies
+/// the small image, not the large one.
+pub fn prepare(bytes: &[u8]) -> Result<Prepared, AppError> {
+    let Some(format) = image_format(sniff(bytes).ok_or_else(unsupported)?) else {
+        return Ok(Prepared {
+            mime: "application/pdf",
+            bytes: bytes.to_vec(),
+            thumb: None,
+            width: None,
+            height: None,
+        });
+    };
+    let mut decoder = open_image(bytes, format)?;
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(classify)?;
-    img.apply_orientation(orientation);
     if img.width() > MAX_SIDE || img.height() > MAX_SIDE {
-        img = img.resize(MAX_SIDE, MAX_SIDE, image::imageops::FilterType::Triangle);
+        // Area averaging straight into the smaller bitmap (no full-size float buffers).
+        img = img.thumbnail(MAX_SIDE, MAX_SIDE);
     }
+    img.apply_orientation(orientation);
     // PNG stays lossless (screenshots of e-invoices); photos become JPEG.
     let (mime, out) = if format == ImageFormat::Png {
         ("image/png", encode_png(&img)?)
@@ -148,37 +175,58 @@ pub fn prepare(bytes: &[u8]) -> Result<Prepared, AppError> {
 fn encode_jpeg(img: &DynamicImage, quality: u8) -> Result<Vec<u8>, AppError> {
     let mut out = Vec::new();
     let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
-    DynamicImage::ImageRgb8(img.to_rgb8())
-        .write_with_encoder(encoder)
-        .map_err(|e| AppError::internal(anyhow::anyhow!("jpeg encode: {e}")))?;
+    let written = match img {
+        DynamicImage::ImageRgb8(rgb) => rgb.write_with_encoder(encoder),
+        other => other.to_rgb8().write_with_encoder(encoder),
+    };
+    written.map_err(|e| AppError::internal(anyhow::anyhow!("jpeg encode: {e}")))?;
     Ok(out)
 }
 
 fn encode_png(img: &DynamicImage) -> Result<Vec<u8>, AppError> {
     let mut out = Vec::new();
     let encoder = image::codecs::png::PngEncoder::new(&mut out);
-    let img = if img.color().has_alpha() {
-        DynamicImage::ImageRgba8(img.to_rgba8())
-    } else {
-        DynamicImage::ImageRgb8(img.to_rgb8())
+    let written = match img {
+        DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => img.write_with_encoder(encoder),
+        other if other.color().has_alpha() => other.to_rgba8().write_with_encoder(encoder),
+        other => other.to_rgb8().write_with_encoder(encoder),
     };
-    img.write_with_encoder(encoder)
-        .map_err(|e| AppError::internal(anyhow::anyhow!("png encode: {e}")))?;
+    written.map_err(|e| AppError::internal(anyhow::anyhow!("png encode: {e}")))?;
     Ok(out)
 }
 
-/// [`prepare`] on the blocking pool, so big photos do not stall the server.
-pub async fn prepare_async(bytes: Vec<u8>) -> Result<Prepared, AppError> {
-    tokio::task::spawn_blocking(move || prepare(&bytes))
+/// The memory one decode of a `bitmap_bytes`-byte bitmap holds at its peak, MiB: the bitmap,
+/// the scaled copy and its re-encoding (see [`prepare`]).
+pub fn decode_cost_mib(bitmap_bytes: u64) -> u32 {
+    const MIB: u64 = 1024 * 1024;
+    let scaled = bitmap_bytes.min(u64::from(MAX_SIDE).pow(2) * 4);
+    let total = bitmap_bytes + 2 * scaled + 8 * MIB;
+    total.div_ceil(MIB).min(u64::from(u32::MAX)) as u32
+}
+
+/// [`prepare`] on the blocking pool, so big photos do not stall the server, once `budget`
+/// grants the memory the header says the decode needs.
+pub async fn prepare_async(budget: &DecodeBudget, bytes: Vec<u8>) -> Result<Prepared, AppError> {
+    let permit = match bitmap_bytes(&bytes)? {
+        Some(size) => Some(
+            budget
+                .acquire(decode_cost_mib(size), image_too_large)
+                .await?,
+        ),
+        None => None,
+    };
+    let prepared = tokio::task::spawn_blocking(move || prepare(&bytes))
         .await
-        .map_err(|e| AppError::internal(anyhow::anyhow!("upload task: {e}")))?
+        .map_err(|e| AppError::internal(anyhow::anyhow!("upload task: {e}")))?;
+    drop(permit);
+    prepared
 }
 
 fn files_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("files")
 }
 
-/// Where the content with hash `key` lives.
+/// Where the content named `key` (its keyed hash, or its SHA-256 before sealing) lives.
 pub fn path_of(data_dir: &Path, key: &str) -> Option<PathBuf> {
     if key.len() != 64 || !key.chars().all(|c| c.is_ascii_hexdigit()) {
         return None;
@@ -186,36 +234,84 @@ pub fn path_of(data_dir: &Path, key: &str) -> Option<PathBuf> {
     Some(files_dir(data_dir).join(&key[..2]).join(key))
 }
 
-/// Writes bytes under their SHA-256 (once; equal content is stored once). Answers the key.
-async fn put(data_dir: &Path, bytes: &[u8]) -> Result<String, AppError> {
-    let key = sha256_hex(bytes);
-    let path = path_of(data_dir, &key).expect("sha256 hex is a valid key");
-    if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+/// Writes bytes sealed under their keyed hash (once; equal content is stored once). Answers
+/// the key.
+async fn put(files: &FileStore, bytes: &[u8]) -> Result<String, AppError> {
+    let keys = crate::seal::current_keys();
+    let key = crate::seal::file_name(&keys, bytes);
+    let failed = |e: anyhow::Error| AppError::internal(e.context("storing upload"));
+    if files.exists(&key).await.map_err(failed)? {
         return Ok(key);
     }
-    let dir = path.parent().expect("has a parent");
-    let io = |e: std::io::Error| AppError::internal(anyhow::anyhow!("storing upload: {e}"));
-    tokio::fs::create_dir_all(dir).await.map_err(io)?;
-    let tmp = dir.join(format!("{key}.{}.tmp", crate::crypto::random_token()));
-    tokio::fs::write(&tmp, bytes).await.map_err(io)?;
-    tokio::fs::rename(&tmp, &path).await.map_err(io)?;
+    files
+        .put(&key, crate::seal::seal_file(&keys, bytes))
+        .await
+        .map_err(failed)?;
     Ok(key)
+}
+
+/// Refuses an upload of `incoming` bytes that would take `owner`'s stored files, or those of
+/// case `case_id`, over the configured quota (422 `storage_quota_exceeded`).
+pub async fn check_quota(
+    tx: &mut Tx,
+    settings: &crate::Settings,
+    owner: i64,
+    case_id: i64,
+    incoming: usize,
+) -> Result<(), AppError> {
+    let incoming = incoming as i64;
+    let account: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM files WHERE owner_id = $1",
+    )
+    .bind(owner)
+    .fetch_one(&mut **tx)
+    .await?;
+    let case: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM files WHERE id IN
+           (SELECT file_id FROM case_records WHERE case_id = $1
+            UNION SELECT photo_file_id FROM invoices WHERE case_id = $1)",
+    )
+    .bind(case_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let over = |used: i64, max: i64| used.saturating_add(incoming) > max;
+    if over(case, settings.case_quota_bytes) || over(account, settings.account_quota_bytes) {
+        let which = if over(case, settings.case_quota_bytes) {
+            "case"
+        } else {
+            "account"
+        };
+        return Err(ErrorCode::StorageQuotaExceeded
+            .with_message(format!(
+                "The files of this {which} have reached their storage limit."
+            ))
+            .with_field("file", format!("{which} storage limit reached")));
+    }
+    Ok(())
 }
 
 /// Stores the content and records the file for `owner` inside `tx`; answers the file id.
 pub async fn save(
     tx: &mut Tx,
-    data_dir: &Path,
+    files: &FileStore,
     owner: i64,
     prepared: &Prepared,
     original_name: Option<&str>,
 ) -> Result<i64, AppError> {
-    let key = put(data_dir, &prepared.bytes).await?;
+    let key = put(files, &prepared.bytes).await?;
     let thumb_key = match &prepared.thumb {
-        Some(t) => Some(put(data_dir, t).await?),
+        Some(t) => Some(put(files, t).await?),
         None => None,
     };
-    let name: Option<String> = original_name.map(|n| n.chars().take(200).collect());
+    // A file name is kept for the reviewer's eyes only: control characters (NUL, which
+    // PostgreSQL refuses, among them) are dropped rather than the upload refused; it is sealed.
+    let name: Option<String> = original_name.map(|n| {
+        let clean: String = crate::http::text::strip_controls(n)
+            .chars()
+            .take(200)
+            .collect();
+        crate::seal::seal(&clean)
+    });
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO files (owner_id, sha256, mime, size_bytes, width, height, storage_key, thumb_key, original_name, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
@@ -233,6 +329,77 @@ pub async fn save(
     .fetch_one(&mut **tx)
     .await?;
     Ok(id)
+}
+
+/// How old an unreferenced stored file must be before [`sweep_orphans`] deletes it: longer
+/// than any upload takes from writing its file to committing its row.
+pub const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes stored files that no `files` row points to — left by an upload whose transaction
+/// rolled back, or a crash between the write and the commit — and stale temporary files,
+/// once older than `grace`. Answers how many were deleted.
+pub async fn sweep_orphans(
+    db: &crate::db::Db,
+    files: &FileStore,
+    grace: std::time::Duration,
+) -> anyhow::Result<usize> {
+    let cutoff = chrono::TimeDelta::from_std(grace)
+        .ok()
+        .and_then(|g| chrono::Utc::now().checked_sub_signed(g))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    let candidates: Vec<crate::db::Stored> = files
+        .list()
+        .await?
+        .into_iter()
+        .filter(|f| f.modified < cutoff)
+        .collect();
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    let referenced: std::collections::HashSet<String> = sqlx::query_scalar(
+        "SELECT storage_key FROM files UNION SELECT thumb_key FROM files WHERE thumb_key IS NOT NULL",
+    )
+    .fetch_all(&db.pool)
+    .await?
+    .into_iter()
+    .collect();
+    let mut deleted = 0;
+    for f in candidates {
+        if !referenced.contains(&f.name) {
+            files.delete_stored(&f).await?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
+/// Runs [`sweep_orphans`] now and every six hours.
+pub fn spawn_sweeper(db: crate::db::Db, files: FileStore) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(6 * 3600));
+        loop {
+            every.tick().await;
+            match sweep_orphans(&db, &files, ORPHAN_GRACE).await {
+                Ok(n) if n > 0 => tracing::info!(deleted = n, "orphaned stored files collected"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "sweeping stored files"),
+            }
+        }
+    })
+}
+
+/// The plaintext of the stored content named `key`.
+pub async fn read(files: &FileStore, key: &str) -> Result<Vec<u8>, AppError> {
+    if !crate::db::valid_name(key) {
+        return Err(AppError::not_found());
+    }
+    let bytes = files
+        .get(key)
+        .await
+        .map_err(|e| AppError::internal(e.context("reading stored file")))?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("stored file missing from the store")))?;
+    crate::seal::open_file(bytes)
+        .map_err(|_| AppError::internal(anyhow::anyhow!("stored file could not be opened")))
 }
 
 /// Reads a multipart file field up to `max` bytes (else 413 `file_too_large`).
@@ -272,13 +439,20 @@ pub fn multipart_error(e: axum::extract::multipart::MultipartError) -> AppError 
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         crate::http::json::payload_too_large()
     } else {
-        AppError::bad_request("malformed_multipart", "The form upload could not be read.")
+        ErrorCode::MalformedMultipart.with_message("The form upload could not be read.")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reported_png_costs_what_it_decodes_to() {
+        // 7000×8500 RGB: 178.5 MB of pixels plus the 4096-side copy twice.
+        let cost = decode_cost_mib(7000 * 8500 * 3);
+        assert!((250..400).contains(&cost), "{cost}");
+    }
 
     #[test]
     fn sniffs_by_content() {

@@ -10,8 +10,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::store::{self, MessageView, ThreadSummary, ThreadView};
-use crate::accounts::CurrentUser;
-use crate::accounts::extract::{RequireRole, Students};
+use crate::http::auth::CurrentUser;
+use crate::http::auth::{RequireRole, Students};
 use crate::http::error::ErrorBodySchema;
 use crate::http::{ApiJson, AppError, AppResult, AppState};
 
@@ -61,9 +61,9 @@ async fn open_thread(
     ))
 }
 
-/// Own threads (staff: all), newest first.
+/// Own threads (reviewers and admins: all), newest first.
 #[utoipa::path(get, path = "/api/v1/support/threads", tag = "support", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = ThreadList)))]
+    responses((status = 200, body = ThreadList), (status = 403, body = ErrorBodySchema)))]
 async fn list_threads(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -89,7 +89,7 @@ async fn list_threads(
 
 /// A thread with its messages.
 #[utoipa::path(get, path = "/api/v1/support/threads/{id}", tag = "support", security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 200, body = ThreadView), (status = 404, body = ErrorBodySchema)))]
+    responses((status = 200, body = ThreadView), (status = 403, body = ErrorBodySchema), (status = 404, body = ErrorBodySchema)))]
 async fn get_thread(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -102,7 +102,8 @@ async fn get_thread(
 /// Add a message (the student on their own thread; staff on any).
 #[utoipa::path(post, path = "/api/v1/support/threads/{id}/messages", tag = "support", security(("bearer" = [])),
     params(("id" = i64, Path)), request_body = NewMessage,
-    responses((status = 201, body = MessageView), (status = 404, body = ErrorBodySchema), (status = 422, body = ErrorBodySchema)))]
+    responses((status = 201, body = MessageView), (status = 403, body = ErrorBodySchema), (status = 404, body = ErrorBodySchema),
+              (status = 422, body = ErrorBodySchema)))]
 async fn post_message(
     State(state): State<AppState>,
     user: CurrentUser,

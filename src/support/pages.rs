@@ -8,11 +8,12 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::store::{self, ThreadSummary, ThreadView};
-use crate::accounts::CurrentUser;
 use crate::claims::pages::{error_page, message};
+use crate::http::auth::CsrfForm;
+use crate::http::auth::CurrentUser;
+use crate::http::web::{PageUser, Tr, render};
 use crate::http::{AppError, AppState};
 use crate::notify::inbox::{self, Inbox};
-use crate::web::{PageUser, Tr, csrf, render};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -80,29 +81,15 @@ async fn messages(
     messages_page(&state, tr, &user, q.cursor.as_deref(), None).await
 }
 
+/// A form with nothing but its CSRF token.
 #[derive(Deserialize)]
-struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
-fn csrf_error() -> AppError {
-    AppError::new(
-        axum::http::StatusCode::FORBIDDEN,
-        "csrf_failed",
-        "Missing or wrong CSRF token.",
-    )
-}
+struct Empty {}
 
 async fn read_all(
     State(state): State<AppState>,
     tr: Tr,
-    PageUser(user): PageUser,
-    axum::Form(f): axum::Form<CsrfOnly>,
+    CsrfForm { user, .. }: CsrfForm<Empty>,
 ) -> Response {
-    if !csrf::same(&f.csrf, &user.csrf_token) {
-        return messages_page(&state, tr, &user, None, Some(csrf_error())).await;
-    }
     match inbox::set_all_read(&state.db, user.id).await {
         Ok(_) => Redirect::to("/app/messages").into_response(),
         Err(e) => error_page(tr, &user, e),
@@ -112,8 +99,6 @@ async fn read_all(
 #[derive(Deserialize)]
 struct NewThread {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     subject: String,
     #[serde(default)]
     body: String,
@@ -122,15 +107,8 @@ struct NewThread {
 async fn open(
     State(state): State<AppState>,
     tr: Tr,
-    PageUser(user): PageUser,
-    axum::Form(f): axum::Form<NewThread>,
+    CsrfForm { user, form: f }: CsrfForm<NewThread>,
 ) -> Response {
-    if !csrf::same(&f.csrf, &user.csrf_token) {
-        return messages_page(&state, tr, &user, None, Some(csrf_error())).await;
-    }
-    if !user.has(crate::accounts::Role::Student) {
-        return error_page(tr, &user, AppError::forbidden());
-    }
     match store::open(&state.db, &user, &f.subject, &f.body).await {
         Ok(id) => Redirect::to(&format!("/app/support/{id}")).into_response(),
         Err(e) => messages_page(&state, tr, &user, None, Some(e)).await,
@@ -190,21 +168,15 @@ async fn thread(
 #[derive(Deserialize)]
 struct Reply {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     body: String,
 }
 
 async fn reply(
     State(state): State<AppState>,
     tr: Tr,
-    PageUser(user): PageUser,
     Path(id): Path<i64>,
-    axum::Form(f): axum::Form<Reply>,
+    CsrfForm { user, form: f }: CsrfForm<Reply>,
 ) -> Response {
-    if !csrf::same(&f.csrf, &user.csrf_token) {
-        return thread_page(&state, tr, &user, id, Some(csrf_error())).await;
-    }
     match store::reply(&state.db, &user, id, &f.body).await {
         Ok(_) => Redirect::to(&format!("/app/support/{id}")).into_response(),
         Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => error_page(tr, &user, e),

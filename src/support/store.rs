@@ -3,15 +3,16 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::accounts::CurrentUser;
 use crate::audit::{self, Event};
 use crate::db::{Db, now_ms};
+use crate::http::auth::CurrentUser;
 use crate::http::{AppError, AppResult};
 
 #[derive(Clone, Debug, Serialize, ToSchema, sqlx::FromRow)]
 pub struct ThreadRow {
     pub id: i64,
     pub user_id: i64,
+    #[sqlx(try_from = "crate::seal::Sealed")]
     pub subject: String,
     pub status: String,
     pub created_at: i64,
@@ -36,8 +37,8 @@ impl From<ThreadRow> for ThreadSummary {
             user_id: r.user_id,
             subject: r.subject,
             status: r.status,
-            created_at: crate::web::rfc3339(r.created_at),
-            updated_at: crate::web::rfc3339(r.updated_at),
+            created_at: crate::http::web::rfc3339(r.created_at),
+            updated_at: crate::http::web::rfc3339(r.updated_at),
         }
     }
 }
@@ -60,10 +61,10 @@ pub struct ThreadView {
 }
 
 fn owner_filter(user: &CurrentUser) -> i64 {
-    if user.is_staff() { 0 } else { user.id }
+    if user.reads_cases() { 0 } else { user.id }
 }
 
-/// A thread `user` may see (own, or any for staff).
+/// A thread `user` may see (own, or any for reviewers and admins).
 pub async fn find(db: &Db, user: &CurrentUser, id: i64) -> AppResult<ThreadRow> {
     sqlx::query_as::<_, ThreadRow>(
         "SELECT id, user_id, subject, status, created_at, updated_at FROM support_threads
@@ -94,7 +95,7 @@ pub async fn list(
 }
 
 pub async fn view(db: &Db, thread: ThreadRow) -> sqlx::Result<ThreadView> {
-    let rows: Vec<(i64, i64, String, String, i64)> = sqlx::query_as(
+    let rows: Vec<(i64, i64, String, crate::seal::Sealed, i64)> = sqlx::query_as(
         "SELECT m.id, m.author_id, u.name, m.body, m.created_at FROM support_messages m
          JOIN users u ON u.id = m.author_id WHERE m.thread_id = $1 ORDER BY m.id",
     )
@@ -107,8 +108,8 @@ pub async fn view(db: &Db, thread: ThreadRow) -> sqlx::Result<ThreadView> {
             id,
             author_name: name,
             from_staff: author != thread.user_id,
-            body,
-            created_at: crate::web::rfc3339(at),
+            body: body.into(),
+            created_at: crate::http::web::rfc3339(at),
         })
         .collect();
     Ok(ThreadView {
@@ -131,14 +132,14 @@ pub async fn open(db: &Db, user: &CurrentUser, subject: &str, body: &str) -> App
         "INSERT INTO support_threads (user_id, subject, status, created_at, updated_at) VALUES ($1, $2, 'open', $3, $3) RETURNING id",
     )
     .bind(user.id)
-    .bind(&subject)
+    .bind(crate::seal::seal(&subject))
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query("INSERT INTO support_messages (thread_id, author_id, body, created_at) VALUES ($1, $2, $3, $4)")
         .bind(id)
         .bind(user.id)
-        .bind(&body)
+        .bind(crate::seal::seal(&body))
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -165,7 +166,7 @@ pub async fn reply(db: &Db, user: &CurrentUser, thread_id: i64, body: &str) -> A
     )
     .bind(thread_id)
     .bind(user.id)
-    .bind(&body)
+    .bind(crate::seal::seal(&body))
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
@@ -190,8 +191,8 @@ pub async fn reply(db: &Db, user: &CurrentUser, thread_id: i64, body: &str) -> A
             "INSERT INTO notifications (user_id, kind, title, body, created_at) VALUES ($1, 'support_reply', $2, $3, $4)",
         )
         .bind(thread.user_id)
-        .bind(title)
-        .bind(&body)
+        .bind(crate::seal::seal(&title))
+        .bind(crate::seal::seal(&body))
         .bind(now)
         .execute(&mut *tx)
         .await?;

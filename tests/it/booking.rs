@@ -1,14 +1,15 @@
 //! Booking the hand-in: slots, capacity under concurrency, cancel, roster, hand-in.
 
 use chrono::Duration;
-use medclaim::accounts::Role;
 use medclaim::accounts::domain::Phone;
 use medclaim::accounts::store::{self, NewUser};
 use medclaim::db::Db;
+use medclaim::http::auth::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::{TestApp, assert_error};
+use crate::fixtures::{inv, rated};
 
 const TZ: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
 
@@ -32,7 +33,7 @@ pub async fn quick_user(
         roles: roles.to_vec(),
     };
     let id = store::insert_user(&mut tx, keys, &user).await.unwrap();
-    let (token, _) = store::create_session(&mut tx, id, "api", 3_600_000)
+    let (token, _) = store::create_session(&mut tx, id, "api", 3_600_000, true)
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -126,8 +127,11 @@ async fn seats(db: &Db, slot_id: i64) -> (i64, i64) {
 #[tokio::test]
 async fn admins_open_slots_one_by_one_and_in_bulk() {
     let app = TestApp::spawn().await;
-    let (_, admin) = quick_user(&app.db, &app.keys, "admin", &[Role::Admin]).await;
-    let (student_id, student) = quick_user(&app.db, &app.keys, "2024001", &[Role::Student]).await;
+    let admin = app.person("admin", &[Role::Admin]).await.token;
+    let r1 = app.person("r1", &[Role::Reviewer1]).await;
+    let r2 = app.person("r2", &[Role::Reviewer2]).await;
+    let me = app.student("2024001").await;
+    let student = me.token.clone();
 
     let date = local_date(3);
     let slot = open_slot(&app, &admin, &date, "09:00", "09:30", 2).await;
@@ -182,21 +186,21 @@ async fn admins_open_slots_one_by_one_and_in_bulk() {
         (monday + Duration::days(2)).to_string()
     );
 
-    // A past slot is not listed; the list shows what is left.
+    // A past slot is not listed; the list shows what is left. Inserted directly: the API
+    // refuses to open a slot in the past.
     sqlx::query("INSERT INTO slots (slot_date, start_time, end_time, capacity, booked, created_at) VALUES ($1, '09:00', '09:30', 5, 0, 0)")
         .bind(local_date(-1))
         .execute(&app.db.pool)
         .await
         .unwrap();
-    let case_id = approved_case(&app.db, student_id, 12_345).await;
-    let (status, _) = app
-        .post(
-            "/api/v1/bookings",
-            &student,
-            json!({"slot_id": slot, "case_id": case_id}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    app.booked_case(
+        &me,
+        (&r1, &r2),
+        rated(Some(3)),
+        &[inv("S1", 30_000, 0)],
+        slot,
+    )
+    .await;
     let (status, list) = app.get("/api/v1/slots", &student).await;
     assert_eq!(status, StatusCode::OK);
     let items = list["items"].as_array().unwrap();
@@ -277,13 +281,26 @@ async fn admins_open_slots_one_by_one_and_in_bulk() {
 #[tokio::test]
 async fn booking_follows_the_rules_and_the_case_status() {
     let app = TestApp::spawn().await;
-    let (_, admin) = quick_user(&app.db, &app.keys, "admin", &[Role::Admin]).await;
-    let (me, student) = quick_user(&app.db, &app.keys, "2024001", &[Role::Student]).await;
-    let (other, other_token) = quick_user(&app.db, &app.keys, "2024002", &[Role::Student]).await;
-    let slot = open_slot(&app, &admin, &local_date(2), "09:00", "09:30", 1).await;
-    let case_id = approved_case(&app.db, me, 50_000).await;
-    let draft = case_in_status(&app.db, me, "draft", 0).await;
-    let others_case = approved_case(&app.db, other, 100).await;
+    let admin = app.fixture_admin().await.token;
+    let r1 = app.person("r1", &[Role::Reviewer1]).await;
+    let r2 = app.person("r2", &[Role::Reviewer2]).await;
+    let me = app.student("2024001").await;
+    let student = me.token.clone();
+    let other = app.student("2024002").await;
+    let other_token = other.token.clone();
+    let slot = app.open_slot(&local_date(2), "09:00", "09:30", 1).await;
+    let case_id = app
+        .approved_case(&me, &r1, &r2, rated(Some(3)), &[inv("B1", 50_000, 0)])
+        .await
+        .id;
+    let draft = app
+        .draft_case(&me, rated(Some(3)), &[inv("B2", 100, 0)])
+        .await
+        .id;
+    let others_case = app
+        .approved_case(&other, &r1, &r2, rated(Some(3)), &[inv("B3", 30_000, 0)])
+        .await
+        .id;
 
     assert_error(
         &book(&app, &student, slot, draft).await,
@@ -300,6 +317,7 @@ async fn booking_follows_the_rules_and_the_case_status() {
         StatusCode::FORBIDDEN,
         "forbidden",
     );
+    // Inserted directly: the API refuses to open a slot in the past.
     let past: i64 = sqlx::query_scalar(
         "INSERT INTO slots (slot_date, start_time, end_time, capacity, booked, created_at) VALUES ($1, '09:00', '09:30', 5, 0, 0) RETURNING id",
     )
@@ -329,14 +347,14 @@ async fn booking_follows_the_rules_and_the_case_status() {
     );
     let inbox: String =
         sqlx::query_scalar("SELECT kind FROM notifications WHERE user_id = $1 ORDER BY id DESC")
-            .bind(me)
+            .bind(me.id)
             .fetch_one(&app.db.pool)
             .await
             .unwrap();
     assert_eq!(inbox, "booking_confirmed");
 
     // One booking per case; the full slot refuses the next student.
-    let second_slot = open_slot(&app, &admin, &local_date(2), "10:00", "10:30", 5).await;
+    let second_slot = app.open_slot(&local_date(2), "10:00", "10:30", 5).await;
     assert_error(
         &book(&app, &student, second_slot, case_id).await,
         StatusCode::CONFLICT,
@@ -541,28 +559,40 @@ async fn concurrent_cancels_and_bookings_keep_the_count_exact() {
 #[tokio::test]
 async fn staff_see_the_roster_and_confirm_the_hand_in() {
     let app = TestApp::spawn().await;
-    let (_, admin) = quick_user(&app.db, &app.keys, "admin", &[Role::Admin]).await;
-    let (_, reviewer) = quick_user(&app.db, &app.keys, "r1", &[Role::Reviewer1]).await;
-    let (_, finance) = quick_user(&app.db, &app.keys, "fin", &[Role::Finance]).await;
-    let (a, a_token) = quick_user(&app.db, &app.keys, "2024001", &[Role::Student]).await;
-    let (b, b_token) = quick_user(&app.db, &app.keys, "2024002", &[Role::Student]).await;
-    let slot = open_slot(&app, &admin, &local_date(1), "09:00", "09:30", 5).await;
-    let case_a = approved_case(&app.db, a, 12_345).await;
-    let case_b = approved_case(&app.db, b, 500).await;
-    let (_, booking_a) = app
-        .post(
-            "/api/v1/bookings",
-            &a_token,
-            json!({"slot_id": slot, "case_id": case_a}),
+    let admin = app.fixture_admin().await.token;
+    let r1 = app.person("r1", &[Role::Reviewer1]).await;
+    let r2 = app.person("r2", &[Role::Reviewer2]).await;
+    let reviewer = r1.token.clone();
+    let finance = app.person("fin", &[Role::Finance]).await.token;
+    let student_a = app.student_named("2024001", "学生2024001").await;
+    let a = student_a.id;
+    let a_token = student_a.token.clone();
+    let student_b = app.student_named("2024002", "学生2024002").await;
+    let slot = app.open_slot(&local_date(1), "09:00", "09:30", 5).await;
+    let claim_a = app
+        .case_at_level2(&student_a, &r1, rated(Some(3)), &[inv("R1", 30_000, 0)])
+        .await;
+    let payout_a = app.approve(&r2, claim_a.id, 2).await["payout_cents"].clone();
+    assert!(payout_a.as_i64().is_some_and(|p| p > 0), "{payout_a}");
+    let case_a = claim_a.id;
+    // The hand-in's notices are the ones after the review's.
+    let before: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM notifications WHERE user_id = $1")
+            .bind(a)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    let booking_a = app.book(&student_a, slot, case_a).await;
+    let (claim_b, booking_b) = app
+        .booked_case(
+            &student_b,
+            (&r1, &r2),
+            rated(Some(3)),
+            &[inv("R2", 30_000, 0)],
+            slot,
         )
         .await;
-    let (_, booking_b) = app
-        .post(
-            "/api/v1/bookings",
-            &b_token,
-            json!({"slot_id": slot, "case_id": case_b}),
-        )
-        .await;
+    let case_b = claim_b.id;
 
     let roster_path = format!("/api/v1/admin/slots/{slot}/bookings");
     assert_error(
@@ -577,7 +607,10 @@ async fn staff_see_the_roster_and_confirm_the_hand_in() {
     assert_eq!(first["name"], "学生2024001");
     assert_eq!(first["phone_masked"], "138****8000");
     assert_eq!(first["case_id"], case_a);
-    assert_eq!(first["payout_cents"], 12_345);
+    assert_eq!(
+        first["payout_cents"], payout_a,
+        "the payout the review decided"
+    );
     assert!(
         !roster.to_string().contains("13800138000"),
         "the full phone number is never shown"
@@ -608,12 +641,14 @@ async fn staff_see_the_roster_and_confirm_the_hand_in() {
         StatusCode::CONFLICT,
         "booking_not_active",
     );
-    let kinds: Vec<String> =
-        sqlx::query_scalar("SELECT kind FROM notifications WHERE user_id = $1 ORDER BY id")
-            .bind(a)
-            .fetch_all(&app.db.pool)
-            .await
-            .unwrap();
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "SELECT kind FROM notifications WHERE user_id = $1 AND id > $2 ORDER BY id",
+    )
+    .bind(a)
+    .bind(before)
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
     assert_eq!(kinds, ["booking_confirmed", "case_completed"]);
 
     let (status, missed) = app
@@ -701,10 +736,21 @@ fn csrf_of(html: &str) -> String {
 #[tokio::test]
 async fn the_pages_open_a_week_book_a_seat_and_confirm_the_hand_in() {
     let app = TestApp::spawn().await;
-    let (_, admin) = quick_user(&app.db, &app.keys, "admin", &[Role::Admin]).await;
-    let (_, reviewer) = quick_user(&app.db, &app.keys, "r1", &[Role::Reviewer1]).await;
-    let (student_id, student) = quick_user(&app.db, &app.keys, "2024001", &[Role::Student]).await;
-    let case_id = approved_case(&app.db, student_id, 12_345).await;
+    let admin = app.person("admin", &[Role::Admin]).await.token;
+    let r1 = app.person("r1", &[Role::Reviewer1]).await;
+    let r2 = app.person("r2", &[Role::Reviewer2]).await;
+    let reviewer = r1.token.clone();
+    let me = app.student_named("2024001", "学生2024001").await;
+    let student = me.token.clone();
+    let claim = app
+        .case_at_level2(&me, &r1, rated(Some(3)), &[inv("P1", 30_000, 0)])
+        .await;
+    let case_id = claim.id;
+    let payout = app.approve(&r2, case_id, 2).await["payout_cents"]
+        .as_i64()
+        .unwrap();
+    // The roster shows the payout the review decided, in yuan.
+    let shown = format!("¥{}.{:02}", payout / 100, payout % 100);
 
     // The admin opens a week of slots in one form.
     let (status, html) = page(&app, "/console/slots", &admin).await;
@@ -780,9 +826,7 @@ async fn the_pages_open_a_week_book_a_seat_and_confirm_the_hand_in() {
     // Staff see the roster and confirm the hand-in.
     let (status, html) = page(&app, &format!("/console/slots/{slot_id}"), &reviewer).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        html.contains("学生2024001") && html.contains("138****8000") && html.contains("¥123.45")
-    );
+    assert!(html.contains("学生2024001") && html.contains("138****8000") && html.contains(&shown));
     let booking_id: i64 = sqlx::query_scalar("SELECT id FROM bookings")
         .fetch_one(&app.db.pool)
         .await

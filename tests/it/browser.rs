@@ -38,6 +38,16 @@ impl Browser {
     /// A headless Chromium session with a `width`×`height` viewport against `base` (the app's
     /// address). `None` when Chromium is missing and we are not on CI (the reason is printed).
     pub async fn start(base: &str, width: u32, height: u32) -> Option<Browser> {
+        Browser::start_as(base, width, height, None).await
+    }
+
+    /// As [`Browser::start`], with another user agent (e.g. WeChat's built-in browser).
+    pub async fn start_as(
+        base: &str,
+        width: u32,
+        height: u32,
+        user_agent: Option<&str>,
+    ) -> Option<Browser> {
         let driver_bin = find_binary(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
         let chrome_bin = find_binary(&["/usr/bin/chromium", "/usr/lib/chromium/chromium"]);
         let (Some(driver_bin), Some(chrome_bin)) = (driver_bin, chrome_bin) else {
@@ -74,12 +84,18 @@ impl Browser {
         ] {
             caps.add_arg(arg).unwrap();
         }
+        if let Some(ua) = user_agent {
+            caps.add_arg(&format!("--user-agent={ua}")).unwrap();
+        }
         // Keep the console log so tests can assert pages run without JavaScript errors.
         caps.set("goog:loggingPrefs", serde_json::json!({"browser": "ALL"}))
             .unwrap();
         caps.add_experimental_option(
             "mobileEmulation",
-            serde_json::json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0, "touch": true}}),
+            match user_agent {
+                Some(ua) => serde_json::json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0, "touch": true}, "userAgent": ua}),
+                None => serde_json::json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0, "touch": true}}),
+            },
         )
         .unwrap();
         let url = format!("http://127.0.0.1:{port}");
@@ -132,16 +148,31 @@ impl Browser {
     }
 
     /// Scrolls the element to the middle of the screen (clear of the tab bar) and clicks it.
+    /// A page still loading (a redirect in flight) can replace the element between finding and
+    /// clicking it: then it is found again, a few times at most.
     pub async fn click(&self, css: &str) {
-        let el = self.el(css).await;
-        self.driver
-            .execute(
-                "arguments[0].scrollIntoView({block: 'center'});",
-                vec![el.to_json().unwrap()],
-            )
-            .await
-            .unwrap();
-        el.click().await.unwrap();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let el = self.el(css).await;
+            let clicked = async {
+                self.driver
+                    .execute(
+                        "arguments[0].scrollIntoView({block: 'center'});",
+                        vec![el.to_json()?],
+                    )
+                    .await?;
+                el.click().await
+            }
+            .await;
+            match clicked {
+                Ok(()) => return,
+                Err(e) if attempt < 6 && replaced_by_navigation(&e.to_string()) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                Err(e) => panic!("clicking {css}: {e}"),
+            }
+        }
     }
 
     pub async fn text(&self, css: &str) -> String {
@@ -201,6 +232,65 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// Runs axe-core (npm `axe-core` from `tests/a11y`, injected into the current page) and
+    /// fails listing every `serious` or `critical` violation: rule, impact, the elements
+    /// (selectors) and `label`, the page. Without `tests/a11y/node_modules` on a laptop the check
+    /// is skipped with a printed reason; with `CI=true` it must run.
+    pub async fn assert_accessible(&self, label: &str) {
+        let Some(axe) = axe_source() else {
+            return;
+        };
+        self.driver.execute(axe, Vec::new()).await.unwrap();
+        let result = self
+            .driver
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                axe.run(document, {resultTypes: ['violations']})
+                    .then(r => done({violations: r.violations.map(v => ({
+                        id: v.id,
+                        impact: v.impact,
+                        help: v.help,
+                        targets: v.nodes.map(n => n.target.join(' ')),
+                    }))}))
+                    .catch(e => done({error: String(e)}));"#,
+                Vec::new(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("axe-core on {label}: {e}"));
+        let result = result.json();
+        assert!(
+            result["error"].is_null(),
+            "axe-core failed on {label}: {}",
+            result["error"]
+        );
+        let serious: Vec<String> = result["violations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .map(|v| {
+                format!(
+                    "{} ({}): {} — {}",
+                    v["id"].as_str().unwrap_or_default(),
+                    v["impact"].as_str().unwrap_or_default(),
+                    v["help"].as_str().unwrap_or_default(),
+                    v["targets"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|t| t.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect();
+        assert!(
+            serious.is_empty(),
+            "axe-core: serious or critical violations on {label}:\n  {}",
+            serious.join("\n  ")
+        );
+    }
+
     /// Signs in through the login page with the test password.
     pub async fn sign_in(&self, username: &str) {
         self.sign_in_with(username, crate::common::PASSWORD).await;
@@ -246,4 +336,44 @@ impl Drop for Browser {
         let _ = self.chromedriver.kill();
         let _ = self.chromedriver.wait();
     }
+}
+
+/// axe-core's `axe.min.js`, read once; `None` (with the reason printed once) when
+/// `tests/a11y` has not been installed and we are not on CI.
+fn axe_source() -> Option<&'static str> {
+    static SOURCE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    SOURCE
+        .get_or_init(|| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/a11y/node_modules/axe-core/axe.min.js");
+            match std::fs::read_to_string(&path) {
+                Ok(source) => Some(source),
+                Err(e) => {
+                    assert!(
+                        std::env::var("CI").as_deref() != Ok("true"),
+                        "CI=true but {} is missing ({e}): run `npm ci` in tests/a11y",
+                        path.display()
+                    );
+                    eprintln!(
+                        "SKIPPED accessibility check: {} is missing; run `npm ci` in tests/a11y",
+                        path.display()
+                    );
+                    None
+                }
+            }
+        })
+        .as_deref()
+}
+
+/// What ChromeDriver answers when the element found belonged to a page that a navigation (a
+/// redirect, a form post) has since replaced: "stale element reference", or, when the old
+/// document is already gone, an inspector error that the node "does not belong to the document".
+fn replaced_by_navigation(error: &str) -> bool {
+    [
+        "stale element",
+        "does not belong to the document",
+        "detached",
+    ]
+    .iter()
+    .any(|sign| error.contains(sign))
 }

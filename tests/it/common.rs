@@ -4,11 +4,11 @@
 
 use std::path::PathBuf;
 
-use medclaim::accounts::Role;
 use medclaim::accounts::domain::hash_password;
 use medclaim::accounts::store::{self, NewUser};
 use medclaim::crypto::Keys;
 use medclaim::db::Db;
+use medclaim::http::auth::Role;
 use medclaim::{Application, Settings};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -74,6 +74,17 @@ pub struct Options {
     pub login_per_minute: u32,
     /// Run the outbox worker in the background (off: the test ticks a worker itself).
     pub outbox_worker: bool,
+    /// Sign-on providers; with any, the app listens on `port` and `MEDCLAIM_PUBLIC_URL` is
+    /// `http://127.0.0.1:<port>`.
+    pub sso: medclaim::config::SsoSettings,
+    pub port: Option<u16>,
+    /// Insurer URLs as in production: `https` and public addresses only (off: the stand-in
+    /// insurers on `http://127.0.0.1` may be registered).
+    pub strict_partner_urls: bool,
+    /// Any other setting, changed before the app starts.
+    pub configure: Option<fn(&mut Settings)>,
+    /// Where uploads go (default: the data directory).
+    pub storage: Option<medclaim::config::StorageSettings>,
 }
 
 impl Default for Options {
@@ -81,6 +92,11 @@ impl Default for Options {
         Options {
             login_per_minute: 10_000,
             outbox_worker: true,
+            sso: Default::default(),
+            port: None,
+            strict_partner_urls: false,
+            configure: None,
+            storage: None,
         }
     }
 }
@@ -95,9 +111,25 @@ impl TestApp {
         let database_url = fresh_database_url(dir.path()).await;
         let mut settings = Settings::new(dir.path().to_path_buf());
         settings.database_url = Some(database_url.clone());
-        settings.bind = "127.0.0.1:0".parse().unwrap();
+        settings.bind = format!("127.0.0.1:{}", options.port.unwrap_or(0))
+            .parse()
+            .unwrap();
+        settings.sso = options.sso;
+        if let Some(port) = options.port {
+            settings.sso.public_url = Some(format!("http://127.0.0.1:{port}"));
+        }
         settings.login_per_minute = options.login_per_minute;
         settings.notify.worker = options.outbox_worker;
+        settings.partner_urls = medclaim::registry::UrlPolicy {
+            allow_http: !options.strict_partner_urls,
+            allow_private: !options.strict_partner_urls,
+        };
+        if let Some(storage) = options.storage {
+            settings.storage = storage;
+        }
+        if let Some(configure) = options.configure {
+            configure(&mut settings);
+        }
         let db = Db::connect(&database_url).await.expect("connect");
         medclaim::db::migrate(&db).await.expect("migrate");
         let keys = Keys::for_tests();
@@ -209,8 +241,20 @@ pub fn run_cli(
     args: &[&str],
     stdin: Option<&str>,
 ) -> std::process::Output {
+    run_cli_env(data_dir, database_url, args, stdin, &[])
+}
+
+/// [`run_cli`] with more environment variables.
+pub fn run_cli_env(
+    data_dir: &std::path::Path,
+    database_url: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+    envs: &[(&str, &str)],
+) -> std::process::Output {
     use std::io::Write;
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_medclaim"));
+    cmd.envs(envs.iter().copied());
     cmd.args(args)
         .arg("--data-dir")
         .arg(data_dir)

@@ -2,7 +2,7 @@
 //! role may open, every listed page opens and marks itself current, and the language switch
 //! comes back to the page it was used on.
 
-use medclaim::accounts::Role;
+use medclaim::http::auth::Role;
 use reqwest::StatusCode;
 
 use crate::common::TestApp;
@@ -65,8 +65,6 @@ async fn each_role_sees_and_opens_exactly_its_pages() {
             vec![
                 "/console",
                 "/console/dashboard",
-                "/console/search",
-                "/console/support",
                 "/console/slots",
                 "/console/reports",
                 "/console/ledger",
@@ -78,9 +76,8 @@ async fn each_role_sees_and_opens_exactly_its_pages() {
             vec![
                 "/console",
                 "/console/dashboard",
-                "/console/search",
-                "/console/support",
                 "/console/slots",
+                "/console/audit",
             ],
         ),
         ("adm", &[Role::Admin], {
@@ -92,6 +89,7 @@ async fn each_role_sees_and_opens_exactly_its_pages() {
                 "/console/slots",
                 "/console/reports",
                 "/console/ledger",
+                "/console/audit",
             ];
             v.extend(admin_only);
             v
@@ -114,7 +112,7 @@ async fn each_role_sees_and_opens_exactly_its_pages() {
         // A page left out of the navigation is refused, never shown.
         for hidden in admin_only
             .iter()
-            .chain(["/console/ledger", "/console/reports"].iter())
+            .chain(["/console/ledger", "/console/reports", "/console/audit"].iter())
             .filter(|h| !links.iter().any(|l| l == *h))
         {
             let resp = app

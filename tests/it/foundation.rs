@@ -1,6 +1,6 @@
 //! Accounts, errors, headers, health, metrics and OpenAPI.
 
-use medclaim::accounts::Role;
+use medclaim::http::auth::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -89,11 +89,11 @@ async fn five_failures_lock_the_account() {
             "invalid_credentials",
         );
     }
-    // Locked now: even the right password is refused.
+    // Locked now: even the right password is refused, with the wrong password's answer.
     assert_error(
         &attempt(PASSWORD).await,
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_attempts",
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
     );
     let (status, events) = {
         let (_, admin) = app.user_with("admin", &[Role::Admin]).await;
@@ -119,6 +119,7 @@ async fn five_failures_lock_the_account() {
 async fn per_address_rate_limit() {
     let app = TestApp::spawn_with(Options {
         login_per_minute: 3,
+        configure: Some(|s| s.login_burst = 3),
         ..Options::default()
     })
     .await;
@@ -239,7 +240,11 @@ async fn roles_are_checked() {
 
 #[tokio::test]
 async fn security_headers_health_metrics_openapi() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(Options {
+        configure: Some(|s| s.metrics_token = Some("scrape".into())),
+        ..Options::default()
+    })
+    .await;
     let resp = app.client.get(app.url("/login")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let h = resp.headers();
@@ -277,6 +282,7 @@ async fn security_headers_health_metrics_openapi() {
     let metrics = app
         .client
         .get(app.url("/metrics"))
+        .bearer_auth("scrape")
         .send()
         .await
         .unwrap()

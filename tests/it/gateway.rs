@@ -2,82 +2,22 @@
 //! whole-bundle rejection, and the patient's own visits.
 
 use hmac::{Hmac, KeyInit, Mac};
-use medclaim::accounts::Role;
+use medclaim::http::auth::Role;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::Sha256;
 use sqlx::Row;
 
 use crate::common::{TestApp, assert_error};
+pub use crate::fixtures::{Creds, now, post_signed, register, send, signature_for};
 
-/// A registered partner's credentials.
-pub struct Creds {
-    pub id: i64,
-    pub key_id: String,
-    pub secret: String,
-}
-
-/// HMAC-SHA256(secret, "ts.nonce.body") as lowercase hex, computed here independently.
+/// The signature of a visit push (`POST /api/v1/gateway/visits`).
 pub fn signature(secret: &str, ts: i64, nonce: &str, body: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{ts}.{nonce}.{body}").as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
-pub fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-pub fn fresh_nonce() -> String {
-    hex::encode(rand::random::<[u8; 12]>())
-}
-
-/// Posts `body` signed as given; answers status and JSON.
-pub async fn post_signed(
-    app: &TestApp,
-    path: &str,
-    key_id: &str,
-    ts: i64,
-    nonce: &str,
-    sig: &str,
-    body: &str,
-) -> (StatusCode, Value) {
-    let resp = app
-        .client
-        .post(app.url(path))
-        .header("content-type", "application/fhir+json")
-        .header("X-Medclaim-Key", key_id)
-        .header("X-Medclaim-Timestamp", ts.to_string())
-        .header("X-Medclaim-Nonce", nonce)
-        .header("X-Medclaim-Signature", sig)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-/// Posts `body` correctly signed now with a fresh nonce.
-pub async fn send(app: &TestApp, path: &str, creds: &Creds, body: &str) -> (StatusCode, Value) {
-    let (ts, nonce) = (now(), fresh_nonce());
-    let sig = signature(&creds.secret, ts, &nonce, body);
-    post_signed(app, path, &creds.key_id, ts, &nonce, &sig, body).await
+    signature_for(secret, "POST", VISITS, ts, nonce, body)
 }
 
 pub async fn admin(app: &TestApp) -> String {
     app.user_with("admin1", &[Role::Admin]).await.1
-}
-
-pub async fn register(app: &TestApp, token: &str, path: &str, body: Value) -> Creds {
-    let (status, got) = app.post(path, token, body).await;
-    assert_eq!(status, StatusCode::CREATED, "{got}");
-    Creds {
-        id: got["id"].as_i64().unwrap(),
-        key_id: got["key_id"].as_str().unwrap().to_string(),
-        secret: got["secret"].as_str().unwrap().to_string(),
-    }
 }
 
 async fn hospital(app: &TestApp, token: &str) -> Creds {
@@ -263,8 +203,7 @@ async fn push_is_stored_once_and_an_identical_repush_answers_200() {
         &[("挂号费", "0.1"), ("检查费", "0.20")],
         "0.3",
     );
-    let (status, first) = send(&app, VISITS, &h, &body).await;
-    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let first = app.pushed_visit(&h, &body).await;
     let visit_id = first["visit_id"].as_i64().unwrap();
 
     // The same visit re-pushed with other whitespace is the same content.
@@ -397,6 +336,71 @@ async fn bad_signatures_stale_timestamps_and_replays_are_refused() {
 }
 
 #[tokio::test]
+async fn the_signature_covers_method_and_path_and_the_old_form_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = admin(&app).await;
+    let h = hospital(&app, &token).await;
+    let body = bundle(
+        DEFAULT_ID,
+        "V-300",
+        "2026-03-01",
+        &[("挂号费", "12.5")],
+        "12.50",
+    );
+    let ts = now();
+
+    // The form before method and path were signed: HMAC(secret, "ts.nonce.body").
+    let mut mac = Hmac::<Sha256>::new_from_slice(h.secret.as_bytes()).unwrap();
+    mac.update(format!("{ts}.m1.{body}").as_bytes());
+    let old_form = hex::encode(mac.finalize().into_bytes());
+    let got = post_signed(&app, VISITS, &h.key_id, ts, "m1", &old_form, &body).await;
+    assert_error(&got, StatusCode::UNAUTHORIZED, "bad_signature");
+
+    // Signed for another path or method: refused.
+    let other_path = signature_for(
+        &h.secret,
+        "POST",
+        "/api/v1/insurers/1/payments",
+        ts,
+        "m2",
+        &body,
+    );
+    let got = post_signed(&app, VISITS, &h.key_id, ts, "m2", &other_path, &body).await;
+    assert_error(&got, StatusCode::UNAUTHORIZED, "bad_signature");
+    let other_method = signature_for(&h.secret, "PUT", VISITS, ts, "m3", &body);
+    let got = post_signed(&app, VISITS, &h.key_id, ts, "m3", &other_method, &body).await;
+    assert_error(&got, StatusCode::UNAUTHORIZED, "bad_signature");
+    assert_eq!(count(&app, "visits").await, 0);
+
+    let right = signature_for(&h.secret, "POST", VISITS, ts, "m4", &body);
+    let got = post_signed(&app, VISITS, &h.key_id, ts, "m4", &right, &body).await;
+    assert_eq!(got.0, StatusCode::CREATED, "{}", got.1);
+}
+
+#[tokio::test]
+async fn extreme_timestamps_are_stale_not_a_server_error() {
+    let app = TestApp::spawn().await;
+    let token = admin(&app).await;
+    let h = hospital(&app, &token).await;
+    let body = bundle(
+        DEFAULT_ID,
+        "V-301",
+        "2026-03-01",
+        &[("挂号费", "12.5")],
+        "12.50",
+    );
+    for (i, ts) in [i64::MIN, i64::MIN + 1, i64::MAX, -1]
+        .into_iter()
+        .enumerate()
+    {
+        let nonce = format!("x{i}");
+        let sig = signature(&h.secret, ts, &nonce, &body);
+        let got = post_signed(&app, VISITS, &h.key_id, ts, &nonce, &sig, &body).await;
+        assert_error(&got, StatusCode::UNAUTHORIZED, "stale_signature");
+    }
+}
+
+#[tokio::test]
 async fn changed_content_is_an_amendment_that_keeps_the_previous_version() {
     let app = TestApp::spawn().await;
     let token = admin(&app).await;
@@ -516,6 +520,7 @@ async fn patients_see_only_their_own_visits() {
             .ok()
             .as_ref(),
     );
+    // Written directly: the API has no route that changes a user's id number.
     sqlx::query("UPDATE users SET id_number_enc = $1, id_number_bidx = $2 WHERE id = $3")
         .bind(enc)
         .bind(bidx)
@@ -588,6 +593,7 @@ async fn nonces_older_than_the_window_are_pruned() {
     let app = TestApp::spawn().await;
     let token = admin(&app).await;
     let h = hospital(&app, &token).await;
+    // Written directly: a push records its nonce at the current time, never one this old.
     sqlx::query("INSERT INTO gateway_nonces (key_id, nonce, seen_at) VALUES ($1, 'ancient', 0)")
         .bind(&h.key_id)
         .execute(&app.db.pool)
@@ -657,7 +663,7 @@ async fn the_console_registers_a_hospital_and_shows_its_secret_once() {
         &[("csrf", "forged"), ("name", "区医院"), ("level", "2")],
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(!html.contains("issued-secret"));
     assert_eq!(
         count(&app, "hospitals").await,

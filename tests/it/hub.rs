@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use medclaim::accounts::Role;
+use medclaim::http::auth::Role;
 use medclaim::notify::ManualClock;
 use medclaim::notify::worker::{Tick, Worker};
 use reqwest::StatusCode;
@@ -151,7 +151,10 @@ fn without_worker() -> Options {
 /// configured here and are parked).
 fn worker(app: &TestApp) -> (Worker, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(medclaim::db::now_ms()));
-    (Worker::new(&app.state, clock.clone()).unwrap(), clock)
+    (
+        medclaim::app::worker(&app.state, clock.clone()).unwrap(),
+        clock,
+    )
 }
 
 async fn insurer_jobs(app: &TestApp) -> Vec<(String, i64)> {
@@ -489,14 +492,15 @@ async fn a_later_claim_response_and_payments_reach_the_case_once() {
             .iter()
             .any(|e| e["event"] == "paid")
     );
-    let told: String =
+    let told =
         sqlx::query("SELECT body FROM notifications WHERE user_id = $1 AND kind = 'case_paid'")
             .bind(user_id)
             .fetch_one(&app.db.pool)
             .await
             .unwrap()
-            .try_get("body")
-            .unwrap();
+            .try_get::<medclaim::seal::Sealed, _>("body")
+            .unwrap()
+            .0;
     assert!(
         told.contains("150.50") && told.contains("****3445"),
         "{told}"

@@ -2,14 +2,15 @@
 //! this test harness, not in the product), the signed webhooks, the ledger, reconciliation, and
 //! FHIR R4 validity of what we emit, checked by an independent validator.
 
+use medclaim::money::Cents;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use axum::response::IntoResponse;
-use medclaim::accounts::Role;
-use medclaim::insurers::fhir::{self, ClaimInput, ClaimItemInput, EligibilityInput};
+use medclaim::fhir::{self, ClaimInput, ClaimItemInput, EligibilityInput};
+use medclaim::http::auth::Role;
 use medclaim::insurers::{ClaimSubmission, ConnectorError, InsurerClient};
 use medclaim::registry::PartnerKind;
 use reqwest::StatusCode;
@@ -17,7 +18,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 
 use crate::common::{TestApp, assert_error};
-use crate::gateway::{Creds, admin, register, send, signature};
+use crate::gateway::{Creds, admin, register, send, signature_for};
 
 // ---------- fixtures ----------
 
@@ -94,10 +95,11 @@ pub(crate) fn claim_response(id: &str, case_id: i64, outcome: &str, payout: &str
 
 /// A PaymentReconciliation paying `(case id, yuan)` pairs into a bank account.
 pub(crate) fn payment(id: &str, date: &str, paid: &[(i64, &str)]) -> Value {
-    let total: i64 = paid
+    let total = paid
         .iter()
         .map(|(_, y)| medclaim::fhir::money::cents_from_decimal(y).unwrap())
-        .sum();
+        .sum::<Option<Cents>>()
+        .unwrap();
     let detail: Vec<Value> = paid
         .iter()
         .map(|(case_id, yuan)| {
@@ -154,7 +156,7 @@ pub(crate) struct StandIn {
 
 impl StandIn {
     /// Checks our four signature headers exactly as an insurer would.
-    fn verified(&self, headers: &HeaderMap, body: &str) -> bool {
+    fn verified(&self, path: &str, headers: &HeaderMap, body: &str) -> bool {
         let h = |n: &str| {
             headers
                 .get(n)
@@ -168,7 +170,8 @@ impl StandIn {
         fresh
             && h("x-medclaim-key") == self.key_id
             && !h("x-medclaim-nonce").is_empty()
-            && h("x-medclaim-signature") == signature(&secret, ts, &h("x-medclaim-nonce"), body)
+            && h("x-medclaim-signature")
+                == signature_for(&secret, "POST", path, ts, &h("x-medclaim-nonce"), body)
     }
 }
 
@@ -181,10 +184,11 @@ fn policy_of(resource: &Value) -> String {
 
 async fn eligibility(
     axum::extract::State(s): axum::extract::State<StandIn>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: String,
 ) -> axum::response::Response {
-    if !s.verified(&headers, &body) {
+    if !s.verified(uri.path(), &headers, &body) {
         return AxumStatus::UNAUTHORIZED.into_response();
     }
     let req: Value = serde_json::from_str(&body).unwrap();
@@ -194,10 +198,11 @@ async fn eligibility(
 
 async fn submit(
     axum::extract::State(s): axum::extract::State<StandIn>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: String,
 ) -> axum::response::Response {
-    if !s.verified(&headers, &body) {
+    if !s.verified(uri.path(), &headers, &body) {
         return AxumStatus::UNAUTHORIZED.into_response();
     }
     let claim: Value = serde_json::from_str(&body).unwrap();
@@ -216,7 +221,7 @@ async fn submit(
     }
 }
 
-fn yuan_text(cents: i64) -> String {
+fn yuan_text(cents: Cents) -> String {
     medclaim::fhir::money::number_from_cents(cents).to_string()
 }
 
@@ -228,7 +233,7 @@ pub(crate) fn adjudicate(claim: &Value, partial: bool) -> Value {
         .unwrap()
         .parse()
         .unwrap();
-    let mut payout = 0;
+    let mut payout = Cents::ZERO;
     let items: Vec<Value> = claim["item"]
         .as_array()
         .unwrap()
@@ -237,7 +242,7 @@ pub(crate) fn adjudicate(claim: &Value, partial: bool) -> Value {
         .map(|(i, item)| {
             let net = medclaim::fhir::money::cents_from_decimal(&item["net"]["value"].to_string())
                 .unwrap();
-            let benefit = if partial && i > 0 { 0 } else { net };
+            let benefit = if partial && i > 0 { Cents::ZERO } else { net };
             payout += benefit;
             json!({"itemSequence": item["sequence"], "adjudication": [
                 adjudication("submitted", &yuan_text(net)),
@@ -276,7 +281,7 @@ pub(crate) async fn stand_in(key_id: &str, secret: &str) -> (StandIn, String) {
     (s, base)
 }
 
-fn claim_input(case_id: i64, policy_no: &str) -> ClaimInput {
+pub(crate) fn claim_input(case_id: i64, policy_no: &str) -> ClaimInput {
     ClaimInput {
         eligibility: EligibilityInput {
             case_id,
@@ -293,25 +298,31 @@ fn claim_input(case_id: i64, policy_no: &str) -> ClaimInput {
             ClaimItemInput {
                 code: Some("GH01".into()),
                 display: "挂号费".into(),
-                amount_cents: 10000,
+                amount_cents: Cents::new(10000),
             },
             ClaimItemInput {
                 code: None,
                 display: "药费".into(),
-                amount_cents: 5050,
+                amount_cents: Cents::new(5050),
             },
         ],
     }
 }
 
-async fn client_for(app: &TestApp, id: i64) -> InsurerClient {
+pub(crate) async fn client_for(app: &TestApp, id: i64) -> InsurerClient {
     let partner =
         medclaim::registry::store::find_by_id(&app.db.pool, &app.keys, PartnerKind::Insurer, id)
             .await
             .unwrap()
             .unwrap();
-    InsurerClient::new(&partner, Duration::from_secs(5)).unwrap()
+    InsurerClient::new(&partner, Duration::from_secs(5), OPEN).unwrap()
 }
+
+/// The tests' stand-in listens on loopback over http.
+const OPEN: medclaim::registry::UrlPolicy = medclaim::registry::UrlPolicy {
+    allow_http: true,
+    allow_private: true,
+};
 
 // ---------- tests ----------
 
@@ -355,8 +366,8 @@ async fn the_connector_speaks_signed_fhir_to_an_insurer_in_every_scenario() {
     };
     assert_eq!(partial.case_id, 7);
     assert_eq!(partial.outcome, "partial");
-    assert_eq!(partial.payout_cents, Some(10000));
-    assert_eq!(partial.items[1].benefit_cents, Some(0));
+    assert_eq!(partial.payout_cents, Some(Cents::new(10000)));
+    assert_eq!(partial.items[1].benefit_cents, Some(Cents::ZERO));
 
     assert_eq!(
         client
@@ -374,7 +385,10 @@ async fn the_connector_speaks_signed_fhir_to_an_insurer_in_every_scenario() {
     let ClaimSubmission::Adjudicated(done) = client.submit_claim(&slow).await.unwrap() else {
         panic!("the retry should be answered");
     };
-    assert_eq!((done.case_id, done.payout_cents), (9, Some(15050)));
+    assert_eq!(
+        (done.case_id, done.payout_cents),
+        (9, Some(Cents::new(15050)))
+    );
 
     let sent = stand_in.received.lock().unwrap().clone();
     let claim = sent.iter().find(|r| r["resourceType"] == "Claim").unwrap();
@@ -674,4 +688,66 @@ async fn everything_we_emit_validates_as_fhir_r4() {
     println!("{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "FHIR R4 validation failed:\n{text}");
     assert!(text.contains(&format!("{} checked, 0 invalid", resources.len())));
+}
+
+/// Issue 14 §4: the URL check of registration is repeated on every call, so an insurer whose
+/// host name has since come to resolve to an internal address (DNS rebinding; here `localhost`)
+/// is not called, and a literal internal address is refused before connecting.
+#[tokio::test]
+async fn a_partner_url_is_checked_again_when_it_is_called() {
+    let app = TestApp::spawn().await;
+    let token = admin(&app).await;
+    let creds = insurer(&app, &token, "http://127.0.0.1:9/fhir").await;
+    let (stand_in, base) = stand_in(&creds.key_id, &creds.secret).await;
+    let port = base
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/fhir")
+        .to_string();
+    let partner_at = |url: String| {
+        let app = &app;
+        async move {
+            let mut partner = medclaim::registry::store::find_by_id(
+                &app.db.pool,
+                &app.keys,
+                PartnerKind::Insurer,
+                creds.id,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            partner.fhir_base_url = Some(url);
+            partner
+        }
+    };
+    let public_only = medclaim::registry::UrlPolicy {
+        allow_http: true,
+        allow_private: false,
+    };
+    let request = fhir::coverage_eligibility_request(&claim_input(1, "P-1").eligibility);
+
+    // A host name that resolves inside: refused as it resolves, nothing reaches the stand-in.
+    let by_name = partner_at(format!("http://localhost:{port}/fhir")).await;
+    let client = InsurerClient::new(&by_name, Duration::from_secs(5), public_only).unwrap();
+    let refused = client.check_eligibility(&request).await.unwrap_err();
+    assert!(
+        matches!(refused, ConnectorError::Retryable(_)),
+        "{refused:?}"
+    );
+    // A literal internal address, or plain http when only https is allowed: no client at all.
+    let literal = partner_at(base.clone()).await;
+    let why = InsurerClient::new(&literal, Duration::from_secs(5), public_only)
+        .err()
+        .expect("a literal loopback address is refused");
+    assert!(why.to_string().contains("internal"), "{why}");
+    let strict = medclaim::registry::UrlPolicy {
+        allow_http: false,
+        allow_private: false,
+    };
+    assert!(InsurerClient::new(&by_name, Duration::from_secs(5), strict).is_err());
+    assert_eq!(stand_in.received.lock().unwrap().len(), 0);
+
+    // Allowed by configuration (the tests' own setting), the same name is called.
+    let client = InsurerClient::new(&by_name, Duration::from_secs(5), OPEN).unwrap();
+    client.check_eligibility(&request).await.unwrap();
+    assert_eq!(stand_in.received.lock().unwrap().len(), 1);
 }

@@ -1,8 +1,7 @@
 //! Claims intake (issue 3): cases, record photos, invoices, the rules and their error codes,
 //! uploads, notices, inbox, phone change, support threads and the student pages.
 
-use chrono::Datelike;
-use medclaim::accounts::Role;
+use medclaim::http::auth::Role;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -26,24 +25,10 @@ fn days_ago(n: i64) -> String {
         .to_string()
 }
 
-/// Covers `user_id` for this year and the last.
-pub async fn cover(app: &TestApp, user_id: i64) {
-    let year = i64::from(today().year());
-    for y in [year - 1, year] {
-        sqlx::query("INSERT INTO coverage (user_id, year, created_at) VALUES ($1, $2, 0)")
-            .bind(user_id)
-            .bind(y)
-            .execute(&app.db.pool)
-            .await
-            .unwrap();
-    }
-}
-
-/// A covered student, signed in: (id, token).
+/// A covered student, signed in: (id, token). See [`TestApp::student`].
 pub async fn student(app: &TestApp, username: &str) -> (i64, String) {
-    let (id, token) = app.user_with(username, &[Role::Student]).await;
-    cover(app, id).await;
-    (id, token)
+    let me = app.student(username).await;
+    (me.id, me.token)
 }
 
 /// A small JPEG (`w`×`h`, a gradient).

@@ -3,7 +3,7 @@
 //! webhooks, as insurers would, with the fixtures of the insurer tests.
 
 use calamine::{Data, Reader};
-use medclaim::accounts::Role;
+use medclaim::http::auth::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -52,7 +52,8 @@ async fn books() -> Books {
     approve_by_insurer(&app, &a, c2, "150.5").await;
     approve_by_insurer(&app, &a, c3, "88").await;
     approve_by_insurer(&app, &a, c5, "100").await;
-    // Case 5 was approved long ago (2 March 2026, Shanghai) and is still unpaid.
+    // Case 5 was approved long ago (2 March 2026, Shanghai) and is still unpaid; back-dated
+    // directly, as the API stamps a decision with the current time.
     sqlx::query("UPDATE insurer_claims SET decided_at = $1 WHERE case_id = $2")
         .bind(crate::reports::at("2026-03-02", 10))
         .bind(c5)
@@ -68,7 +69,29 @@ async fn books() -> Books {
     )
     .await;
     pay(&app, &a, "PAY-2", "2026-03-07", &[(c2, "150.5"), (c4, "5")]).await;
-    pay(&app, &b, "PAY-B1", "2026-03-08", &[(c1, "10")]).await;
+    // B's money for A's case 1: the webhook refuses it (an insurer pays only its own cases),
+    // but books may hold such an entry from before that rule (or typed in from a bank
+    // statement), so it is written here directly and reconciliation must still show it.
+    let path = format!("/api/v1/insurers/{}/payments", b.id);
+    let foreign = payment("PAY-B1", "2026-03-08", &[(c1, "10")]).to_string();
+    assert_error(
+        &send(&app, &path, &b, &foreign).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    sqlx::query(
+        "INSERT INTO ledger_entries (insurer_id, case_id, payment_identifier, detail_no, amount_cents,
+         paid_date, destination_kind, destination_masked, duplicate_of, created_at)
+         VALUES ($1, $2, 'PAY-B1', 1, 1000, '2026-03-08', 'bank', '****3445',
+                 (SELECT MIN(id) FROM ledger_entries WHERE case_id = $3), $4)",
+    )
+    .bind(b.id)
+    .bind(c1)
+    .bind(c1)
+    .bind(chrono::Utc::now().timestamp_millis())
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
     Books {
         app,
         admin,
@@ -528,8 +551,8 @@ async fn the_console_page_shows_balances_cases_and_mismatches() {
     let (status, _) = get_page(&f.app, &student, "/console/ledger").await;
     assert_eq!(
         status,
-        StatusCode::SEE_OTHER,
-        "a student goes back to the app"
+        StatusCode::FORBIDDEN,
+        "a student is refused with the one 403 page"
     );
     f.app
         .create_user("rev1", "审核员", &[Role::Reviewer1])

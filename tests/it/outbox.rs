@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
-use medclaim::accounts::Role;
 use medclaim::crypto::Keys;
 use medclaim::db::{Db, now_ms};
 use medclaim::http::AppState;
+use medclaim::http::auth::Role;
 use medclaim::notify::worker::Worker;
 use medclaim::notify::{ManualClock, Message, SmsSettings, SmtpSettings, SmtpTls};
 use medclaim::{Application, Settings};
@@ -271,7 +271,7 @@ impl App {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
     fn worker(&self, clock: &Arc<ManualClock>) -> Worker {
-        Worker::new(&self.state, clock.clone()).unwrap()
+        medclaim::app::worker(&self.state, clock.clone()).unwrap()
     }
     async fn notify(&self, user_id: i64, message: &Message) {
         let mut tx = self.db.begin().await.unwrap();
@@ -291,7 +291,7 @@ impl App {
 fn approved(case_id: i64) -> Message {
     Message::CaseApproved {
         case_id,
-        payout_cents: 12_345,
+        payout_cents: medclaim::money::Cents::new(12_345),
     }
 }
 
@@ -434,12 +434,12 @@ async fn a_booking_reaches_the_phone_and_the_mailbox() {
             .contains("notification-")
     );
 
-    // The outbox rows never hold the phone number.
-    let stored: Vec<String> = sqlx::query_scalar("SELECT payload FROM outbox")
+    // The outbox rows never hold the phone number (not even inside the sealed payload).
+    let stored: Vec<medclaim::seal::Sealed> = sqlx::query_scalar("SELECT payload FROM outbox")
         .fetch_all(&app.db.pool)
         .await
         .unwrap();
-    assert!(stored.iter().all(|p| !p.contains("13800138000")));
+    assert!(stored.iter().all(|p| !p.0.contains("13800138000")));
     let recipients: Vec<Option<String>> =
         sqlx::query_scalar("SELECT recipient FROM outbox WHERE channel = 'sms'")
             .fetch_all(&app.db.pool)

@@ -6,7 +6,7 @@ use std::io::Cursor;
 
 use calamine::{Data, Reader, Xlsx};
 use chrono::TimeZone;
-use medclaim::accounts::Role;
+use medclaim::http::auth::Role;
 use reqwest::StatusCode;
 
 use crate::common::{TestApp, assert_error};

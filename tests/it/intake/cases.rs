@@ -602,9 +602,20 @@ async fn another_students_case_invoice_and_file_answer_404() {
     missing(app.get(&file_url, &other).await);
     let (_, list) = app.get("/api/v1/cases", &other).await;
     assert_eq!(list["items"], json!([]));
-    // Nothing changed for the owner; staff may read.
+    // Nothing changed for the owner. A draft is the student's alone; once submitted, a
+    // reviewer may read it and its photos.
     assert_eq!(case(&app, &owner, case_id).await["version"], c["version"]);
     let (_, staff) = app.user_with("r1", &[Role::Reviewer1]).await;
+    missing(app.get(&format!("/api/v1/cases/{case_id}"), &staff).await);
+    missing(app.get(&file_url, &staff).await);
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/cases/{case_id}/submit"),
+            &owner,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(
         app.get(&format!("/api/v1/cases/{case_id}"), &staff).await.0,
         StatusCode::OK

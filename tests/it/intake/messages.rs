@@ -126,12 +126,13 @@ async fn inbox_pages_counts_unread_and_marks_read() {
 }
 
 async fn last_sms_code(app: &TestApp) -> (String, Option<String>, String) {
-    let (recipient, payload): (Option<String>, String) = sqlx::query_as(
+    let (recipient, payload): (Option<String>, medclaim::seal::Sealed) = sqlx::query_as(
         "SELECT recipient, payload FROM outbox WHERE channel = 'sms' ORDER BY id DESC LIMIT 1",
     )
     .fetch_one(&app.db.pool)
     .await
     .unwrap();
+    let payload = payload.0;
     let v: Value = serde_json::from_str(&payload).unwrap();
     let text = v["text"].as_str().unwrap();
     let code: String = text
