@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_case, update_case, delete_case))
         .routes(routes!(delete_record))
         .routes(routes!(submit_case))
+        .routes(routes!(recall_case))
         .merge(uploads)
 }
 
@@ -495,5 +496,18 @@ async fn submit_case(
     Path(id): Path<CaseId>,
 ) -> AppResult<Json<CaseView>> {
     service::submit_case(&state, &user, id).await?;
+    Ok(Json(visible_case(&state, &user, id.get()).await?))
+}
+
+/// Take a submitted case back to draft before any reviewer decided on it (409
+/// `already_in_review` once review has begun).
+#[utoipa::path(post, path = "/api/v1/cases/{id}/recall", tag = "claims", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = CaseView), (status = 404, body = ErrorBodySchema), (status = 409, body = ErrorBodySchema)))]
+async fn recall_case(
+    State(state): State<AppState>,
+    user: Student,
+    Path(id): Path<CaseId>,
+) -> AppResult<Json<CaseView>> {
+    service::recall_case(&state, &user, id).await?;
     Ok(Json(visible_case(&state, &user, id.get()).await?))
 }

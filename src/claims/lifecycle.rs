@@ -80,6 +80,9 @@ pub enum CaseEvent {
     Resubmit { returned_by: Level },
     /// The student withdraws (deletes) a case still being prepared or returned.
     Withdraw,
+    /// The student takes a submitted case back to draft before any reviewer decided on it
+    /// (SPEC §13 office: recall). Whether anyone decided is the store's check.
+    Recall,
     /// A reviewer at `level` settles the case (rules 5–6).
     Review { level: Level, outcome: Outcome },
     /// A level-2 reviewer or an admin reopens an approved case not yet handed in (rule 11).
@@ -119,6 +122,9 @@ pub enum TransitionError {
     /// Someone else changed the case's status between reading and writing it.
     #[error("the case changed since you loaded it")]
     Stale,
+    /// A recall came after review began (a decision, a later level, or an insurer deciding).
+    #[error("a reviewer has already started on this case")]
+    AlreadyInReview,
 }
 
 impl TransitionError {
@@ -130,6 +136,7 @@ impl TransitionError {
             TransitionError::NoApprovedCase => ErrorCode::NoApprovedCase,
             TransitionError::AlreadyBooked => ErrorCode::AlreadyBooked,
             TransitionError::Stale => ErrorCode::Stale,
+            TransitionError::AlreadyInReview => ErrorCode::AlreadyInReview,
         }
     }
 }
@@ -151,6 +158,9 @@ impl CaseStatus {
             (S::Returned, E::Resubmit { returned_by }) => Ok(returned_by.awaiting()),
             (S::Draft | S::Returned, E::Withdraw) => Ok(S::Withdrawn),
             (_, E::Submit | E::Resubmit { .. } | E::Withdraw) => Err(TransitionError::NotEditable),
+            (S::Submitted, E::Recall) => Ok(S::Draft),
+            (S::Draft | S::Withdrawn, E::Recall) => Err(TransitionError::InvalidTransition),
+            (_, E::Recall) => Err(TransitionError::AlreadyInReview),
 
             (s, E::Review { level, outcome }) if Level::of_status(s) == Some(level) => {
                 Ok(match outcome {
@@ -236,6 +246,8 @@ mod tests {
         (S::Level2, S::Rejected),
         (S::Draft, S::Withdrawn),
         (S::Returned, S::Withdrawn),
+        // §13 office: the student recalls a submitted case nobody has decided on yet.
+        (S::Submitted, S::Draft),
         // §4 rule 11: reopen an approved case not yet handed in.
         (S::Approved, S::Level2),
         // §5: cancelling or a no-show frees the case to be booked again.
@@ -265,6 +277,7 @@ mod tests {
             Just(CaseEvent::Submit),
             level().prop_map(|returned_by| CaseEvent::Resubmit { returned_by }),
             Just(CaseEvent::Withdraw),
+            Just(CaseEvent::Recall),
             (level(), outcome).prop_map(|(level, outcome)| CaseEvent::Review { level, outcome }),
             Just(CaseEvent::Reopen),
             Just(CaseEvent::Book),
@@ -331,6 +344,7 @@ mod tests {
             let mut v = vec![
                 CaseEvent::Submit,
                 CaseEvent::Withdraw,
+                CaseEvent::Recall,
                 CaseEvent::Reopen,
                 CaseEvent::Book,
                 CaseEvent::CancelBooking,
@@ -498,6 +512,7 @@ mod tests {
             TransitionError::NoApprovedCase,
             TransitionError::AlreadyBooked,
             TransitionError::Stale,
+            TransitionError::AlreadyInReview,
         ]
         .map(|e| {
             let app = crate::http::AppError::from(e);
@@ -512,7 +527,8 @@ mod tests {
                 "invalid_transition",
                 "no_approved_case",
                 "already_booked",
-                "stale"
+                "stale",
+                "already_in_review"
             ]
         );
     }

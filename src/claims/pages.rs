@@ -54,6 +54,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/app/cases/{id}/review", get(review_page))
         .route("/app/cases/{id}/submit", post(submit))
+        .route("/app/cases/{id}/recall", post(recall))
         .route("/app/visits/{id}/claim", post(claim_visit))
         .route("/static/intake.js", get(script))
         .merge(uploads)
@@ -288,6 +289,26 @@ async fn submit(
     CsrfForm { user, .. }: CsrfForm<CsrfOnly>,
 ) -> Response {
     let result = service::submit_case(&state, &user, CaseId::new(id)).await;
+    act(
+        &state,
+        tr,
+        &user,
+        CaseId::new(id),
+        result,
+        format!("/app/cases/{id}"),
+    )
+    .await
+}
+
+/// Back to draft to fix something, while no reviewer has started (the student then edits and
+/// submits again).
+async fn recall(
+    State(state): State<AppState>,
+    tr: Tr,
+    Path(id): Path<i64>,
+    CsrfForm { user, .. }: CsrfForm<CsrfOnly>,
+) -> Response {
+    let result = service::recall_case(&state, &user, CaseId::new(id)).await;
     act(
         &state,
         tr,

@@ -3,7 +3,7 @@
 //! request changes nothing.
 
 use super::domain::{CaseFacts, CaseStatus, InvoiceFacts, InvoiceStatus, RuleError};
-use super::lifecycle::{CaseEvent, InvoiceEvent, Level};
+use super::lifecycle::{CaseEvent, InvoiceEvent, Level, TransitionError};
 use super::store::{self, CaseRow, bump_version};
 use crate::audit::{self, Event};
 use crate::db::{Tx, now_ms};
@@ -137,6 +137,42 @@ pub async fn withdraw_case(state: &AppState, user: &CurrentUser, case_id: CaseId
         &mut tx,
         &user.actor(),
         event("case.withdraw", "case", case_id, summary),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The student takes a submitted case back to draft to fix it (SPEC §13 office: recall), while
+/// nobody has started on it: no review decision since the latest submission and no insurer
+/// deciding. The status write comes first, so it waits for a reviewer deciding at the same
+/// moment and then sees that decision (PostgreSQL), or runs alone (SQLite, one writer); the
+/// version bump makes the reviewer's later decision stale. Exactly one of the two wins.
+pub async fn recall_case(state: &AppState, user: &CurrentUser, case_id: CaseId) -> AppResult<()> {
+    let mut tx = state.db.begin().await?;
+    let case = store::find_case(&mut *tx, case_id, Some(user.id))
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    if case.insurer_id.is_some() {
+        return Err(TransitionError::AlreadyInReview.into());
+    }
+    store::advance(&mut tx, case_id.get(), case.status, CaseEvent::Recall).await??;
+    let decided: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM review_decisions WHERE case_id = $1 AND created_at >= $2",
+    )
+    .bind(case_id)
+    .bind(case.submitted_at.unwrap_or(0))
+    .fetch_one(&mut *tx)
+    .await?;
+    if decided > 0 {
+        return Err(TransitionError::AlreadyInReview.into());
+    }
+    let v = bump_version(&mut tx, case_id).await?;
+    let summary = format!("recalled to draft by the student, version {v}");
+    audit::record(
+        &mut tx,
+        &user.actor(),
+        event("case.recall", "case", case_id, summary),
     )
     .await?;
     tx.commit().await?;

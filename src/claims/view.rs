@@ -77,6 +77,8 @@ pub struct Actions {
     pub edit: bool,
     pub delete: bool,
     pub submit: bool,
+    /// Back to draft: submitted, and no reviewer (nor insurer) has started on it.
+    pub recall: bool,
 }
 
 /// A fee line of a case claimed from a visit, as the hospital sent it.
@@ -236,7 +238,12 @@ pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
     {
         timeline.push(entry(latest, "resubmitted"));
     }
-    for d in store::decisions_of(pool, case.id).await? {
+    let decisions = store::decisions_of(pool, case.id).await?;
+    let since = case.submitted_at.unwrap_or(0);
+    let recall = status == CaseStatus::Submitted
+        && case.insurer_id.is_none()
+        && !decisions.iter().any(|d| d.created_at >= since);
+    for d in decisions {
         let mut e = entry(d.created_at, "review");
         e.level = Some(d.level);
         e.result = Some(d.result);
@@ -266,6 +273,7 @@ pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
         edit: editable,
         delete: editable,
         submit: editable && !records.is_empty() && !invoices.is_empty(),
+        recall,
     };
     Ok(CaseView {
         id: case.id,

@@ -102,6 +102,8 @@ error_codes! {
     InsurerAdjudicates = "insurer_adjudicates" => CONFLICT,
     /// The case can no longer be edited.
     NotEditable = "not_editable" => CONFLICT,
+    /// A recall came too late: a reviewer (or the insurer) has started on the case.
+    AlreadyInReview = "already_in_review" => CONFLICT,
     /// The invoice number is already in another claim.
     DuplicateInvoice = "duplicate_invoice" => CONFLICT,
     /// The invoice number is blacklisted.

@@ -163,6 +163,15 @@ async fn wizard_in_chromium_at_phone_size() {
     }
     b.goto(&format!("/app/cases/{case_id}")).await;
     assert_eq!(b.text("#case-status").await, "Awaiting level 1");
+    // A mistake spotted right after submitting: take it back, then send it again.
+    b.click("#recall-form button").await;
+    b.wait_for("document.getElementById('case-status')?.classList.contains('status-draft')")
+        .await;
+    b.goto(&format!("/app/cases/{case_id}/review")).await;
+    b.click("#submit-case").await;
+    b.wait_for("document.getElementById('case-status')?.classList.contains('status-submitted')")
+        .await;
+    assert_eq!(b.text("#case-status").await, "Awaiting level 1");
     assert_eq!(
         b.console_errors().await,
         Vec::<String>::new(),

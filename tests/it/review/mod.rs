@@ -15,6 +15,7 @@ mod decisions;
 mod notices;
 mod payout;
 mod queue;
+mod recall;
 mod rejections;
 mod search_and_flags;
 
