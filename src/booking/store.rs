@@ -311,3 +311,20 @@ pub async fn booked_student_phone<'e>(
     .fetch_optional(exec)
     .await
 }
+
+/// Releases the case's active booking, if any (an admin undid the approval it was made for):
+/// the booking is cancelled and its seat freed. Returns the slot it held.
+pub async fn release_booking_of_case(tx: &mut Tx, case_id: i64) -> sqlx::Result<Option<i64>> {
+    let slot: Option<i64> = sqlx::query_scalar(
+        "UPDATE bookings SET status = 'cancelled', cancelled_at = $2
+         WHERE case_id = $1 AND status = 'active' RETURNING slot_id",
+    )
+    .bind(case_id)
+    .bind(crate::db::now_ms())
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(slot_id) = slot {
+        free_seat(tx, slot_id).await?;
+    }
+    Ok(slot)
+}

@@ -87,6 +87,9 @@ pub enum CaseEvent {
     Review { level: Level, outcome: Outcome },
     /// A level-2 reviewer or an admin reopens an approved case not yet handed in (rule 11).
     Reopen,
+    /// An admin undoes a final rejection, a booking or a hand-in (SPEC §13 office): back to
+    /// level 2 with a reason; a booked case's seat is released by the caller.
+    Undo,
     /// The student books a hand-in slot (§5).
     Book,
     /// The student cancels the booking; the case can be booked again.
@@ -170,6 +173,7 @@ impl CaseStatus {
                 })
             }
             (S::Approved, E::Reopen) => Ok(S::Level2),
+            (S::Rejected | S::Booked | S::Completed, E::Undo) => Ok(S::Level2),
 
             (S::Approved, E::Book) => Ok(S::Booked),
             (S::Booked, E::Book) => Err(TransitionError::AlreadyBooked),
@@ -250,6 +254,10 @@ mod tests {
         (S::Submitted, S::Draft),
         // §4 rule 11: reopen an approved case not yet handed in.
         (S::Approved, S::Level2),
+        // §13 office: an admin undoes a rejection, a booking or a hand-in, back to level 2.
+        (S::Rejected, S::Level2),
+        (S::Booked, S::Level2),
+        (S::Completed, S::Level2),
         // §5: cancelling or a no-show frees the case to be booked again.
         (S::Booked, S::Approved),
         // §8: an insurer adjudicates a submitted case and pays an approved one.
@@ -280,6 +288,7 @@ mod tests {
             Just(CaseEvent::Recall),
             (level(), outcome).prop_map(|(level, outcome)| CaseEvent::Review { level, outcome }),
             Just(CaseEvent::Reopen),
+            Just(CaseEvent::Undo),
             Just(CaseEvent::Book),
             Just(CaseEvent::CancelBooking),
             Just(CaseEvent::NoShow),
@@ -295,7 +304,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
         /// From `draft`, any sequence of events only ever takes edges the SPEC allows; a
-        /// refused event leaves the case where it was; the final states accept nothing; a
+        /// refused event leaves the case where it was; the final states accept nothing but an admin's undo; a
         /// resubmitted case goes back to the level that returned it (the walk, like the store,
         /// reads that level from what happened before).
         #[test]
@@ -311,7 +320,7 @@ mod tests {
                 match before.apply(e) {
                     Ok(next) => {
                         prop_assert!(allowed(before, next), "{:?} --{:?}--> {:?} is not in the SPEC", before, e, next);
-                        prop_assert!(!matches!(before, S::Completed | S::Rejected | S::Withdrawn),
+                        prop_assert!(!matches!(before, S::Completed | S::Rejected | S::Withdrawn) || e == CaseEvent::Undo,
                             "{:?} is final but {:?} moved it", before, e);
                         if next == S::Returned {
                             let CaseEvent::Review { level, outcome: Outcome::Return } = e else {
@@ -346,6 +355,7 @@ mod tests {
                 CaseEvent::Withdraw,
                 CaseEvent::Recall,
                 CaseEvent::Reopen,
+                CaseEvent::Undo,
                 CaseEvent::Book,
                 CaseEvent::CancelBooking,
                 CaseEvent::NoShow,

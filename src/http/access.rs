@@ -47,7 +47,8 @@ pub const CASE_READERS: &[Role] = &[Reviewer1, Reviewer2, Admin];
 /// The claimant (own things only) and the case readers.
 pub const CLAIMANTS_AND_READERS: &[Role] = &[Student, Reviewer1, Reviewer2, Admin];
 pub const REVIEWERS: &[Role] = &[Reviewer1, Reviewer2];
-/// Who may reopen an approved case (rule 11).
+/// Who may reopen an approved case (rule 11); undoing a rejection, booking or hand-in is
+/// admins' alone, checked by the handler.
 pub const REOPENERS: &[Role] = &[Reviewer2, Admin];
 /// The hand-in desk: rosters with names, hand-ins and no-shows.
 pub const DESK: &[Role] = &[Reviewer1, Reviewer2, Admin];
@@ -155,6 +156,8 @@ pub const RULES: &[Rule] = &[
     roles("GET", "/api/v1/admin/ledger/cases", FINANCE),
     roles("GET", "/api/v1/admin/reconciliation", FINANCE),
     roles("GET", "/api/v1/admin/reconciliation.xlsx", FINANCE),
+    roles("GET", "/api/v1/admin/blacklist", ADMINS),
+    roles("DELETE", "/api/v1/admin/blacklist/{id}", ADMINS),
     roles("GET", "/api/v1/admin/notices", ADMINS),
     roles("POST", "/api/v1/admin/notices", ADMINS),
     roles("PATCH", "/api/v1/admin/notices/{id}", ADMINS),
@@ -263,6 +266,8 @@ pub const RULES: &[Rule] = &[
     roles("GET", "/console/notices/{id}", ADMINS),
     roles("POST", "/console/notices/{id}", ADMINS),
     roles("POST", "/console/notices/{id}/expire", ADMINS),
+    roles("GET", "/console/blacklist", ADMINS),
+    roles("POST", "/console/blacklist/{id}/lift", ADMINS),
     roles("GET", "/console/policy", ADMINS),
     roles("POST", "/console/policy", ADMINS),
     roles("GET", "/console/imports", ADMINS),

@@ -79,6 +79,17 @@ pub enum Message {
         amount_cents: Cents,
         destination: Option<String>,
     },
+    /// Staff took back a decision: the case is under review again (a booking was released).
+    CaseReopened {
+        case_id: i64,
+        reason: String,
+    },
+    /// An admin lifted the blacklist entry of an invoice number.
+    BlacklistLifted {
+        case_id: i64,
+        invoice_no: String,
+        reason: String,
+    },
 }
 
 impl Message {
@@ -94,6 +105,8 @@ impl Message {
             Message::CaseCompleted { .. } => "case_completed",
             Message::InsurerApproved { .. } => "insurer_approved",
             Message::CasePaid { .. } => "case_paid",
+            Message::CaseReopened { .. } => "case_reopened",
+            Message::BlacklistLifted { .. } => "blacklist_lifted",
         }
     }
 
@@ -108,7 +121,9 @@ impl Message {
             | Message::BookingReminder { case_id, .. }
             | Message::CaseCompleted { case_id, .. }
             | Message::InsurerApproved { case_id, .. }
-            | Message::CasePaid { case_id, .. } => *case_id,
+            | Message::CasePaid { case_id, .. }
+            | Message::CaseReopened { case_id, .. }
+            | Message::BlacklistLifted { case_id, .. } => *case_id,
         }
     }
 
@@ -316,6 +331,44 @@ impl Message {
                             } else {
                                 format!("，收款账户 {to}")
                             }
+                        ),
+                    )
+                }
+            }
+            Message::CaseReopened { case_id, reason } => {
+                if en {
+                    (
+                        format!("Case #{case_id} is under review again"),
+                        format!(
+                            "The office reopened case #{case_id}: {reason}. A reviewer will decide it again; any booking for it was released."
+                        ),
+                    )
+                } else {
+                    (
+                        format!("病历 #{case_id} 重新审核"),
+                        format!(
+                            "报销办公室已重新打开病历 #{case_id}，原因：{reason}。审核人员将重新审核；原有预约已取消。"
+                        ),
+                    )
+                }
+            }
+            Message::BlacklistLifted {
+                case_id,
+                invoice_no,
+                reason,
+            } => {
+                if en {
+                    (
+                        format!("Invoice {invoice_no} may be claimed again"),
+                        format!(
+                            "The office lifted the blacklist entry of invoice {invoice_no} (case #{case_id}): {reason}."
+                        ),
+                    )
+                } else {
+                    (
+                        format!("发票 {invoice_no} 已移出黑名单"),
+                        format!(
+                            "报销办公室已将发票 {invoice_no}（病历 #{case_id}）移出黑名单，原因：{reason}。"
                         ),
                     )
                 }

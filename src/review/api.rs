@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(decide_invoice))
         .routes(routes!(reopen))
         .merge(super::reasons::router())
+        .merge(super::blacklist::router())
         .merge(super::search::router())
         .merge(crate::policy::api::router())
 }
@@ -266,9 +267,13 @@ pub struct ReopenBody {
     pub reason: String,
 }
 
-/// Reopen an approved case not yet handed in (back to level 2; payout recomputed).
+/// Reopen a case, back to level 2 with the payout recomputed at the next approval: an approved
+/// one not yet handed in (level-2 reviewers and admins), or, admins only, a rejected, booked
+/// (the seat is released) or handed-in one. The student is notified.
 #[utoipa::path(post, path = "/api/v1/review/cases/{id}/reopen", tag = "review", request_body = ReopenBody, security(("bearer" = [])),
-    responses((status = 200, body = CaseDetail), (status = 409, body = crate::http::error::ErrorBodySchema)))]
+    responses((status = 200, body = CaseDetail), (status = 403, body = crate::http::error::ErrorBodySchema),
+              (status = 404, body = crate::http::error::ErrorBodySchema), (status = 409, body = crate::http::error::ErrorBodySchema),
+              (status = 422, body = crate::http::error::ErrorBodySchema)))]
 async fn reopen(
     State(state): State<AppState>,
     user: RequireRole<Reopeners>,

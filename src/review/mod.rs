@@ -2,6 +2,8 @@
 //! rejections and the blacklist, four eyes, the payout at final approval, flags and search.
 
 pub mod api;
+pub mod blacklist;
+pub mod blacklist_pages;
 pub mod domain;
 pub mod flags;
 pub mod pages;

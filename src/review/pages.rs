@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/review/cases/{id}/reopen", post(reopen_form))
         .route("/console/review/invoices/{id}", post(invoice_form))
         .merge(super::search_pages::router())
+        .merge(super::blacklist_pages::router())
 }
 
 fn is_reviewer(u: &CurrentUser) -> bool {
@@ -279,8 +280,12 @@ async fn case_page(
         level: level.map(Level::as_i64).unwrap_or(0),
         actionable: level.is_some() && is_reviewer(&user) && c.insurer_id.is_none(),
         reopenable: c.insurer_id.is_none()
-            && c.status == CaseStatus::Approved
-            && (user.has(Role::Reviewer2) || user.has(Role::Admin)),
+            && ((c.status == CaseStatus::Approved
+                && (user.has(Role::Reviewer2) || user.has(Role::Admin)))
+                || (matches!(
+                    c.status,
+                    CaseStatus::Rejected | CaseStatus::Booked | CaseStatus::Completed
+                ) && user.has(Role::Admin))),
         reasons,
         invoices: c
             .invoices

@@ -475,8 +475,10 @@ pub async fn correct_case(
     Ok(())
 }
 
-/// Rule 11: an approved case not yet handed in goes back to level 2; its payout is
-/// superseded (kept in the decision log) and computed again at the next approval.
+/// Rule 11: an approved case not yet handed in goes back to level 2 (a level-2 reviewer or an
+/// admin); SPEC §13 office: an admin also undoes a final rejection, a booking (its seat is
+/// released) or a hand-in. The payout is superseded (kept in the decision log) and computed
+/// again at the next approval; the student is told why.
 pub async fn reopen(
     state: &AppState,
     user: &CurrentUser,
@@ -501,17 +503,31 @@ pub async fn reopen(
     if case.insurer_id.is_some() {
         return Err(ReviewError::InsurerAdjudicates.into());
     }
+    let event = if case.status == CaseStatus::Approved {
+        CaseEvent::Reopen
+    } else {
+        CaseEvent::Undo
+    };
     let next = case
         .status
-        .apply(CaseEvent::Reopen)
+        .apply(event)
         .map_err(|_| ReviewError::InvalidTransition)?;
+    if event == CaseEvent::Undo && !user.has(Role::Admin) {
+        return Err(AppError::forbidden());
+    }
     if case.student_id == user.id {
         return Err(ReviewError::SameReviewer.into());
     }
+    let released = if case.status == CaseStatus::Booked {
+        crate::booking::store::release_booking_of_case(&mut tx, case_id).await?
+    } else {
+        None
+    };
     let changes = json!({
         "status": {"old": case.status.as_str(), "new": next.as_str()},
         "payout_cents": {"old": case.payout_cents, "new": null},
         "policy_version": {"old": case.policy_version, "new": null},
+        "released_slot": released,
     });
     store::insert_decision(
         &mut tx,
@@ -528,8 +544,14 @@ pub async fn reopen(
     )
     .await?;
     store::clear_payout(&mut tx, case_id).await?;
-    advance(&mut tx, case_id, case.status, CaseEvent::Reopen).await??;
+    advance(&mut tx, case_id, case.status, event).await??;
     store::set_review_position(&mut tx, case_id, Level::Two, false).await?;
+    notify(
+        &mut tx,
+        case.student_id,
+        &Message::CaseReopened { case_id, reason },
+    )
+    .await?;
     audit::record(
         &mut tx,
         &user.actor(),
@@ -537,7 +559,7 @@ pub async fn reopen(
             action: "case.reopen",
             object_type: "case",
             object_id: case_id.to_string(),
-            summary: "approved -> level2".into(),
+            summary: format!("{} -> {}", case.status.as_str(), next.as_str()),
         },
     )
     .await?;

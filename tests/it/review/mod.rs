@@ -18,6 +18,7 @@ mod queue;
 mod recall;
 mod rejections;
 mod search_and_flags;
+mod undo;
 
 /// A case of `student` waiting for the first review, hospital rated `level` by the student.
 pub async fn submitted(
