@@ -57,7 +57,8 @@
 
 // Review console (src/review/pages.rs): keyboard shortcuts and photo zoom/rotate.
 // a approve the current invoice, r reject it (pick a reason first, or press r to go to the
-// reason; Enter in the reason rejects), j/k next/previous invoice, n next case, ? help.
+// reason; Enter in the reason rejects), j/k next/previous invoice, h/l previous/next record
+// photo, n next case, ? help.
 (function () {
   "use strict";
   var screen = document.getElementById("review-screen") || document.getElementById("review-queue");
@@ -103,7 +104,7 @@
       if (e.key === "Escape" && e.target.blur) e.target.blur();
       return;
     }
-    if ("arjkn?".indexOf(e.key) >= 0) e.preventDefault();
+    if ("arjkhln?".indexOf(e.key) >= 0) e.preventDefault();
   });
   document.addEventListener("keyup", function (e) {
     if (typing(e)) return;
@@ -117,12 +118,28 @@
         else { var p = inv.querySelector(".reason-preset"); if (p) p.focus(); }
         break;
       }
+      case "h": showRecord(record - 1); break;
+      case "l": showRecord(record + 1); break;
       case "j": select(current + 1); break;
       case "k": select(current - 1); break;
       case "n": { var next = screen.getAttribute("data-next-case"); if (next) window.location.href = next; break; }
       case "?": if (help) help.hidden = !help.hidden; break;
       case "Escape": if (help) help.hidden = true; break;
     }
+  });
+  // Record photos (病历): one at a time beside the invoices, paged with h/l or the buttons.
+  var records = Array.prototype.slice.call(document.querySelectorAll(".record"));
+  var record = 0;
+  function showRecord(i) {
+    if (records.length < 2) return;
+    record = (i + records.length) % records.length;
+    records.forEach(function (el, k) { el.hidden = k !== record; });
+    var counter = document.getElementById("record-counter");
+    if (counter) counter.textContent = (record + 1) + " / " + records.length;
+  }
+  document.addEventListener("click", function (e) {
+    var step = e.target.getAttribute && e.target.getAttribute("data-record-step");
+    if (step) showRecord(record + parseInt(step, 10));
   });
   // Photos: zoom and rotate without inline style attributes (CSSOM is allowed by the CSP).
   document.addEventListener("click", function (e) {

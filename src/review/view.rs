@@ -42,6 +42,8 @@ pub struct InvoiceView {
 pub struct RecordView {
     pub id: i64,
     pub file_id: i64,
+    /// `image/jpeg`, `image/png` or `application/pdf`.
+    pub mime: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -105,11 +107,13 @@ pub async fn case_detail(state: &AppState, case_id: i64) -> AppResult<CaseDetail
     let invoices = store::invoices_of(pool, case_id).await?;
     let flags = flags::for_case(pool, &case, &invoices).await?;
     let (username, name) = store::student_of(pool, case.student_id).await?;
-    let records: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT id, file_id FROM case_records WHERE case_id = $1 ORDER BY id")
-            .bind(case_id)
-            .fetch_all(pool)
-            .await?;
+    let records: Vec<(i64, i64, String)> = sqlx::query_as(
+        "SELECT r.id, r.file_id, f.mime FROM case_records r JOIN files f ON f.id = r.file_id
+         WHERE r.case_id = $1 ORDER BY r.id",
+    )
+    .bind(case_id)
+    .fetch_all(pool)
+    .await?;
     let decisions = store::decisions_of(pool, case_id).await?;
     Ok(CaseDetail {
         id: case.id.get(),
@@ -156,7 +160,7 @@ pub async fn case_detail(state: &AppState, case_id: i64) -> AppResult<CaseDetail
             .collect(),
         records: records
             .into_iter()
-            .map(|(id, file_id)| RecordView { id, file_id })
+            .map(|(id, file_id, mime)| RecordView { id, file_id, mime })
             .collect(),
         decisions: decisions
             .into_iter()

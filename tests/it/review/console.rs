@@ -205,3 +205,100 @@ async fn console_pages_show_queue_case_search_policy_and_notices() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
+
+/// Seed 001's "随时随地": a level-1 reviewer on a phone (375×812) opens a case with two record
+/// photos, pages through them beside the invoice, zooms one, and approves both invoices with
+/// taps; nothing scrolls sideways and the case moves on to level 2.
+#[tokio::test]
+async fn a_reviewer_on_a_phone_clears_a_case_comparing_record_and_invoice_photos() {
+    use crate::fixtures::{photo_of, rated};
+    use crate::intake::{file_part, multipart};
+    let app = TestApp::spawn().await;
+    let student = app.student("2024001").await;
+    app.create_user("rev1", "审核员甲", &[Role::Reviewer1])
+        .await;
+    let claim = app
+        .draft_case(
+            &student,
+            rated(Some(2)),
+            &[inv("M-1", 10_000, 0), inv("M-2", 5_000, 0)],
+        )
+        .await;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        file_part(photo_of(4242), "record2.jpg", "image/jpeg"),
+    );
+    let (st, body) = multipart(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/v1/cases/{}/records", claim.id),
+        &student.token,
+        form,
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    app.submit(&student, claim.id).await;
+
+    let Some(b) = crate::browser::Browser::start(&app.addr, 375, 812).await else {
+        return;
+    };
+    b.sign_in("rev1").await;
+    let path = format!("/console/review/cases/{}", claim.id);
+    b.goto(&path).await;
+    wait_page(&b, &path).await;
+    b.assert_accessible("review case on a phone").await;
+    // The record photos: one shown at a time, paged by the buttons (and h/l).
+    assert_eq!(b.text("#record-counter").await, "1 / 2");
+    let visible = "return Array.from(document.querySelectorAll('.record')).filter(r => !r.hidden).map(r => r.dataset.record).join(',')";
+    assert_eq!(b.script(visible).await, json!("0"));
+    b.click("[data-record-step='1']").await;
+    assert_eq!(b.script(visible).await, json!("1"));
+    assert_eq!(b.text("#record-counter").await, "2 / 2");
+    press(&b, "h").await;
+    assert_eq!(b.script(visible).await, json!("0"));
+    b.click("#records [data-photo='in']").await;
+    assert_eq!(
+        b.script("return document.querySelector('.record:not([hidden]) img').dataset.scale")
+            .await,
+        json!("1.25")
+    );
+    let loaded = "return Array.from(document.querySelectorAll('img.zoomable')).every(i => i.complete && i.naturalWidth > 0)";
+    assert_eq!(b.script(loaded).await, json!(true), "every photo loads");
+    let wide = b
+        .script("return document.documentElement.scrollWidth;")
+        .await;
+    assert!(
+        wide.as_u64().unwrap() <= 375,
+        "no sideways scrolling ({wide})"
+    );
+    // Two taps on "approve", one per invoice.
+    for (k, invoice) in claim.invoices.iter().enumerate() {
+        b.click(&format!("#invoice-{invoice} button.approve")).await;
+        if k == 0 {
+            // Reloaded with the next invoice current (and scrolled to): let it settle.
+            let next = claim.invoices[1];
+            b.wait_for(&format!(
+                "document.readyState === 'complete' && document.querySelector('#invoice-{invoice} .chip.status-approved') !== null && document.querySelector('.invoice.current')?.id === 'invoice-{next}'"
+            ))
+            .await;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            // The decision log that appeared does not widen the page.
+            let wide = b
+                .script("return [innerWidth, document.documentElement.scrollWidth];")
+                .await;
+            assert_eq!(wide, json!([375, 375]), "the page stays phone-wide");
+        }
+    }
+    // The last decision settles the case: the console moves on to the queue.
+    b.wait_for(&format!(
+        "location.pathname !== '{path}' && document.readyState === 'complete'"
+    ))
+    .await;
+    b.stop().await;
+    let status: String = sqlx::query_scalar("SELECT status FROM cases WHERE id = $1")
+        .bind(claim.id)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "level2");
+}
