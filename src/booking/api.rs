@@ -9,7 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::domain::{self, BulkSpec, SlotSpec};
+use super::contact::{self, SlotNotice, invalid_notice};
+use super::domain::{self, BulkSpec, SlotNoticeText, SlotSpec};
 use super::service::{self, BookingView, BulkResult, SlotView, invalid};
 use super::store;
 use crate::crypto::mask_phone;
@@ -31,6 +32,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reveal_phone))
         .routes(routes!(complete_booking))
         .routes(routes!(no_show))
+        .routes(routes!(message_slot))
+        .routes(routes!(cancel_slot))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -151,7 +154,8 @@ pub struct SlotPage {
     pub next_cursor: Option<String>,
 }
 
-/// Slots from today (deployment time zone) on, in time order, with the seats left.
+/// Slots from today (deployment time zone) on, in time order, with the seats left; slots the
+/// office cancelled are left out.
 #[utoipa::path(get, path = "/api/v1/slots", tag = "booking", params(SlotQuery), security(("bearer" = [])),
     responses((status = 200, body = SlotPage), (status = 401, body = ErrorBodySchema)))]
 async fn list_slots(
@@ -168,7 +172,7 @@ async fn list_slots(
         None => None,
     };
     let today = domain::today(state.settings.time_zone, now_ms());
-    let rows = store::list_slots(&state.db.pool, &today, after, limit).await?;
+    let rows = store::list_slots(&state.db.pool, &today, after, limit, false).await?;
     let next_cursor = (rows.len() as i64 == limit)
         .then(|| {
             rows.last()
@@ -368,4 +372,64 @@ async fn reveal_phone(
     .await?;
     tx.commit().await?;
     Ok(Json(RevealedPhone { phone }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SlotMessageBody {
+    /// 1–500 characters (trimmed), sent as written.
+    #[schema(min_length = 1, max_length = 500)]
+    pub text: String,
+}
+
+/// Write to everyone with an active booking on the slot (查询各受理时间预约人员并通知): each
+/// gets an in-app notification, and an SMS and e-mail through the outbox. The answer lists each
+/// recipient's deliveries (also shown on the slot's roster page).
+#[utoipa::path(post, path = "/api/v1/admin/slots/{id}/message", tag = "booking", request_body = SlotMessageBody,
+    security(("bearer" = [])), params(("id" = i64, Path, description = "The slot")),
+    responses((status = 200, body = SlotNotice),
+              (status = 401, description = "Not signed in (`unauthenticated`).", body = ErrorBodySchema),
+              (status = 403, description = "Not the hand-in desk (`forbidden`).", body = ErrorBodySchema),
+              (status = 404, description = "No such slot (`not_found`).", body = ErrorBodySchema),
+              (status = 409, description = "The slot was cancelled (`slot_cancelled`).", body = ErrorBodySchema),
+              (status = 422, description = "`text` empty or over 500 characters (`invalid_input`, `fields.text`).", body = ErrorBodySchema)))]
+async fn message_slot(
+    State(state): State<AppState>,
+    desk: RequireRole<Desk>,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<SlotMessageBody>,
+) -> AppResult<Json<SlotNotice>> {
+    let text = SlotNoticeText::parse("text", &body.text).map_err(invalid_notice)?;
+    Ok(Json(
+        contact::message_slot(&state, &desk.actor(), id, text).await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SlotCancelBody {
+    /// Why, told to every student booked: 1–500 characters (trimmed).
+    #[schema(min_length = 1, max_length = 500)]
+    pub reason: String,
+}
+
+/// Cancel the slot: every active booking is released (`cancelled`), each case goes back to
+/// `approved` so it can be booked in another slot, and every student is told the reason. The
+/// slot is no longer listed for students nor bookable.
+#[utoipa::path(post, path = "/api/v1/admin/slots/{id}/cancel", tag = "booking", request_body = SlotCancelBody,
+    security(("bearer" = [])), params(("id" = i64, Path, description = "The slot")),
+    responses((status = 200, body = SlotNotice),
+              (status = 401, description = "Not signed in (`unauthenticated`).", body = ErrorBodySchema),
+              (status = 403, description = "Not an administrator (`forbidden`).", body = ErrorBodySchema),
+              (status = 404, description = "No such slot (`not_found`).", body = ErrorBodySchema),
+              (status = 409, description = "Already cancelled (`slot_cancelled`).", body = ErrorBodySchema),
+              (status = 422, description = "`reason` empty or over 500 characters (`invalid_input`, `fields.reason`).", body = ErrorBodySchema)))]
+async fn cancel_slot(
+    State(state): State<AppState>,
+    admin: RequireRole<Admins>,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<SlotCancelBody>,
+) -> AppResult<Json<SlotNotice>> {
+    let reason = SlotNoticeText::parse("reason", &body.reason).map_err(invalid_notice)?;
+    Ok(Json(
+        contact::cancel_slot(&state, &admin.actor(), id, reason).await?,
+    ))
 }

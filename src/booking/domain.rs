@@ -48,6 +48,29 @@ pub fn parse_capacity(capacity: i64) -> Result<i64, Invalid> {
     }
 }
 
+/// Longest message or cancellation reason the office sends to the students of a slot.
+pub const MAX_NOTICE_CHARS: usize = 500;
+
+/// What the office tells everyone booked on a slot: trimmed, 1–[`MAX_NOTICE_CHARS`] characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotNoticeText(String);
+
+impl SlotNoticeText {
+    pub fn parse(field: &'static str, text: &str) -> Result<SlotNoticeText, Invalid> {
+        let text = text.trim();
+        let chars = text.chars().count();
+        if (1..=MAX_NOTICE_CHARS).contains(&chars) {
+            Ok(SlotNoticeText(text.to_string()))
+        } else {
+            Err(invalid(field, ErrorCode::InvalidInput))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 impl SlotSpec {
     pub fn parse(date: &str, start: &str, end: &str, capacity: i64) -> Result<SlotSpec, Invalid> {
         let spec = SlotSpec {
@@ -231,6 +254,27 @@ mod tests {
                 .unwrap_err()
                 .code,
             "invalid_capacity"
+        );
+    }
+
+    #[test]
+    fn a_notice_is_trimmed_and_between_1_and_500_characters() {
+        assert_eq!(
+            SlotNoticeText::parse("text", "  停电，改期  ")
+                .unwrap()
+                .as_str(),
+            "停电，改期"
+        );
+        assert_eq!(
+            SlotNoticeText::parse("text", " \n ").unwrap_err(),
+            invalid("text", ErrorCode::InvalidInput)
+        );
+        assert!(SlotNoticeText::parse("reason", &"字".repeat(500)).is_ok());
+        assert_eq!(
+            SlotNoticeText::parse("reason", &"字".repeat(501))
+                .unwrap_err()
+                .field,
+            "reason"
         );
     }
 

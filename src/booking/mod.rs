@@ -3,6 +3,7 @@
 //! only way to take a seat is a conditional `UPDATE … WHERE booked < capacity`.
 
 pub mod api;
+pub mod contact;
 pub mod domain;
 pub mod pages;
 pub mod reminders;

@@ -11,7 +11,8 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::api::{Roster, load_roster};
-use super::domain::{self, BulkSpec, SlotSpec};
+use super::contact::{self, SlotNotice, invalid_notice};
+use super::domain::{self, BulkSpec, SlotNoticeText, SlotSpec};
 use super::service::{self, BookingView, SlotView};
 use super::store::{self, BookableCase};
 use crate::db::now_ms;
@@ -29,6 +30,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/slots/{id}", get(roster_page))
         .route("/console/slots/{id}/capacity", post(change_capacity))
         .route("/console/slots/{id}/delete", post(delete_slot))
+        .route("/console/slots/{id}/message", post(message_slot))
+        .route("/console/slots/{id}/cancel", post(cancel_slot))
         .route("/console/bookings/{id}/complete", post(complete))
         .route("/console/bookings/{id}/no-show", post(no_show))
 }
@@ -63,7 +66,7 @@ async fn student_page(
         let today = domain::today(state.settings.time_zone, now_ms());
         let tz = state.settings.time_zone;
         let now = now_ms();
-        let mut slots = store::list_slots(&state.db.pool, &today, None, 300).await?;
+        let mut slots = store::list_slots(&state.db.pool, &today, None, 300, false).await?;
         // Only slots that have not begun can be booked.
         slots.retain(|s| {
             domain::slot_start_ms(tz, &s.slot_date, &s.start_time).is_some_and(|t| t > now)
@@ -133,7 +136,7 @@ async fn slots_page(
     Query(flash): Query<Flash>,
 ) -> Response {
     let today = domain::today(state.settings.time_zone, now_ms());
-    let slots = match store::list_slots(&state.db.pool, &today, None, 500).await {
+    let slots = match store::list_slots(&state.db.pool, &today, None, 500, true).await {
         Ok(s) => s,
         Err(e) => return AppError::from(e).into_response(),
     };
@@ -254,7 +257,10 @@ struct RosterPage<'a> {
     user: &'a CurrentUser,
     frame: ConsoleFrame,
     can_confirm: bool,
+    is_admin: bool,
     roster: Roster,
+    /// What the office sent to this slot, newest first, with each delivery.
+    sent: Vec<SlotNotice>,
 }
 
 async fn roster_page(
@@ -269,14 +275,64 @@ async fn roster_page(
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
+    let sent = match contact::sent_to_slot(&state, id).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
     let (ok, error) = flash.message(&tr, "console");
     render(&RosterPage {
         tr,
         user: &user,
         frame: frame.with_ok(ok).with_error(error),
         can_confirm: DESK.iter().any(|r| user.has(*r)),
+        is_admin: user.has(Role::Admin),
         roster,
+        sent,
     })
+}
+
+#[derive(Deserialize)]
+struct MessageForm {
+    #[serde(default)]
+    text: String,
+}
+
+async fn message_slot(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    CsrfForm { user, form }: CsrfForm<MessageForm>,
+) -> Response {
+    let result = match SlotNoticeText::parse("text", &form.text) {
+        Ok(text) => contact::message_slot(&state, &user.actor(), id, text)
+            .await
+            .map(|_| "message_sent"),
+        Err(e) => Err(invalid_notice(e)),
+    };
+    back(&format!("/console/slots/{id}"), result)
+}
+
+#[derive(Deserialize)]
+struct CancelForm {
+    #[serde(default)]
+    reason: String,
+    /// The "yes, cancel it" checkbox: without it nothing happens.
+    confirm: Option<String>,
+}
+
+async fn cancel_slot(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    CsrfForm { user, form }: CsrfForm<CancelForm>,
+) -> Response {
+    let result = match SlotNoticeText::parse("reason", &form.reason) {
+        Ok(_) if form.confirm.is_none() => Err(crate::http::ErrorCode::InvalidInput
+            .with_field("confirm", "tick to confirm the cancellation")),
+        Ok(reason) => contact::cancel_slot(&state, &user.actor(), id, reason)
+            .await
+            .map(|_| "slot_cancelled"),
+        Err(e) => Err(invalid_notice(e)),
+    };
+    back(&format!("/console/slots/{id}"), result)
 }
 
 async fn complete(

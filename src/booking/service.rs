@@ -26,13 +26,24 @@ pub struct SlotView {
     pub capacity: i64,
     pub booked: i64,
     pub remaining: i64,
+    /// RFC 3339; set when the office cancelled the slot (then it is neither listed for
+    /// students nor bookable).
+    pub cancelled_at: Option<String>,
+    /// What the students were told.
+    pub cancel_reason: Option<String>,
 }
 
 impl From<SlotRow> for SlotView {
     fn from(s: SlotRow) -> SlotView {
         SlotView {
             id: s.id,
-            remaining: (s.capacity - s.booked).max(0),
+            remaining: if s.cancelled_at.is_some() {
+                0
+            } else {
+                (s.capacity - s.booked).max(0)
+            },
+            cancelled_at: s.cancelled_at.map(crate::http::web::rfc3339),
+            cancel_reason: s.cancel_reason,
             date: s.slot_date,
             start: s.start_time,
             end: s.end_time,
@@ -82,8 +93,12 @@ pub fn invalid(e: Invalid) -> AppError {
         .with_field(e.field, e.code.as_str())
 }
 
-fn slot_gone() -> AppError {
+pub(super) fn slot_gone() -> AppError {
     AppError::not_found()
+}
+
+pub(super) fn slot_cancelled() -> AppError {
+    ErrorCode::SlotCancelled.with_message("The office cancelled this slot.")
 }
 
 pub async fn create_slot(state: &AppState, actor: &Actor, spec: SlotSpec) -> AppResult<SlotView> {
@@ -187,6 +202,9 @@ pub async fn set_capacity(
     let before = store::find_slot(&mut *tx, id)
         .await?
         .ok_or_else(slot_gone)?;
+    if before.cancelled_at.is_some() {
+        return Err(slot_cancelled());
+    }
     if !store::set_capacity(&mut tx, id, capacity).await? {
         return Err(ErrorCode::CapacityBelowBooked.with_message(format!(
             "{} seats are booked; the capacity cannot be lower.",
@@ -260,11 +278,19 @@ pub async fn book(
     let slot = store::find_slot(&mut *tx, slot_id)
         .await?
         .ok_or_else(slot_gone)?;
+    if slot.cancelled_at.is_some() {
+        return Err(slot_cancelled());
+    }
     let starts = domain::slot_start_ms(tz, &slot.slot_date, &slot.start_time).unwrap_or(0);
     if starts <= now_ms() {
         return Err(ErrorCode::SlotInPast.with_message("This slot has already begun."));
     }
     if !store::take_seat(&mut tx, slot.id).await? {
+        // Cancelled by the office since it was read, or full.
+        let now = store::find_slot(&mut *tx, slot.id).await?;
+        if now.is_some_and(|s| s.cancelled_at.is_some()) {
+            return Err(slot_cancelled());
+        }
         return Err(ErrorCode::SlotFull.with_message("This slot is full; pick another one."));
     }
     let booking_id = match store::insert_booking(&mut tx, slot.id, case.id, user_id).await {
@@ -356,7 +382,11 @@ pub async fn cancel(state: &AppState, student: &Actor, booking_id: i64) -> AppRe
 }
 
 /// Closing an active booking moves its case on (an active booking's case is always `booked`).
-async fn move_booked_case(tx: &mut crate::db::Tx, case_id: i64, event: CaseEvent) -> AppResult<()> {
+pub(super) async fn move_booked_case(
+    tx: &mut crate::db::Tx,
+    case_id: i64,
+    event: CaseEvent,
+) -> AppResult<()> {
     let case = crate::claims::store::find_case(&mut **tx, CaseId::new(case_id), None)
         .await?
         .ok_or_else(AppError::not_found)?;

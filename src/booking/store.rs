@@ -15,9 +15,13 @@ pub struct SlotRow {
     pub end_time: String,
     pub capacity: i64,
     pub booked: i64,
+    /// Set when the office cancelled the slot (no longer listed for students or bookable).
+    pub cancelled_at: Option<i64>,
+    pub cancel_reason: Option<String>,
 }
 
-const SLOT_COLUMNS: &str = "id, slot_date, start_time, end_time, capacity, booked";
+const SLOT_COLUMNS: &str =
+    "id, slot_date, start_time, end_time, capacity, booked, cancelled_at, cancel_reason";
 
 /// Inserts a slot; `None` when one already starts at that date and time.
 pub async fn insert_slot(
@@ -51,23 +55,27 @@ pub async fn find_slot<'e>(
     .await
 }
 
-/// Slots on or after `from_date`, in time order, after the keyset `(date, start)` when given.
+/// Slots on or after `from_date`, in time order, after the keyset `(date, start)` when given;
+/// cancelled ones only for the console (`with_cancelled`).
 pub async fn list_slots<'e>(
     exec: impl Executor<'e, Database = Any>,
     from_date: &str,
     after: Option<(&str, &str)>,
     limit: i64,
+    with_cancelled: bool,
 ) -> sqlx::Result<Vec<SlotRow>> {
     let (after_date, after_start) = after.unwrap_or(("", ""));
     sqlx::query_as::<_, SlotRow>(sqlx::AssertSqlSafe(format!(
         "SELECT {SLOT_COLUMNS} FROM slots WHERE slot_date >= $1
            AND (slot_date > $2 OR (slot_date = $2 AND start_time > $3))
+           AND ($5 = 1 OR cancelled_at IS NULL)
          ORDER BY slot_date, start_time LIMIT $4"
     )))
     .bind(from_date)
     .bind(after_date)
     .bind(after_start)
     .bind(limit)
+    .bind(crate::db::flag(with_cancelled))
     .fetch_all(exec)
     .await
 }
@@ -93,13 +101,35 @@ pub async fn delete_unbooked_slot(tx: &mut Tx, id: i64) -> sqlx::Result<bool> {
     Ok(done.rows_affected() == 1)
 }
 
-/// Takes one seat if one is left: the single place where capacity is enforced.
+/// Takes one seat if one is left and the slot is not cancelled: the single place where
+/// capacity is enforced.
 pub async fn take_seat(tx: &mut Tx, slot_id: i64) -> sqlx::Result<bool> {
-    let done =
-        sqlx::query("UPDATE slots SET booked = booked + 1 WHERE id = $1 AND booked < capacity")
-            .bind(slot_id)
-            .execute(&mut **tx)
-            .await?;
+    let done = sqlx::query(
+        "UPDATE slots SET booked = booked + 1 WHERE id = $1 AND booked < capacity AND cancelled_at IS NULL",
+    )
+    .bind(slot_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Marks a slot cancelled and gives back `freed` seats; false when it already was.
+pub async fn mark_cancelled(
+    tx: &mut Tx,
+    slot_id: i64,
+    reason: &str,
+    freed: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE slots SET cancelled_at = $1, cancel_reason = $2, booked = booked - $3
+         WHERE id = $4 AND cancelled_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(reason)
+    .bind(freed)
+    .bind(slot_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -210,6 +240,17 @@ pub async fn bookings_of<'e>(
     .await
 }
 
+/// The active bookings of a slot, in booking order.
+pub async fn active_bookings_on(tx: &mut Tx, slot_id: i64) -> sqlx::Result<Vec<BookingRow>> {
+    sqlx::query_as::<_, BookingRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {BOOKING_COLUMNS} FROM bookings b JOIN slots s ON s.id = b.slot_id
+         WHERE b.slot_id = $1 AND b.status = 'active' ORDER BY b.id"
+    )))
+    .bind(slot_id)
+    .fetch_all(&mut **tx)
+    .await
+}
+
 /// Ends an active booking (`cancelled`, `completed` or `no_show`); false when it was not active.
 pub async fn close_booking(tx: &mut Tx, id: i64, to: &str, at: i64) -> sqlx::Result<bool> {
     let column = if to == "cancelled" {
@@ -314,17 +355,109 @@ pub async fn booked_student_phone<'e>(
 
 /// Releases the case's active booking, if any (an admin undid the approval it was made for):
 /// the booking is cancelled and its seat freed. Returns the slot it held.
+/// Its reminder is dropped too.
 pub async fn release_booking_of_case(tx: &mut Tx, case_id: i64) -> sqlx::Result<Option<i64>> {
-    let slot: Option<i64> = sqlx::query_scalar(
+    let held: Option<(i64, i64)> = sqlx::query_as(
         "UPDATE bookings SET status = 'cancelled', cancelled_at = $2
-         WHERE case_id = $1 AND status = 'active' RETURNING slot_id",
+         WHERE case_id = $1 AND status = 'active' RETURNING id, slot_id",
     )
     .bind(case_id)
     .bind(crate::db::now_ms())
     .fetch_optional(&mut **tx)
     .await?;
-    if let Some(slot_id) = slot {
-        free_seat(tx, slot_id).await?;
-    }
-    Ok(slot)
+    let Some((booking_id, slot_id)) = held else {
+        return Ok(None);
+    };
+    drop_reminder(tx, booking_id).await?;
+    free_seat(tx, slot_id).await?;
+    Ok(Some(slot_id))
+}
+
+/// Records what the desk sent to a slot (`message` or `cancel`); answers its id.
+pub async fn insert_slot_message(
+    tx: &mut Tx,
+    slot_id: i64,
+    kind: &str,
+    body: &str,
+    sent_by: Option<i64>,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO slot_messages (slot_id, kind, body, sent_by, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(slot_id)
+    .bind(kind)
+    .bind(body)
+    .bind(sent_by)
+    .bind(now_ms())
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// One student told by a slot message: the inbox row and the outbox rows it queued.
+pub async fn insert_recipient(
+    tx: &mut Tx,
+    message_id: i64,
+    booking: &BookingRow,
+    told: &crate::notify::Notified,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO slot_message_recipients (message_id, booking_id, user_id, notification_id, sms_outbox_id, email_outbox_id)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(message_id)
+    .bind(booking.id)
+    .bind(booking.user_id)
+    .bind(told.notification_id)
+    .bind(told.sms)
+    .bind(told.email)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// One delivery of a slot message, or a message or recipient without one (outer joins).
+#[derive(Clone, Debug, FromRow)]
+pub struct DeliveryRow {
+    pub message_id: i64,
+    pub slot_id: i64,
+    pub kind: String,
+    pub body: String,
+    pub created_at: i64,
+    pub booking_id: Option<i64>,
+    pub case_id: Option<i64>,
+    pub user_id: Option<i64>,
+    pub username: Option<String>,
+    pub name: Option<String>,
+    pub notification_id: Option<i64>,
+    pub outbox_id: Option<i64>,
+    pub channel: Option<String>,
+    pub outbox_status: Option<String>,
+    pub attempts: Option<i64>,
+    pub sent_at: Option<i64>,
+}
+
+/// The latest messages of a slot (or only `message_id`), newest first, each with its
+/// recipients and their outbox rows as they stand now.
+pub async fn slot_deliveries<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    slot_id: i64,
+    message_id: Option<i64>,
+) -> sqlx::Result<Vec<DeliveryRow>> {
+    sqlx::query_as::<_, DeliveryRow>(
+        "SELECT m.id AS message_id, m.slot_id, m.kind, m.body, m.created_at,
+                r.booking_id, b.case_id, r.user_id, u.username, u.name, r.notification_id,
+                o.id AS outbox_id, o.channel, o.status AS outbox_status, o.attempts, o.sent_at
+         FROM slot_messages m
+         LEFT JOIN slot_message_recipients r ON r.message_id = m.id
+         LEFT JOIN bookings b ON b.id = r.booking_id
+         LEFT JOIN users u ON u.id = r.user_id
+         LEFT JOIN outbox o ON o.id = r.sms_outbox_id OR o.id = r.email_outbox_id
+         WHERE m.id IN (SELECT id FROM slot_messages WHERE slot_id = $1 AND ($2 = 0 OR id = $2)
+                        ORDER BY id DESC LIMIT 20)
+         ORDER BY m.id DESC, r.booking_id, o.id",
+    )
+    .bind(slot_id)
+    .bind(message_id.unwrap_or(0))
+    .fetch_all(exec)
+    .await
 }

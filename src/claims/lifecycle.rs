@@ -92,7 +92,8 @@ pub enum CaseEvent {
     Undo,
     /// The student books a hand-in slot (§5).
     Book,
-    /// The student cancels the booking; the case can be booked again.
+    /// The booking is cancelled (by the student, or by the office with its slot); the case can
+    /// be booked again.
     CancelBooking,
     /// Staff record that the student did not come; the case can be booked again.
     NoShow,

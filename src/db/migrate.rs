@@ -46,6 +46,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0012_audit_filters",
         include_str!("../../migrations/0012_audit_filters.sql"),
     ),
+    (
+        "0013_slot_cancel",
+        include_str!("../../migrations/0013_slot_cancel.sql"),
+    ),
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {

@@ -134,6 +134,8 @@ error_codes! {
     SlotHasBookings = "slot_has_bookings" => CONFLICT,
     /// A slot already starts at that date and time.
     SlotExists = "slot_exists" => CONFLICT,
+    /// The office cancelled the slot: it cannot be booked, messaged or cancelled again.
+    SlotCancelled = "slot_cancelled" => CONFLICT,
 
     // 413.
     /// The request body is too large.

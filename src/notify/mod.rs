@@ -90,6 +90,20 @@ pub enum Message {
         invoice_no: String,
         reason: String,
     },
+    /// The desk wrote to everyone booked on a slot.
+    SlotMessage {
+        case_id: i64,
+        slot_date: String,
+        start: String,
+        text: String,
+    },
+    /// The office cancelled the slot: the booking is released and the case can be booked again.
+    SlotCancelled {
+        case_id: i64,
+        slot_date: String,
+        start: String,
+        reason: String,
+    },
 }
 
 impl Message {
@@ -107,6 +121,8 @@ impl Message {
             Message::CasePaid { .. } => "case_paid",
             Message::CaseReopened { .. } => "case_reopened",
             Message::BlacklistLifted { .. } => "blacklist_lifted",
+            Message::SlotMessage { .. } => "slot_message",
+            Message::SlotCancelled { .. } => "slot_cancelled",
         }
     }
 
@@ -123,7 +139,9 @@ impl Message {
             | Message::InsurerApproved { case_id, .. }
             | Message::CasePaid { case_id, .. }
             | Message::CaseReopened { case_id, .. }
-            | Message::BlacklistLifted { case_id, .. } => *case_id,
+            | Message::BlacklistLifted { case_id, .. }
+            | Message::SlotMessage { case_id, .. }
+            | Message::SlotCancelled { case_id, .. } => *case_id,
         }
     }
 
@@ -373,14 +391,62 @@ impl Message {
                     )
                 }
             }
+            Message::SlotMessage {
+                case_id,
+                slot_date,
+                start,
+                text,
+            } => {
+                if en {
+                    (
+                        format!("About your hand-in on {slot_date} {start}"),
+                        format!("Case #{case_id}, hand-in {slot_date} {start}: {text}"),
+                    )
+                } else {
+                    (
+                        format!("关于 {slot_date} {start} 的交票预约"),
+                        format!("病历 #{case_id}，{slot_date} {start} 现场交票：{text}"),
+                    )
+                }
+            }
+            Message::SlotCancelled {
+                case_id,
+                slot_date,
+                start,
+                reason,
+            } => {
+                if en {
+                    (
+                        format!("Hand-in slot cancelled: {slot_date} {start}"),
+                        format!(
+                            "Case #{case_id}: the office cancelled the hand-in slot {slot_date} {start}: {reason}. Your booking was released; please book another slot."
+                        ),
+                    )
+                } else {
+                    (
+                        format!("交票时段已取消：{slot_date} {start}"),
+                        format!(
+                            "病历 #{case_id}：受理点取消了 {slot_date} {start} 的交票时段，原因：{reason}。您的预约已释放，请重新预约其他时段。"
+                        ),
+                    )
+                }
+            }
         }
     }
+}
+
+/// What [`notify`] wrote: the inbox row and the outbox rows queued for it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Notified {
+    pub notification_id: i64,
+    pub sms: Option<i64>,
+    pub email: Option<i64>,
 }
 
 /// Tells `user_id` about `message`, inside `tx`: the in-app inbox row now; an SMS (when the
 /// user has a phone) and an e-mail (when the user has an address) through the durable outbox,
 /// each with an idempotency key derived from the inbox row, so it is delivered exactly once.
-pub async fn notify(tx: &mut Tx, user_id: i64, message: &Message) -> sqlx::Result<()> {
+pub async fn notify(tx: &mut Tx, user_id: i64, message: &Message) -> sqlx::Result<Notified> {
     let (lang, email, phone_enc): (String, Option<String>, Option<String>) =
         sqlx::query_as("SELECT lang, email, phone_enc FROM users WHERE id = $1")
             .bind(user_id)
@@ -405,13 +471,18 @@ pub async fn notify(tx: &mut Tx, user_id: i64, message: &Message) -> sqlx::Resul
         text: body,
         to_phone_enc: None,
     };
+    let mut notified = Notified {
+        notification_id: id,
+        ..Notified::default()
+    };
     if phone_enc.is_some() {
         let key = format!("notification-{id}-sms");
-        outbox::enqueue_for_user(tx, "sms", user_id, None, &payload, &key).await?;
+        notified.sms = outbox::enqueue_for_user(tx, "sms", user_id, None, &payload, &key).await?;
     }
     if let Some(address) = email.filter(|e| e.contains('@')) {
         let key = format!("notification-{id}-email");
-        outbox::enqueue_for_user(tx, "email", user_id, Some(&address), &payload, &key).await?;
+        notified.email =
+            outbox::enqueue_for_user(tx, "email", user_id, Some(&address), &payload, &key).await?;
     }
-    Ok(())
+    Ok(notified)
 }

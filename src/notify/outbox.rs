@@ -18,7 +18,7 @@ pub async fn enqueue(
     payload: &serde_json::Value,
     idempotency_key: &str,
 ) -> sqlx::Result<bool> {
-    insert(
+    let id = insert(
         tx,
         channel,
         None,
@@ -26,7 +26,8 @@ pub async fn enqueue(
         &payload.to_string(),
         idempotency_key,
     )
-    .await
+    .await?;
+    Ok(id.is_some())
 }
 
 /// What an SMS or e-mail says, rendered in the recipient's language when it was queued.
@@ -43,7 +44,8 @@ pub struct Payload {
 }
 
 /// Queues a message to a user. SMS rows carry no phone number: the worker decrypts the user's
-/// phone when it sends, so no personal data is copied into the outbox.
+/// phone when it sends, so no personal data is copied into the outbox. Answers the new row's
+/// id (`None`: that key was queued before).
 pub async fn enqueue_for_user(
     tx: &mut Tx,
     channel: &str,
@@ -51,7 +53,7 @@ pub async fn enqueue_for_user(
     recipient: Option<&str>,
     payload: &Payload,
     idempotency_key: &str,
-) -> sqlx::Result<bool> {
+) -> sqlx::Result<Option<i64>> {
     let json = serde_json::to_string(payload).expect("payload serialises");
     insert(
         tx,
@@ -71,11 +73,11 @@ async fn insert(
     recipient: Option<&str>,
     payload: &str,
     idempotency_key: &str,
-) -> sqlx::Result<bool> {
+) -> sqlx::Result<Option<i64>> {
     let now = now_ms();
-    let inserted = sqlx::query(
+    sqlx::query_scalar(
         "INSERT INTO outbox (channel, user_id, recipient, payload, idempotency_key, status, attempts, next_attempt_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6) ON CONFLICT (idempotency_key) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
     )
     .bind(channel)
     .bind(user_id)
@@ -84,9 +86,8 @@ async fn insert(
     .bind(crate::seal::seal(payload))
     .bind(idempotency_key)
     .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(inserted.rows_affected() == 1)
+    .fetch_optional(&mut **tx)
+    .await
 }
 
 /// A claimed row. `attempts` counts this attempt and fences the outcome: only the claim that

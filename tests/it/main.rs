@@ -27,6 +27,7 @@ mod reports;
 mod review;
 mod seal;
 mod security;
+mod slot_contact;
 mod sso;
 mod step_up;
 mod storage;
