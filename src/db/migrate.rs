@@ -46,6 +46,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0012_audit_filters",
         include_str!("../../migrations/0012_audit_filters.sql"),
     ),
+    (
+        "0014_sessions_device",
+        include_str!("../../migrations/0014_sessions_device.sql"),
+    ),
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {
