@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::sessions::Device;
 use super::store;
 use crate::crypto::{mask_id_number, mask_phone};
 use crate::http::auth::CurrentUser;
@@ -50,12 +51,21 @@ pub struct LoginResponse {
 async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    Device(device): Device,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> AppResult<Json<LoginResponse>> {
     if body.username.len() > 64 || body.password.len() > 1024 {
         return Err(ErrorCode::InvalidCredentials.with_message("Wrong login name or password."));
     }
-    let signed = super::sign_in(&state, &body.username, &body.password, "api", ip).await?;
+    let signed = super::sign_in(
+        &state,
+        &body.username,
+        &body.password,
+        "api",
+        ip,
+        device.as_deref(),
+    )
+    .await?;
     Ok(Json(LoginResponse {
         token: signed.token,
         user: UserSummary {

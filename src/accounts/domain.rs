@@ -111,6 +111,56 @@ pub fn check_new_password(password: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// A short, human label for the device behind a User-Agent ("Chrome · Android", "WeChat ·
+/// iPhone"), shown in "我的" next to each session; the full string is never kept. A program's
+/// User-Agent gives its first product token ("curl"); none gives `None`.
+pub fn device_label(user_agent: &str) -> Option<String> {
+    let ua = user_agent.trim();
+    if ua.is_empty() {
+        return None;
+    }
+    let has = |s: &str| ua.contains(s);
+    let os = [
+        ("HarmonyOS", "HarmonyOS"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Android", "Android"),
+        ("Windows", "Windows"),
+        ("Macintosh", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .into_iter()
+    .find(|(needle, _)| has(needle))
+    .map(|(_, name)| name);
+    let app = [
+        ("MicroMessenger", "WeChat"),
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("CriOS/", "Chrome"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+    ]
+    .into_iter()
+    .find(|(needle, _)| has(needle))
+    .map(|(_, name)| name);
+    match (app, os) {
+        (Some(app), Some(os)) => Some(format!("{app} · {os}")),
+        (Some(one), None) | (None, Some(one)) => Some(one.to_string()),
+        (None, None) => {
+            let product: String = ua
+                .split(['/', ' '])
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                .take(32)
+                .collect();
+            (!product.is_empty()).then_some(product)
+        }
+    }
+}
+
 /// argon2id with the crate's recommended parameters; slow on purpose, so off the async runtime.
 pub async fn hash_password(password: String) -> anyhow::Result<String> {
     tokio::task::spawn_blocking(move || {
@@ -179,6 +229,18 @@ mod tests {
         assert!(Username::parse("2023001").is_ok());
         assert!(Username::parse("a b").is_err());
         assert!(Username::parse("'; DROP TABLE users; --").is_err());
+    }
+
+    #[test]
+    fn device_labels() {
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 \
+                      (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.40";
+        assert_eq!(device_label(iphone).as_deref(), Some("WeChat · iPhone"));
+        let android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) \
+                       Chrome/120.0 Mobile Safari/537.36";
+        assert_eq!(device_label(android).as_deref(), Some("Chrome · Android"));
+        assert_eq!(device_label("curl/8.5.0").as_deref(), Some("curl"));
+        assert_eq!(device_label("  "), None);
     }
 
     #[test]

@@ -6,6 +6,9 @@ pub mod pages;
 pub mod passkeys;
 pub mod passkeys_api;
 pub mod passkeys_store;
+pub mod password;
+pub mod self_api;
+pub mod sessions;
 pub mod store;
 
 use std::net::IpAddr;
@@ -30,6 +33,7 @@ pub async fn sign_in(
     password: &str,
     kind: &str,
     ip: Option<IpAddr>,
+    device: Option<&str>,
 ) -> Result<SignedIn, AppError> {
     if let Some(ip) = ip
         && !state.login_limiter.check(ip)
@@ -85,7 +89,7 @@ pub async fn sign_in(
     }
     let absolute_ms = state.settings.session_absolute.as_millis() as i64;
     let (token, session_id) =
-        store::create_session(&mut tx, user.id, kind, absolute_ms, true).await?;
+        store::create_session(&mut tx, user.id, kind, absolute_ms, true, device).await?;
     let event = Event {
         action: "session.create",
         object_type: "session",
@@ -121,13 +125,14 @@ pub async fn sign_in_verified(
     kind: &str,
     via: &str,
     ip: Option<IpAddr>,
+    device: Option<&str>,
 ) -> Result<(SignedIn, i64), AppError> {
     let actor = Actor::user(user.id, &user.username, ip.map(|i| i.to_string()));
     let mut tx = state.db.begin().await?;
     store::clear_failures(&mut tx, user.id).await?;
     let absolute_ms = state.settings.session_absolute.as_millis() as i64;
     let (token, session_id) =
-        store::create_session(&mut tx, user.id, kind, absolute_ms, false).await?;
+        store::create_session(&mut tx, user.id, kind, absolute_ms, false, device).await?;
     let event = Event {
         action: "session.create",
         object_type: "session",
@@ -159,9 +164,10 @@ pub async fn end_session_by_provider(
     Ok(())
 }
 
-/// Step-up with the password (SPEC §9): the same rate limit and lockout as signing in; on
-/// success the session counts as freshly authenticated for the configured window.
-pub async fn reauth_with_password(
+/// Checks the caller's own password under the sign-in rules: the per-address rate limit, the
+/// account's lock, and a failure counted towards it. Used by step-up and by changing the
+/// password; on `Ok` the caller clears the failures in its own transaction.
+pub async fn check_own_password(
     state: &AppState,
     user: &CurrentUser,
     password: &str,
@@ -182,16 +188,29 @@ pub async fn reauth_with_password(
         .ok_or_else(AppError::unauthenticated)?;
     let locked = row.locked_until.is_some_and(|t| t > now_ms());
     let verified = domain::verify_password(password.to_string(), row.password_hash.clone()).await;
-    let mut tx = state.db.begin().await?;
     if locked || !verified {
         if !locked {
+            let mut tx = state.db.begin().await?;
             let lock_ms = state.settings.lockout.as_millis() as i64;
             store::register_failure(&mut tx, user.id, state.settings.max_failed_logins, lock_ms)
                 .await?;
+            tx.commit().await?;
         }
-        tx.commit().await?;
         return Err(invalid());
     }
+    Ok(())
+}
+
+/// Step-up with the password (SPEC §9): the same rate limit and lockout as signing in; on
+/// success the session counts as freshly authenticated for the configured window.
+pub async fn reauth_with_password(
+    state: &AppState,
+    user: &CurrentUser,
+    password: &str,
+    ip: Option<IpAddr>,
+) -> Result<(), AppError> {
+    check_own_password(state, user, password, ip).await?;
+    let mut tx = state.db.begin().await?;
     store::clear_failures(&mut tx, user.id).await?;
     store::mark_reauthenticated(&mut tx, user.session_id).await?;
     let event = Event {

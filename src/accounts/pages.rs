@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use axum::Json;
 
+use super::sessions::Device;
 use crate::http::auth::{CSRF_HEADER, SESSION_COOKIE};
 use crate::http::web::{PageUser, Tr, csrf, render};
 use crate::http::{ApiJson, AppState, ClientIp, ErrorCode};
@@ -58,6 +59,7 @@ async fn passkey_login(
     jar: CookieJar,
     headers: axum::http::HeaderMap,
     ClientIp(ip): ClientIp,
+    Device(device): Device,
     ApiJson(body): ApiJson<super::passkeys_api::CredentialBody>,
 ) -> Response {
     let sent = headers
@@ -70,7 +72,9 @@ async fn passkey_login(
             .into_response();
     }
     let signed = match super::passkeys::read_credential(body.credential) {
-        Ok(credential) => super::passkeys::finish_sign_in(&state, credential, "web", ip).await,
+        Ok(credential) => {
+            super::passkeys::finish_sign_in(&state, credential, "web", ip, device.as_deref()).await
+        }
         Err(e) => Err(e),
     };
     match signed {
@@ -172,6 +176,7 @@ async fn login_submit(
     jar: CookieJar,
     headers: axum::http::HeaderMap,
     ClientIp(ip): ClientIp,
+    Device(device): Device,
     axum::Form(form): axum::Form<LoginForm>,
 ) -> Response {
     let secure = state.settings.secure_cookies;
@@ -195,7 +200,16 @@ async fn login_submit(
             form.username,
         );
     }
-    match super::sign_in(&state, &form.username, &form.password, "web", ip).await {
+    let signed = super::sign_in(
+        &state,
+        &form.username,
+        &form.password,
+        "web",
+        ip,
+        device.as_deref(),
+    )
+    .await;
+    match signed {
         Ok(signed) => (
             jar.add(session_cookie(&state, signed.token)),
             Redirect::to("/"),

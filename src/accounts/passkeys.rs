@@ -294,6 +294,7 @@ pub async fn finish_sign_in(
     credential: PublicKeyCredential,
     kind: &str,
     ip: Option<std::net::IpAddr>,
+    device: Option<&str>,
 ) -> Result<SignedIn, AppError> {
     if let Some(ip) = ip
         && !state.login_limiter.check(ip)
@@ -329,7 +330,7 @@ pub async fn finish_sign_in(
     users::clear_failures(&mut tx, user.id).await?;
     let absolute_ms = state.settings.session_absolute.as_millis() as i64;
     let (token, session_id) =
-        users::create_session(&mut tx, user.id, kind, absolute_ms, true).await?;
+        users::create_session(&mut tx, user.id, kind, absolute_ms, true, device).await?;
     let actor = Actor::user(user.id, &user.username, ip.map(|i| i.to_string()));
     let event = Event {
         action: "session.create",

@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use super::api::{LoginResponse, UserSummary};
 use super::passkeys::{self, read_credential};
 use super::passkeys_store::{self as store, PasskeyRow};
+use super::sessions::Device;
 use crate::http::auth::CurrentUser;
 use crate::http::error::ErrorBodySchema;
 use crate::http::web::rfc3339;
@@ -180,10 +181,11 @@ pub struct CredentialBody {
 async fn sign_in_finish(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    Device(device): Device,
     ApiJson(body): ApiJson<CredentialBody>,
 ) -> AppResult<Json<LoginResponse>> {
     let credential = read_credential(body.credential)?;
-    let signed = passkeys::finish_sign_in(&state, credential, "api", ip).await?;
+    let signed = passkeys::finish_sign_in(&state, credential, "api", ip, device.as_deref()).await?;
     Ok(Json(LoginResponse {
         token: signed.token,
         user: UserSummary {

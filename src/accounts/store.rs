@@ -188,19 +188,21 @@ pub async fn clear_failures(tx: &mut Tx, user_id: i64) -> sqlx::Result<()> {
 
 /// A new session; answers the token to hand out (only its hash is kept) and the row id.
 /// `proven`: the person just gave a password or a passkey here, which counts as a fresh
-/// authentication for step-up (a sign-on provider's word does not).
+/// authentication for step-up (a sign-on provider's word does not). `device`: a short label
+/// from the User-Agent (`domain::device_label`), shown in the list of one's sessions.
 pub async fn create_session(
     tx: &mut Tx,
     user_id: i64,
     kind: &str,
     absolute_ms: i64,
     proven: bool,
+    device: Option<&str>,
 ) -> sqlx::Result<(String, i64)> {
     let token = crate::crypto::random_token();
     let now = now_ms();
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO sessions (token_hash, user_id, kind, csrf_token, created_at, last_seen_at, expires_at, reauth_at)
-         VALUES ($1, $2, $3, $4, $5, $5, $6, $7) RETURNING id",
+        "INSERT INTO sessions (token_hash, user_id, kind, csrf_token, created_at, last_seen_at, expires_at, reauth_at, device)
+         VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8) RETURNING id",
     )
     .bind(sha256_hex(token.as_bytes()))
     .bind(user_id)
@@ -209,6 +211,7 @@ pub async fn create_session(
     .bind(now)
     .bind(now + absolute_ms)
     .bind(proven.then_some(now))
+    .bind(device)
     .fetch_one(&mut **tx)
     .await?;
     Ok((token, id))
@@ -231,4 +234,63 @@ pub async fn revoke_session(tx: &mut Tx, id: i64) -> sqlx::Result<()> {
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SessionRow {
+    pub id: i64,
+    pub kind: String,
+    pub device: Option<String>,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+/// A person's sessions that still work (not revoked, not past the absolute or the idle
+/// expiry), the most recently used first.
+pub async fn active_sessions<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    user_id: i64,
+    idle_ms: i64,
+) -> sqlx::Result<Vec<SessionRow>> {
+    let now = now_ms();
+    sqlx::query_as::<_, SessionRow>(
+        "SELECT id, kind, device, created_at, last_seen_at FROM sessions
+         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_seen_at >= $3
+         ORDER BY last_seen_at DESC, id DESC",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(now - idle_ms)
+    .fetch_all(exec)
+    .await
+}
+
+/// Ends one of `user_id`'s sessions; `false` when it has none by that id still open.
+pub async fn revoke_own_session(tx: &mut Tx, user_id: i64, id: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Ends every open session of `user_id` but `keep` (all of them with `None`); answers how many.
+pub async fn revoke_sessions_except(
+    tx: &mut Tx,
+    user_id: i64,
+    keep: Option<i64>,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL AND id <> $3",
+    )
+    .bind(now_ms())
+    .bind(user_id)
+    .bind(keep.unwrap_or(0))
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
 }

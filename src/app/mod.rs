@@ -52,6 +52,7 @@ fn page_routes() -> Router<AppState> {
         .merge(crate::review::pages::router())
         .merge(crate::claims::pages::router())
         .merge(crate::profile::pages::router())
+        .merge(crate::profile::reset_pages::router())
         .merge(crate::support::pages::router())
         .merge(crate::support::console_pages::router())
         .merge(crate::booking::pages::router())
@@ -110,6 +111,7 @@ fn api_contexts() -> Vec<OpenApiRouter<AppState>> {
     vec![
         crate::accounts::api::router(),
         crate::accounts::passkeys_api::router(),
+        crate::accounts::self_api::router(),
         crate::audit::api::router(),
         crate::review::api::router(),
         crate::notices::admin::router(),

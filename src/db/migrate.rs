@@ -50,6 +50,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0013_slot_cancel",
         include_str!("../../migrations/0013_slot_cancel.sql"),
     ),
+    (
+        "0014_sessions_device",
+        include_str!("../../migrations/0014_sessions_device.sql"),
+    ),
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {

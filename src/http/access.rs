@@ -94,6 +94,14 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/api/v1/auth/passkey/finish", Allow::Public),
     rule("POST", "/api/v1/auth/reauth/start", Allow::SignedIn),
     rule("POST", "/api/v1/auth/reauth", Allow::SignedIn),
+    // A forgotten password (SPEC §13): the way back in, like the login.
+    rule("POST", "/api/v1/auth/password-reset/start", Allow::Public),
+    rule("POST", "/api/v1/auth/password-reset", Allow::Public),
+    // One's own password and sessions.
+    rule("POST", "/api/v1/me/password", Allow::SignedIn),
+    rule("GET", "/api/v1/me/sessions", Allow::SignedIn),
+    rule("DELETE", "/api/v1/me/sessions/{id}", Allow::SignedIn),
+    rule("POST", "/api/v1/me/sessions/revoke-others", Allow::SignedIn),
     rule("GET", "/api/v1/me/contact", Allow::SignedIn),
     rule("PUT", "/api/v1/me/contact", Allow::SignedIn),
     rule("POST", "/api/v1/me/phone", Allow::SignedIn),
@@ -196,6 +204,9 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/login", Allow::Public),
     rule("POST", "/login", Allow::Public),
     rule("POST", "/login/passkey", Allow::Public),
+    rule("GET", "/password-reset", Allow::Public),
+    rule("POST", "/password-reset/start", Allow::Public),
+    rule("POST", "/password-reset", Allow::Public),
     rule("POST", "/logout", Allow::Public),
     // Sign-on (SPEC §13): the provider's ticket, code or token proves who it is; the CAS
     // back-channel logout is called by the CAS server itself.
@@ -215,6 +226,9 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/app/me", Allow::SignedIn),
     rule("POST", "/app/me/phone", Allow::SignedIn),
     rule("POST", "/app/me/phone/code", Allow::SignedIn),
+    rule("POST", "/app/me/password", Allow::SignedIn),
+    rule("POST", "/app/me/sessions/{id}/revoke", Allow::SignedIn),
+    rule("POST", "/app/me/sessions/revoke-others", Allow::SignedIn),
     rule("POST", "/app/me/wechat/unbind", Allow::SignedIn),
     rule("GET", "/app/messages", Allow::SignedIn),
     rule("POST", "/app/messages/read-all", Allow::SignedIn),

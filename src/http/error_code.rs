@@ -216,6 +216,10 @@ error_codes! {
     InvalidCode = "invalid_code" => UNPROCESSABLE_ENTITY,
     /// The phone verification code has expired.
     CodeExpired = "code_expired" => UNPROCESSABLE_ENTITY,
+    /// The password-reset code does not match, or no code was asked for this account.
+    CodeInvalid = "code_invalid" => UNPROCESSABLE_ENTITY,
+    /// The new password breaks the password rules (at least 8 characters).
+    WeakPassword = "weak_password" => UNPROCESSABLE_ENTITY,
     /// An import or upload form has no file.
     MissingFile = "missing_file" => UNPROCESSABLE_ENTITY,
     /// A roster or coverage file has problems; nothing was imported.

@@ -1,4 +1,5 @@
-//! `POST /api/v1/me/phone/code` and `POST /api/v1/me/phone`.
+//! `POST /api/v1/me/phone/code` and `POST /api/v1/me/phone`; a forgotten password:
+//! `POST /api/v1/auth/password-reset/start` and `POST /api/v1/auth/password-reset`.
 
 use axum::Json;
 use axum::extract::State;
@@ -10,12 +11,14 @@ use utoipa_axum::routes;
 
 use crate::http::auth::CurrentUser;
 use crate::http::error::ErrorBodySchema;
-use crate::http::{ApiJson, AppResult, AppState};
+use crate::http::{ApiJson, AppResult, AppState, ClientIp};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(request_code))
         .routes(routes!(apply_code))
+        .routes(routes!(password_reset_start))
+        .routes(routes!(password_reset))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -68,4 +71,62 @@ async fn apply_code(
 ) -> AppResult<Json<PhoneChanged>> {
     let phone_masked = super::phone::apply_code(&state, &user, &body.code).await?;
     Ok(Json(PhoneChanged { phone_masked }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordResetStart {
+    /// The login name (student id).
+    #[schema(max_length = 64)]
+    pub username: String,
+}
+
+/// Forgotten password: a 6-digit code goes by SMS to the phone on file, valid 10 minutes.
+/// Always 202, whether or not the account exists, has a phone, or asked a moment ago (one code
+/// a minute, five an hour per account); 429 only for too many requests from one address.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/start", tag = "auth", request_body = PasswordResetStart,
+    responses((status = 202), (status = 400, body = ErrorBodySchema), (status = 413, body = ErrorBodySchema),
+              (status = 415, body = ErrorBodySchema), (status = 422, body = ErrorBodySchema),
+              (status = 429, body = ErrorBodySchema)))]
+async fn password_reset_start(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<PasswordResetStart>,
+) -> AppResult<StatusCode> {
+    super::password_reset::start(&state, &body.username, ip).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordReset {
+    #[schema(max_length = 64)]
+    pub username: String,
+    /// The 6 digits from the SMS.
+    #[schema(max_length = 6)]
+    pub code: String,
+    /// The new password: at least 8 characters (else 422 `weak_password`).
+    #[schema(min_length = 8, max_length = 1024)]
+    pub password: String,
+}
+
+/// Set a new password with the code. Every session of the account ends. 422 `code_invalid`
+/// (also for an unknown login name), 422 `code_expired`, 422 `weak_password`; 429
+/// `too_many_attempts` after 5 wrong codes (ask for a new one) or `rate_limited` per address.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", request_body = PasswordReset,
+    responses((status = 204), (status = 400, body = ErrorBodySchema), (status = 413, body = ErrorBodySchema),
+              (status = 415, body = ErrorBodySchema), (status = 422, body = ErrorBodySchema),
+              (status = 429, body = ErrorBodySchema)))]
+async fn password_reset(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<PasswordReset>,
+) -> AppResult<StatusCode> {
+    crate::accounts::password::reset_with_code(
+        &state,
+        &body.username,
+        &body.code,
+        &body.password,
+        ip,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -254,8 +254,9 @@ async fn finish(
     next: &str,
 ) -> Result<(Response, i64), AppError> {
     let user_id = user.id;
+    let device = crate::accounts::domain::device_label(user_agent(headers).unwrap_or(""));
     let (signed, session_id) =
-        crate::accounts::sign_in_verified(state, user, "web", via, ip).await?;
+        crate::accounts::sign_in_verified(state, user, "web", via, ip, device.as_deref()).await?;
     let cookie = Cookie::build((SESSION_COOKIE, signed.token))
         .path("/")
         .http_only(true)

@@ -33,7 +33,7 @@ pub async fn quick_user(
         roles: roles.to_vec(),
     };
     let id = store::insert_user(&mut tx, keys, &user).await.unwrap();
-    let (token, _) = store::create_session(&mut tx, id, "api", 3_600_000, true)
+    let (token, _) = store::create_session(&mut tx, id, "api", 3_600_000, true, None)
         .await
         .unwrap();
     tx.commit().await.unwrap();

@@ -83,8 +83,11 @@ fn is_public(path: &str, op: &Value) -> bool {
                     .is_some_and(|n| n.eq_ignore_ascii_case("x-medclaim-signature"))
         })
     });
-    // Signing in with a passkey is the way in too.
-    signed || path == "/api/v1/auth/login" || path.starts_with("/api/v1/auth/passkey/")
+    // Signing in with a passkey is the way in too, and so is resetting a forgotten password.
+    signed
+        || path == "/api/v1/auth/login"
+        || path.starts_with("/api/v1/auth/passkey/")
+        || path.starts_with("/api/v1/auth/password-reset")
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ mod fixtures;
 
 mod a11y;
 mod access_matrix;
+mod accounts_self;
 mod architecture;
 mod audit_log;
 mod backup;
