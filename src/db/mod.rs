@@ -55,8 +55,9 @@ impl Db {
                             // The busy timeout first: switching to WAL needs a moment alone
                             // with the file, and without it a command run beside a busy
                             // server (`medclaim storage migrate`, `backup`) fails at once
-                            // with "database is locked" instead of waiting its turn.
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            // with "database is locked" instead of waiting its turn. 30 s: a
+                            // loaded machine can keep a writer busy for seconds.
+                            conn.execute("PRAGMA busy_timeout = 30000").await?;
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
