@@ -430,3 +430,35 @@ async fn the_pages_activate_and_sign_in() {
     );
     assert_eq!(sign_in(&app, "2024107", NEW_PASSWORD).await, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_student_activates_on_a_phone_in_chromium() {
+    let app = TestApp::spawn().await;
+    let id = import_student(&app, "2024108", "13800138008").await;
+    let Some(b) = crate::browser::Browser::start(&app.addr, 375, 812).await else {
+        return;
+    };
+    b.goto("/login").await;
+    b.click("#activate-link").await;
+    b.wait_for("location.pathname === '/activate'").await;
+    b.fill("#activate-student-id", "2024108").await;
+    b.fill("#activate-id-last6", "31002x").await;
+    b.click("#activate-send").await;
+    b.wait_for("document.querySelector('#activate-code') !== null")
+        .await;
+    let code = codes_sent_to(&app, id).await.remove(0);
+    b.fill("#activate-code", &code).await;
+    b.fill("#activate-password", NEW_PASSWORD).await;
+    let overflow = b
+        .script("return document.documentElement.scrollWidth;")
+        .await;
+    assert!(
+        overflow.as_u64().unwrap() <= 375,
+        "no sideways scrolling at 375 px ({overflow})"
+    );
+    b.click("#activate-submit").await;
+    b.wait_for("location.pathname === '/app'").await;
+    assert_eq!(b.path().await, "/app");
+    b.stop().await;
+    assert_eq!(sign_in(&app, "2024108", NEW_PASSWORD).await, StatusCode::OK);
+}
