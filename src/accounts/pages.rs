@@ -40,7 +40,7 @@ async fn script() -> Response {
         .into_response()
 }
 
-fn session_cookie(state: &AppState, token: String) -> Cookie<'static> {
+pub(crate) fn session_cookie(state: &AppState, token: String) -> Cookie<'static> {
     let max_age = time::Duration::seconds(state.settings.session_absolute.as_secs() as i64);
     Cookie::build((SESSION_COOKIE, token))
         .path("/")
@@ -96,6 +96,8 @@ struct LoginPage {
     error: Option<String>,
     /// A button per configured sign-on provider (SPEC §13); inside WeChat, WeChat first.
     providers: Vec<Provider>,
+    /// "首次登录？激活账号", where no campus sign-on is configured.
+    activation: bool,
 }
 
 struct Provider {
@@ -158,6 +160,7 @@ async fn login_form(
             username: String::new(),
             error: None,
             providers: providers(&state, tr, &headers),
+            activation: !state.settings.sso.campus(),
         }),
     )
         .into_response()
@@ -181,6 +184,7 @@ async fn login_submit(
 ) -> Response {
     let secure = state.settings.secure_cookies;
     let buttons = providers(&state, tr, &headers);
+    let activation = !state.settings.sso.campus();
     let again = |jar: CookieJar, status: StatusCode, code: ErrorCode, username: String| {
         let (jar, token) = csrf::pre_session_token(jar, secure);
         let page = LoginPage {
@@ -189,6 +193,7 @@ async fn login_submit(
             username,
             error: Some(tr.t(code.message_key())),
             providers: buttons,
+            activation,
         };
         (status, jar, render(&page)).into_response()
     };

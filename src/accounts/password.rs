@@ -73,7 +73,7 @@ pub async fn issue_sms_code(
     Ok(Some((id, code)))
 }
 
-fn code_invalid() -> AppError {
+pub(crate) fn code_invalid() -> AppError {
     ErrorCode::CodeInvalid
         .with_message("The code is not right.")
         .with_field("code", "does not match")
@@ -94,7 +94,6 @@ pub async fn reset_with_code(
         return Err(ErrorCode::RateLimited.with_message("Too many attempts; wait a minute."));
     }
     check_new(password, "password")?;
-    let code = code.trim();
     let Ok(username) = Username::parse(username) else {
         return Err(code_invalid());
     };
@@ -104,13 +103,37 @@ pub async fn reset_with_code(
     else {
         return Err(code_invalid());
     };
+    let (mut tx, id, password_hash) = claim_sms_code(state, user.id, code, password).await?;
+    let ended = replace_password(&mut tx, user.id, &password_hash, None).await?;
+    let actor = Actor::user(user.id, &user.username, ip.map(|i| i.to_string()));
+    let event = Event {
+        action: "user.password_reset",
+        object_type: "user",
+        object_id: user.id.to_string(),
+        summary: format!("password reset with SMS code {id}; {ended} sessions ended"),
+    };
+    audit::record(&mut tx, &actor, event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Checks `code` against the newest open SMS code of `user_id` (expiry, tries, a wrong one
+/// spends a try), hashes `password` and spends the code: answers the transaction to finish the
+/// change in, and the code's row id. Used to reset a password and to activate an account.
+pub(crate) async fn claim_sms_code(
+    state: &AppState,
+    user_id: i64,
+    code: &str,
+    password: &str,
+) -> AppResult<(Tx, i64, String)> {
+    let code = code.trim();
     let now = now_ms();
     let mut tx = state.db.begin().await?;
     let newest: Option<(i64, String, i64, i64)> = sqlx::query_as(
         "SELECT id, secret_hash, tries_left, expires_at FROM password_resets
          WHERE user_id = $1 AND via = 'sms' AND used_at IS NULL ORDER BY id DESC LIMIT 1",
     )
-    .bind(user.id)
+    .bind(user_id)
     .fetch_optional(&mut *tx)
     .await?;
     let Some((id, hash, tries_left, expires_at)) = newest else {
@@ -127,7 +150,7 @@ pub async fn reset_with_code(
         );
     }
     let matches =
-        code.len() == 6 && crate::http::web::csrf::same(&code_hash(state, user.id, code), &hash);
+        code.len() == 6 && crate::http::web::csrf::same(&code_hash(state, user_id, code), &hash);
     if !matches {
         sqlx::query(
             "UPDATE password_resets SET tries_left = tries_left - 1 WHERE id = $1 AND tries_left > 0",
@@ -153,17 +176,7 @@ pub async fn reset_with_code(
         // Used by a request that got here first.
         return Err(code_invalid());
     }
-    let ended = replace_password(&mut tx, user.id, &password_hash, None).await?;
-    let actor = Actor::user(user.id, &user.username, ip.map(|i| i.to_string()));
-    let event = Event {
-        action: "user.password_reset",
-        object_type: "user",
-        object_id: user.id.to_string(),
-        summary: format!("password reset with SMS code {id}; {ended} sessions ended"),
-    };
-    audit::record(&mut tx, &actor, event).await?;
-    tx.commit().await?;
-    Ok(())
+    Ok((tx, id, password_hash))
 }
 
 /// Changes the caller's password, given the current one (the sign-in rules apply to it: rate

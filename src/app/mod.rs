@@ -53,6 +53,7 @@ fn page_routes() -> Router<AppState> {
         .merge(crate::claims::pages::router())
         .merge(crate::profile::pages::router())
         .merge(crate::profile::reset_pages::router())
+        .merge(crate::profile::activation_pages::router())
         .merge(crate::support::pages::router())
         .merge(crate::support::console_pages::router())
         .merge(crate::booking::pages::router())

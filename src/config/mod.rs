@@ -30,6 +30,11 @@ pub struct Settings {
     /// Login attempts per client address: refilled per minute, and the burst allowed at once.
     pub login_per_minute: u32,
     pub login_burst: u32,
+    /// Activation codes by SMS per client address (SPEC §13, first sign-in): refilled per minute,
+    /// and the burst allowed at once (`MEDCLAIM_ACTIVATION_PER_MINUTE`, `MEDCLAIM_ACTIVATION_BURST`).
+    /// Only a real match spends one, so a campus NAT is not starved by guessers.
+    pub activation_per_minute: u32,
+    pub activation_burst: u32,
     /// Reverse proxies whose `X-Forwarded-For` names the client (`MEDCLAIM_TRUSTED_PROXIES`,
     /// comma-separated CIDR blocks or addresses). Empty: the connection's peer is the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -92,6 +97,8 @@ impl Settings {
             lockout: Duration::from_secs(env_u64("MEDCLAIM_LOCKOUT_SECS", 15 * 60)),
             login_per_minute: env_u64("MEDCLAIM_LOGIN_PER_MINUTE", 300) as u32,
             login_burst: env_u64("MEDCLAIM_LOGIN_BURST", 1000) as u32,
+            activation_per_minute: env_u64("MEDCLAIM_ACTIVATION_PER_MINUTE", 20) as u32,
+            activation_burst: env_u64("MEDCLAIM_ACTIVATION_BURST", 60) as u32,
             trusted_proxies: std::env::var("MEDCLAIM_TRUSTED_PROXIES")
                 .map(|v| parse_networks(&v))
                 .unwrap_or_default(),

@@ -95,6 +95,11 @@ impl SsoSettings {
     pub fn wechat(&self) -> Option<&WechatSettings> {
         self.public_url.as_ref().and(self.wechat.as_ref())
     }
+    /// A campus sign-on (CAS or OpenID Connect) is configured: students come in through it, so
+    /// self-service activation is off.
+    pub fn campus(&self) -> bool {
+        self.cas().is_some() || self.oidc().is_some()
+    }
     /// An absolute URL of ours for `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.public_url.as_deref().unwrap_or(""))

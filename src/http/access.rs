@@ -97,6 +97,8 @@ pub const RULES: &[Rule] = &[
     // A forgotten password (SPEC §13): the way back in, like the login.
     rule("POST", "/api/v1/auth/password-reset/start", Allow::Public),
     rule("POST", "/api/v1/auth/password-reset", Allow::Public),
+    rule("POST", "/api/v1/auth/activate/start", Allow::Public),
+    rule("POST", "/api/v1/auth/activate", Allow::Public),
     // One's own password and sessions.
     rule("POST", "/api/v1/me/password", Allow::SignedIn),
     rule("GET", "/api/v1/me/sessions", Allow::SignedIn),
@@ -207,6 +209,9 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/password-reset", Allow::Public),
     rule("POST", "/password-reset/start", Allow::Public),
     rule("POST", "/password-reset", Allow::Public),
+    rule("GET", "/activate", Allow::Public),
+    rule("POST", "/activate/start", Allow::Public),
+    rule("POST", "/activate", Allow::Public),
     rule("POST", "/logout", Allow::Public),
     // Sign-on (SPEC §13): the provider's ticket, code or token proves who it is; the CAS
     // back-channel logout is called by the CAS server itself.

@@ -35,6 +35,8 @@ pub struct AppState {
     /// Login attempts per client address; per process (the per-account lockout is in the
     /// database, so it holds across instances).
     pub login_limiter: Arc<limiter::AddressLimiter>,
+    /// Activation codes sent per client address; per process, like the sign-in limit.
+    pub activation_limiter: Arc<limiter::AddressLimiter>,
     /// Uploads per account; per process, like the address limit.
     pub upload_limiter: Arc<limiter::KeyedLimiter<i64>>,
     /// Bounds the memory image decoding may take, across all requests.
@@ -49,6 +51,10 @@ impl AppState {
             per_minute: settings.login_per_minute,
             burst: settings.login_burst,
         };
+        let activations = limiter::LimiterSettings {
+            per_minute: settings.activation_per_minute,
+            burst: settings.activation_burst,
+        };
         let uploads = limiter::LimiterSettings {
             per_minute: settings.uploads_per_minute,
             burst: settings.upload_burst,
@@ -58,6 +64,7 @@ impl AppState {
             keys,
             metrics: Arc::new(metrics::Metrics::default()),
             login_limiter: Arc::new(limiter::AddressLimiter::new(logins)),
+            activation_limiter: Arc::new(limiter::AddressLimiter::new(activations)),
             upload_limiter: Arc::new(limiter::KeyedLimiter::new(uploads)),
             decodes: Arc::new(budget::DecodeBudget::new(settings.image_decodes)),
             files,

@@ -1,5 +1,6 @@
 //! `POST /api/v1/me/phone/code` and `POST /api/v1/me/phone`; a forgotten password:
-//! `POST /api/v1/auth/password-reset/start` and `POST /api/v1/auth/password-reset`.
+//! `POST /api/v1/auth/password-reset/start` and `POST /api/v1/auth/password-reset`; the first
+//! sign-in: `POST /api/v1/auth/activate/start` and `POST /api/v1/auth/activate`.
 
 use axum::Json;
 use axum::extract::State;
@@ -9,6 +10,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::accounts::api::{LoginResponse, UserSummary};
+use crate::accounts::sessions::Device;
 use crate::http::auth::CurrentUser;
 use crate::http::error::ErrorBodySchema;
 use crate::http::{ApiJson, AppResult, AppState, ClientIp};
@@ -19,6 +22,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(apply_code))
         .routes(routes!(password_reset_start))
         .routes(routes!(password_reset))
+        .routes(routes!(activate_start))
+        .routes(routes!(activate))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -129,4 +134,80 @@ async fn password_reset(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ActivateStart {
+    /// The student id (the login name on the roster).
+    #[schema(max_length = 64)]
+    pub student_id: String,
+    /// The last six characters of the national id number (`X` in either case).
+    #[schema(max_length = 16)]
+    pub id_last6: String,
+}
+
+/// First sign-in of an imported student (only where no campus sign-on is configured, else 404):
+/// a 6-digit code goes by SMS to the roster phone, valid 10 minutes. Always 202 with no body,
+/// whether or not the id exists, the six characters match, the account is already activated, or
+/// a limit was hit (per account one a minute and five an hour, per phone three an hour, per
+/// address).
+#[utoipa::path(post, path = "/api/v1/auth/activate/start", tag = "auth", request_body = ActivateStart,
+    responses((status = 202), (status = 400, body = ErrorBodySchema), (status = 404, body = ErrorBodySchema),
+              (status = 413, body = ErrorBodySchema), (status = 415, body = ErrorBodySchema),
+              (status = 422, body = ErrorBodySchema)))]
+async fn activate_start(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<ActivateStart>,
+) -> AppResult<StatusCode> {
+    super::activation::start(&state, &body.student_id, &body.id_last6, ip).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct Activate {
+    #[schema(max_length = 64)]
+    pub student_id: String,
+    /// The 6 digits from the SMS.
+    #[schema(max_length = 6)]
+    pub code: String,
+    /// The password: at least 8 characters (else 422 `weak_password`).
+    #[schema(min_length = 8, max_length = 1024)]
+    pub password: String,
+}
+
+/// Set the first password with the code and sign in. 422 `code_invalid` (also for an unknown
+/// or already activated id), 422 `code_expired`, 422 `weak_password`; 429 `too_many_attempts`
+/// after 5 wrong codes (ask for a new one) or `rate_limited` per address; 404 where a campus
+/// sign-on is configured.
+#[utoipa::path(post, path = "/api/v1/auth/activate", tag = "auth", request_body = Activate,
+    responses((status = 200, body = LoginResponse), (status = 400, body = ErrorBodySchema),
+              (status = 404, body = ErrorBodySchema), (status = 413, body = ErrorBodySchema),
+              (status = 415, body = ErrorBodySchema), (status = 422, body = ErrorBodySchema),
+              (status = 429, body = ErrorBodySchema)))]
+async fn activate(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Device(device): Device,
+    ApiJson(body): ApiJson<Activate>,
+) -> AppResult<Json<LoginResponse>> {
+    let signed = super::activation::activate(
+        &state,
+        &body.student_id,
+        &body.code,
+        &body.password,
+        "api",
+        ip,
+        device.as_deref(),
+    )
+    .await?;
+    Ok(Json(LoginResponse {
+        token: signed.token,
+        user: UserSummary {
+            id: signed.user.id,
+            username: signed.user.username,
+            name: signed.user.name,
+            roles: signed.roles,
+        },
+    }))
 }

@@ -1,7 +1,7 @@
 //! Issue 17 item 10: every page every role can reach has no serious or critical axe-core
 //! violation, on a phone (375×812) and on a desktop. On the demo data (cases in every state),
 //! each role signs in and the test follows every link of the site it is shown, checking each
-//! page it lands on — plus the login and password-reset pages and the refusal and not-found pages.
+//! page it lands on — plus the login, password-reset and activation pages and the refusal and not-found pages.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -114,7 +114,7 @@ async fn crawl(browser: &Browser, username: &str, width: u32) -> usize {
 async fn check_everyone(app: &TestApp, width: u32, height: u32) -> Option<usize> {
     let browser = Browser::start(&app.addr, width, height).await?;
     let mut checked = 0;
-    for page in ["/login", "/password-reset"] {
+    for page in ["/login", "/password-reset", "/activate"] {
         browser.goto(page).await;
         browser
             .assert_accessible(&format!("{page} at {width}px"))

@@ -88,6 +88,7 @@ fn is_public(path: &str, op: &Value) -> bool {
         || path == "/api/v1/auth/login"
         || path.starts_with("/api/v1/auth/passkey/")
         || path.starts_with("/api/v1/auth/password-reset")
+        || path.starts_with("/api/v1/auth/activate")
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ mod fixtures;
 mod a11y;
 mod access_matrix;
 mod accounts_self;
+mod activation;
 mod architecture;
 mod audit_log;
 mod backup;
