@@ -97,6 +97,7 @@ pub const RULES: &[Rule] = &[
     // A forgotten password (SPEC §13): the way back in, like the login.
     rule("POST", "/api/v1/auth/password-reset/start", Allow::Public),
     rule("POST", "/api/v1/auth/password-reset", Allow::Public),
+    rule("POST", "/api/v1/auth/password-reset/link", Allow::Public),
     // One's own password and sessions.
     rule("POST", "/api/v1/me/password", Allow::SignedIn),
     rule("GET", "/api/v1/me/sessions", Allow::SignedIn),
@@ -161,6 +162,11 @@ pub const RULES: &[Rule] = &[
     roles("POST", "/api/v1/admin/imports/coverage", ADMINS),
     roles("POST", "/api/v1/admin/imports/students", ADMINS),
     roles("GET", "/api/v1/admin/ledger", FINANCE),
+    // Staff administration (issue 16 item 5): changes need a fresh authentication.
+    roles("GET", "/api/v1/admin/users", ADMINS),
+    roles("POST", "/api/v1/admin/users", ADMINS),
+    roles("PATCH", "/api/v1/admin/users/{id}", ADMINS),
+    roles("POST", "/api/v1/admin/users/{id}/reset-link", ADMINS),
     roles("GET", "/api/v1/admin/ledger/cases", FINANCE),
     roles("GET", "/api/v1/admin/reconciliation", FINANCE),
     roles("GET", "/api/v1/admin/reconciliation.xlsx", FINANCE),
@@ -288,6 +294,9 @@ pub const RULES: &[Rule] = &[
     roles("POST", "/console/blacklist/{id}/lift", ADMINS),
     roles("GET", "/console/policy", ADMINS),
     roles("POST", "/console/policy", ADMINS),
+    roles("GET", "/console/people", ADMINS),
+    roles("POST", "/console/people", ADMINS),
+    roles("POST", "/console/people/{id}", ADMINS),
     roles("GET", "/console/imports", ADMINS),
     roles("POST", "/console/imports", ADMINS),
     roles("GET", "/console/reports", FINANCE),
