@@ -213,6 +213,8 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/password-reset", Allow::Public),
     rule("POST", "/password-reset/start", Allow::Public),
     rule("POST", "/password-reset", Allow::Public),
+    rule("GET", "/password-reset/link/{token}", Allow::Public),
+    rule("POST", "/password-reset/link/{token}", Allow::Public),
     rule("POST", "/logout", Allow::Public),
     // Sign-on (SPEC §13): the provider's ticket, code or token proves who it is; the CAS
     // back-channel logout is called by the CAS server itself.

@@ -336,3 +336,110 @@ async fn only_admins_with_a_fresh_authentication_manage_staff() {
     let (status, body) = patch(&app, &admin, r1, json!({"active": false})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+fn csrf_in(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+async fn post_form(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .header(reqwest::header::COOKIE, cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_console_people_page_creates_staff_and_hands_over_a_reset_link() {
+    let app = TestApp::spawn().await;
+    app.fixture_admin().await;
+    let cookie = crate::intake::web_login(&app, "fixture-admin").await;
+    let html = crate::intake::page(&app, &cookie, "/console/people").await;
+    assert!(html.contains("人员管理"), "{html}");
+    assert!(html.contains("fixture-admin"));
+    let csrf = csrf_in(&html);
+
+    let resp = post_form(
+        &app,
+        &cookie,
+        "/console/people",
+        &[
+            ("csrf", &csrf),
+            ("username", "rev2web"),
+            ("name", "李复审"),
+            ("email", ""),
+            ("role_reviewer2", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.contains("done=1"), "{location}");
+    let html = crate::intake::page(&app, &cookie, &location).await;
+    assert!(html.contains("李复审"), "{html}");
+    let id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'rev2web'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    let roles: Vec<String> = sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1")
+        .bind(id)
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(roles, vec!["reviewer2".to_string()]);
+
+    // The reset link is shown once on the page; the person sets a password on its page.
+    let resp = post_form(
+        &app,
+        &cookie,
+        &format!("/console/people/{id}"),
+        &[("csrf", &csrf), ("action", "reset_link")],
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = resp.text().await.unwrap();
+    let at = html.find("/password-reset/link/").expect("the link");
+    let link = html[at..].split('<').next().unwrap().to_string();
+    let resp = app.client.get(app.url(&link)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let pre = resp
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("medclaim_csrf="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+        .unwrap();
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("rev2web"), "{html}");
+    let resp = post_form(
+        &app,
+        &pre,
+        &link,
+        &[("csrf", &csrf_in(&html)), ("password", NEW_PASSWORD)],
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (status, body) = sign_in(&app, "rev2web", NEW_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Deactivate from the page.
+    let resp = post_form(
+        &app,
+        &cookie,
+        &format!("/console/people/{id}"),
+        &[("csrf", &csrf), ("action", "deactivate")],
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (status, _) = sign_in(&app, "rev2web", NEW_PASSWORD).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
