@@ -1,5 +1,7 @@
 //! Accounts: users, roles, passwords, sessions and the login rules.
 
+pub mod admin;
+pub mod admin_api;
 pub mod api;
 pub mod domain;
 pub mod pages;

@@ -49,6 +49,7 @@ fn page_routes() -> Router<AppState> {
         .route("/app", get(crate::claims::pages::home))
         .merge(crate::http::web::router())
         .merge(crate::accounts::pages::router())
+        .merge(crate::profile::staff_pages::router())
         .merge(crate::review::pages::router())
         .merge(crate::claims::pages::router())
         .merge(crate::profile::pages::router())
@@ -110,6 +111,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
 /// Each context's API routes (merged by `api_routes`; checked one by one by `schema_clashes`).
 fn api_contexts() -> Vec<OpenApiRouter<AppState>> {
     vec![
+        crate::accounts::admin_api::router(),
         crate::accounts::api::router(),
         crate::accounts::passkeys_api::router(),
         crate::accounts::self_api::router(),
@@ -121,6 +123,7 @@ fn api_contexts() -> Vec<OpenApiRouter<AppState>> {
         crate::notices::api::router(),
         crate::notify::inbox::router(),
         crate::profile::api::router(),
+        crate::profile::reset_link::router(),
         crate::support::api::router(),
         crate::booking::api::router(),
         crate::notify::api_router(),

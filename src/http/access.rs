@@ -99,6 +99,7 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/api/v1/auth/password-reset", Allow::Public),
     rule("POST", "/api/v1/auth/activate/start", Allow::Public),
     rule("POST", "/api/v1/auth/activate", Allow::Public),
+    rule("POST", "/api/v1/auth/password-reset/link", Allow::Public),
     // One's own password and sessions.
     rule("POST", "/api/v1/me/password", Allow::SignedIn),
     rule("GET", "/api/v1/me/sessions", Allow::SignedIn),
@@ -163,6 +164,11 @@ pub const RULES: &[Rule] = &[
     roles("POST", "/api/v1/admin/imports/coverage", ADMINS),
     roles("POST", "/api/v1/admin/imports/students", ADMINS),
     roles("GET", "/api/v1/admin/ledger", FINANCE),
+    // Staff administration (issue 16 item 5): changes need a fresh authentication.
+    roles("GET", "/api/v1/admin/users", ADMINS),
+    roles("POST", "/api/v1/admin/users", ADMINS),
+    roles("PATCH", "/api/v1/admin/users/{id}", ADMINS),
+    roles("POST", "/api/v1/admin/users/{id}/reset-link", ADMINS),
     roles("GET", "/api/v1/admin/ledger/cases", FINANCE),
     roles("GET", "/api/v1/admin/reconciliation", FINANCE),
     roles("GET", "/api/v1/admin/reconciliation.xlsx", FINANCE),
@@ -212,6 +218,8 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/activate", Allow::Public),
     rule("POST", "/activate/start", Allow::Public),
     rule("POST", "/activate", Allow::Public),
+    rule("GET", "/password-reset/link/{token}", Allow::Public),
+    rule("POST", "/password-reset/link/{token}", Allow::Public),
     rule("POST", "/logout", Allow::Public),
     // Sign-on (SPEC §13): the provider's ticket, code or token proves who it is; the CAS
     // back-channel logout is called by the CAS server itself.
@@ -293,6 +301,9 @@ pub const RULES: &[Rule] = &[
     roles("POST", "/console/blacklist/{id}/lift", ADMINS),
     roles("GET", "/console/policy", ADMINS),
     roles("POST", "/console/policy", ADMINS),
+    roles("GET", "/console/people", ADMINS),
+    roles("POST", "/console/people", ADMINS),
+    roles("POST", "/console/people/{id}", ADMINS),
     roles("GET", "/console/imports", ADMINS),
     roles("POST", "/console/imports", ADMINS),
     roles("GET", "/console/reports", FINANCE),

@@ -96,6 +96,8 @@ error_codes! {
     Conflict = "conflict" => CONFLICT,
     /// The case changed since it was read (optimistic lock).
     Stale = "stale" => CONFLICT,
+    /// The change would leave no active administrator (demoting or deactivating the last one).
+    LastAdmin = "last_admin" => CONFLICT,
     /// The case is not at the step this action needs.
     InvalidTransition = "invalid_transition" => CONFLICT,
     /// The insurer, not the school, adjudicates this case.

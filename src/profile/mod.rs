@@ -7,4 +7,6 @@ pub mod api;
 pub mod pages;
 pub mod password_reset;
 pub mod phone;
+pub mod reset_link;
 pub mod reset_pages;
+pub mod staff_pages;

@@ -18,6 +18,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/password-reset", get(form).post(reset))
         .route("/password-reset/start", post(start))
+        .route(
+            "/password-reset/link/{token}",
+            get(link_form).post(link_reset),
+        )
 }
 
 /// Which part of the page shows: asking for a code, setting the password, or done.
@@ -25,6 +29,8 @@ pub fn router() -> Router<AppState> {
 enum Step {
     Ask,
     Set,
+    /// Setting the password with an administrator's one-time link.
+    Link,
     Done,
 }
 
@@ -35,6 +41,8 @@ struct ResetPage {
     csrf: String,
     step: Step,
     username: String,
+    /// The reset link's token (step `Link`).
+    token: String,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -59,6 +67,7 @@ fn show(
         csrf: token,
         step,
         username,
+        token: String::new(),
         notice,
         error,
     };
@@ -145,5 +154,74 @@ async fn reset(
             show(jar, &state, tr, Step::Done, username, Ok(notice))
         }
         Err(e) => show(jar, &state, tr, Step::Set, username, Err(e)),
+    }
+}
+
+/// The page of a reset link: the new password, once. An unusable link shows why.
+async fn link_form(
+    State(state): State<AppState>,
+    tr: Tr,
+    jar: CookieJar,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Response {
+    match crate::accounts::admin::check_link(&state, &token).await {
+        Ok(username) => show_link(jar, &state, tr, token, username, Ok(None)),
+        Err(e) => show(jar, &state, tr, Step::Ask, String::new(), Err(e)),
+    }
+}
+
+fn show_link(
+    jar: CookieJar,
+    state: &AppState,
+    tr: Tr,
+    token: String,
+    username: String,
+    outcome: Result<Option<String>, AppError>,
+) -> Response {
+    let (jar, csrf) = csrf::pre_session_token(jar, state.settings.secure_cookies);
+    let (status, error) = match outcome {
+        Ok(_) => (StatusCode::OK, None),
+        Err(e) => (e.status, Some(tr.t(e.code.message_key()))),
+    };
+    let page = ResetPage {
+        tr,
+        csrf,
+        step: Step::Link,
+        username,
+        token,
+        notice: None,
+        error,
+    };
+    (status, jar, render(&page)).into_response()
+}
+
+#[derive(Deserialize)]
+struct LinkForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn link_reset(
+    State(state): State<AppState>,
+    tr: Tr,
+    jar: CookieJar,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    axum::Form(f): axum::Form<LinkForm>,
+) -> Response {
+    let username = match crate::accounts::admin::check_link(&state, &token).await {
+        Ok(u) => u,
+        Err(e) => return show(jar, &state, tr, Step::Ask, String::new(), Err(e)),
+    };
+    if !csrf::check_pre_session(&jar, &f.csrf) {
+        return show_link(jar, &state, tr, token, username, Err(csrf_refused()));
+    }
+    match crate::accounts::admin::reset_with_link(&state, &token, &f.password).await {
+        Ok(()) => {
+            let notice = Some(tr.t("account.reset_done"));
+            show(jar, &state, tr, Step::Done, username, Ok(notice))
+        }
+        Err(e) => show_link(jar, &state, tr, token, username, Err(e)),
     }
 }

@@ -31,6 +31,7 @@ mod seal;
 mod security;
 mod slot_contact;
 mod sso;
+mod staff_admin;
 mod step_up;
 mod storage;
 mod support_console;
