@@ -307,14 +307,25 @@
     if (!form.hasAttribute || !form.hasAttribute("data-fresh-auth") || e.defaultPrevented) return;
     e.preventDefault();
     var send = function () {
-      return fetch(form.action, {
+      // getAttribute: a field named "action" shadows `form.action`.
+      return fetch(form.getAttribute("action") || window.location.pathname, {
         method: "POST",
         credentials: "same-origin",
         headers: { "X-Reauth-Inline": "1", "Content-Type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams(new FormData(form))
+        // The button that sent the form carries its name and value (e.g. action=reset_link).
+        body: new URLSearchParams(new FormData(form, e.submitter || null))
       });
     };
-    var follow = function (resp) { window.location.assign(resp.url); };
+    // A redirect is followed; a page answered in place (a one-time link, a refusal) replaces
+    // this one, since asking for it again would not give the same answer.
+    var follow = function (resp) {
+      if (resp.redirected) return window.location.assign(resp.url);
+      return resp.text().then(function (html) {
+        document.open();
+        document.write(html);
+        document.close();
+      });
+    };
     send().then(function (resp) {
       if (resp.status !== 401) return follow(resp);
       return reauth().then(send).then(follow);

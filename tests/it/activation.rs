@@ -462,3 +462,48 @@ async fn a_student_activates_on_a_phone_in_chromium() {
     b.stop().await;
     assert_eq!(sign_in(&app, "2024108", NEW_PASSWORD).await, StatusCode::OK);
 }
+
+/// Issue 16's journey, the student's half, in Chromium at 375×812: an imported student
+/// activates the account with the SMS code, adds a passkey on "我的", signs out, and signs in
+/// with the passkey alone (no login name, no password).
+#[tokio::test]
+async fn an_imported_student_activates_adds_a_passkey_and_signs_in_with_it_alone() {
+    let (app, port) = crate::passkeys::spawn_on_port(None).await;
+    let id = import_student(&app, "2024109", "13800138009").await;
+    let base = format!("http://localhost:{port}");
+    let Some(b) = crate::browser::Browser::start(&base, 375, 812).await else {
+        return;
+    };
+    let _authenticator = crate::passkeys::virtual_authenticator(&b).await;
+    b.goto("/login").await;
+    b.click("#activate-link").await;
+    b.wait_for("location.pathname === '/activate'").await;
+    b.fill("#activate-student-id", "2024109").await;
+    b.fill("#activate-id-last6", "31002x").await;
+    b.click("#activate-send").await;
+    b.wait_for("document.querySelector('#activate-code') !== null")
+        .await;
+    let code = codes_sent_to(&app, id).await.remove(0);
+    b.fill("#activate-code", &code).await;
+    b.fill("#activate-password", NEW_PASSWORD).await;
+    b.click("#activate-submit").await;
+    b.wait_for("location.pathname === '/app'").await;
+
+    b.goto("/app/me").await;
+    b.wait_for("!document.getElementById('passkeys').hidden")
+        .await;
+    b.click("#passkey-add").await;
+    b.wait_for("document.querySelectorAll('#passkey-list li').length === 1")
+        .await;
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
+        .bind(id)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+
+    crate::passkeys::sign_out(&b).await;
+    assert!(crate::passkeys::sign_in_with_passkey(&b).await);
+    assert_eq!(b.path().await, "/app");
+    b.stop().await;
+}

@@ -19,7 +19,9 @@ fn free_port() -> u16 {
 }
 
 /// The app on a known port: passkeys need a relying party (`http://localhost:<port>`).
-async fn spawn_on_port(configure: Option<fn(&mut medclaim::Settings)>) -> (TestApp, u16) {
+pub(crate) async fn spawn_on_port(
+    configure: Option<fn(&mut medclaim::Settings)>,
+) -> (TestApp, u16) {
     let port = free_port();
     let app = TestApp::spawn_with(Options {
         port: Some(port),
@@ -58,7 +60,7 @@ pub(crate) async fn virtual_authenticator(browser: &Browser) -> (Cdp, String) {
 
 /// Signs out with the form on "我的" (submitted by script: a click at the foot of a phone-sized
 /// page can land on the fixed tab bar while the passkey list is still growing above it).
-async fn sign_out(browser: &Browser) {
+pub(crate) async fn sign_out(browser: &Browser) {
     browser.goto("/app/me").await;
     browser.el("form.logout button").await;
     browser
@@ -68,7 +70,7 @@ async fn sign_out(browser: &Browser) {
 }
 
 /// Clicks "使用指纹/面容登录" and answers whether it signed in (else the error is shown).
-async fn sign_in_with_passkey(browser: &Browser) -> bool {
+pub(crate) async fn sign_in_with_passkey(browser: &Browser) -> bool {
     browser.goto("/login").await;
     browser
         .wait_for("!document.getElementById('passkey-login').hidden")

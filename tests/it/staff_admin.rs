@@ -443,3 +443,72 @@ async fn the_console_people_page_creates_staff_and_hands_over_a_reset_link() {
     let (status, _) = sign_in(&app, "rev2web", NEW_PASSWORD).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+/// Issue 16's journey, the office's half, in Chromium: an administrator creates a level-2
+/// reviewer in the console and sends a reset link; the reviewer sets a password through it,
+/// signs in and sees the level-2 queue.
+#[tokio::test]
+async fn an_admin_creates_a_level2_reviewer_in_the_console_who_signs_in_and_sees_the_queue() {
+    let app = TestApp::spawn().await;
+    app.create_user("adm", "管理员", &[Role::Admin]).await;
+    let Some(b) = crate::browser::Browser::start(&app.addr, 1280, 900).await else {
+        return;
+    };
+    b.sign_in("adm").await;
+    b.goto("/console/people").await;
+    b.fill("#new-staff input[name=username]", "rev2new").await;
+    b.fill("#new-staff input[name=name]", "二级审核员").await;
+    b.click("#new-staff input[name=role_reviewer2]").await;
+    b.click("#new-staff button[type=submit]").await;
+    let mut id = None;
+    for _ in 0..100 {
+        id = sqlx::query_scalar::<_, i64>("SELECT id FROM users WHERE username = 'rev2new'")
+            .fetch_optional(&app.db.pool)
+            .await
+            .unwrap();
+        if id.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let id = id.expect("the console created the person");
+    let roles: Vec<String> =
+        sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
+            .bind(id)
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(roles, ["reviewer2"]);
+    b.wait_for("document.readyState === 'complete'").await;
+    b.click(&format!(
+        "form[action='/console/people/{id}'] button[value=reset_link]"
+    ))
+    .await;
+    b.wait_for("document.querySelector('#reset-link .reset-url') !== null")
+        .await;
+    let url = b.text("#reset-link .reset-url").await;
+    assert!(url.starts_with("/password-reset/link/"), "{url}");
+    b.stop().await;
+
+    let Some(r) = crate::browser::Browser::start(&app.addr, 375, 812).await else {
+        return;
+    };
+    r.goto(&url).await;
+    assert_eq!(r.text("#reset-username").await, "rev2new");
+    r.fill("#reset-password", "a-new-passphrase-2026").await;
+    r.click("#reset-submit").await;
+    r.wait_for("location.pathname !== '/password-reset/link/' + location.pathname.split('/').pop() || document.getElementById('reset-notice') !== null")
+        .await;
+    r.sign_in_with("rev2new", "a-new-passphrase-2026").await;
+    r.goto("/console/review?level=2").await;
+    r.wait_for("document.readyState === 'complete'").await;
+    assert_eq!(r.path().await, "/console/review");
+    assert!(
+        r.script("return document.getElementById('waiting') !== null")
+            .await
+            .as_bool()
+            .unwrap(),
+        "the level-2 queue shows"
+    );
+    r.stop().await;
+}
