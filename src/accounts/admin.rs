@@ -316,6 +316,13 @@ pub async fn update(
         None => None,
     };
     let mut tx = state.db.begin().await?;
+    if state.db.backend == crate::db::Backend::Postgres {
+        // Two admins demoting each other at once must not both see the other one still
+        // there: changes to people queue here (SQLite has one writer at a time already).
+        sqlx::query("SELECT pg_advisory_xact_lock(4242002)")
+            .execute(&mut *tx)
+            .await?;
+    }
     let before = load(&mut tx, id).await?;
     let new_roles: Vec<Role> = match new_staff {
         Some(staff) => Role::ALL

@@ -512,3 +512,45 @@ async fn an_admin_creates_a_level2_reviewer_in_the_console_who_signs_in_and_sees
     );
     r.stop().await;
 }
+
+/// Two administrators demoting each other at the same moment: one wins, and one active
+/// administrator is left (PostgreSQL queues changes to people on a lock; SQLite has one writer).
+#[tokio::test]
+async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
+    let app = TestApp::spawn().await;
+    for round in 0..3 {
+        let (a_name, b_name) = (format!("adm_a{round}"), format!("adm_b{round}"));
+        let a = app.create_user(&a_name, "甲", &[Role::Admin]).await;
+        let b = app.create_user(&b_name, "乙", &[Role::Admin]).await;
+        // Only these two are admins this round.
+        sqlx::query("DELETE FROM user_roles WHERE role = 'admin' AND user_id NOT IN ($1, $2)")
+            .bind(a)
+            .bind(b)
+            .execute(&app.db.pool)
+            .await
+            .unwrap();
+        let (ta, tb) = (app.login(&a_name).await, app.login(&b_name).await);
+        let demote = |token: String, id: i64| {
+            let app = &app;
+            async move {
+                app.call(
+                    Method::PATCH,
+                    &format!("/api/v1/admin/users/{id}"),
+                    Some(&token),
+                    Some(json!({"roles": ["reviewer1"]})),
+                )
+                .await
+            }
+        };
+        let (ra, rb) = tokio::join!(demote(ta, b), demote(tb, a));
+        let oks = [&ra, &rb].iter().filter(|r| r.0 == StatusCode::OK).count();
+        assert_eq!(oks, 1, "round {round}: {ra:?} {rb:?}");
+        let admins: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM user_roles r JOIN users u ON u.id = r.user_id WHERE r.role = 'admin' AND u.active = 1",
+        )
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(admins, 1, "round {round}");
+    }
+}
