@@ -230,8 +230,18 @@ impl TestApp {
     }
 
     /// Runs the `medclaim` binary against this app's data directory and database.
+    /// Runs the command line beside this running server. Known issue, not yet understood: on a
+    /// loaded machine a command against the server's SQLite file is sometimes refused at once
+    /// with "database is locked" (the busy timeout does not apply); the refusal is printed and
+    /// the command run once more, so this stays visible without failing unrelated tests.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
-        run_cli(&self.data_dir, &self.database_url, args, stdin)
+        let out = run_cli(&self.data_dir, &self.database_url, args, stdin);
+        if String::from_utf8_lossy(&out.stderr).contains("database is locked") {
+            eprintln!("medclaim {args:?} was refused with 'database is locked'; running it again");
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            return run_cli(&self.data_dir, &self.database_url, args, stdin);
+        }
+        out
     }
 }
 
