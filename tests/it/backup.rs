@@ -75,11 +75,7 @@ async fn a_backup_taken_during_writes_restores_everything_it_copied() {
     let backup_dir = target.path().join("b1");
     let (data_dir, url) = (app.data_dir.clone(), app.database_url.clone());
     let dir_arg = backup_dir.to_string_lossy().into_owned();
-    let taken = tokio::task::spawn_blocking(move || {
-        run_cli(&data_dir, &url, &["backup", "--to", &dir_arg], None)
-    })
-    .await
-    .unwrap();
+    let taken = run_cli(&data_dir, &url, &["backup", "--to", &dir_arg], None).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     let written = writing.await.unwrap();
@@ -107,9 +103,9 @@ async fn a_backup_taken_during_writes_restores_everything_it_copied() {
     let fresh = tempfile::tempdir().unwrap();
     let fresh_url = fresh_database_url(fresh.path()).await;
     let arg = backup_dir.to_string_lossy().into_owned();
-    let restored = run_cli(fresh.path(), &fresh_url, &["restore", "--from", &arg], None);
+    let restored = run_cli(fresh.path(), &fresh_url, &["restore", "--from", &arg], None).await;
     assert!(restored.status.success(), "{}", out(&restored));
-    let verified = run_cli(fresh.path(), &fresh_url, &["audit", "verify"], None);
+    let verified = run_cli(fresh.path(), &fresh_url, &["audit", "verify"], None).await;
     assert!(verified.status.success(), "{}", out(&verified));
     assert!(
         out(&verified).contains("audit log intact"),
@@ -169,15 +165,15 @@ async fn a_damaged_backup_or_an_occupied_target_is_refused() {
     let target = tempfile::tempdir().unwrap();
     let backup_dir = target.path().join("b");
     let arg = backup_dir.to_string_lossy().into_owned();
-    let taken = app.cli(&["backup", "--to", &arg], None);
+    let taken = app.cli(&["backup", "--to", &arg], None).await;
     assert!(taken.status.success(), "{}", out(&taken));
     // Not into a directory that holds something already.
-    let again = app.cli(&["backup", "--to", &arg], None);
+    let again = app.cli(&["backup", "--to", &arg], None).await;
     assert!(!again.status.success());
     assert!(out(&again).contains("not empty"), "{}", out(&again));
 
     // Not into the live data directory and database.
-    let occupied = app.cli(&["restore", "--from", &arg], None);
+    let occupied = app.cli(&["restore", "--from", &arg], None).await;
     assert!(!occupied.status.success());
     assert!(out(&occupied).contains("empty"), "{}", out(&occupied));
 
@@ -200,7 +196,7 @@ async fn a_damaged_backup_or_an_occupied_target_is_refused() {
     std::fs::write(&file, &bytes).unwrap();
     let fresh = tempfile::tempdir().unwrap();
     let fresh_url = fresh_database_url(fresh.path()).await;
-    let refused = run_cli(fresh.path(), &fresh_url, &["restore", "--from", &arg], None);
+    let refused = run_cli(fresh.path(), &fresh_url, &["restore", "--from", &arg], None).await;
     assert!(!refused.status.success());
     assert!(
         out(&refused).contains("damaged backup") && out(&refused).contains("SHA-256"),
@@ -213,7 +209,7 @@ async fn a_damaged_backup_or_an_occupied_target_is_refused() {
     bytes[last] ^= 0x01;
     std::fs::write(&file, &bytes).unwrap();
     std::fs::write(shard.join("extra"), b"x").unwrap();
-    let refused = run_cli(fresh.path(), &fresh_url, &["restore", "--from", &arg], None);
+    let refused = run_cli(fresh.path(), &fresh_url, &["restore", "--from", &arg], None).await;
     assert!(!refused.status.success());
     assert!(
         out(&refused).contains("not in manifest.json"),
@@ -222,7 +218,7 @@ async fn a_damaged_backup_or_an_occupied_target_is_refused() {
     );
     std::fs::remove_file(shard.join("extra")).unwrap();
     // Repaired, it restores.
-    let restored = run_cli(fresh.path(), &fresh_url, &["restore", "--from", &arg], None);
+    let restored = run_cli(fresh.path(), &fresh_url, &["restore", "--from", &arg], None).await;
     assert!(restored.status.success(), "{}", out(&restored));
     assert!(
         out(&restored).contains("1 case(s), 2 file(s)"),
@@ -259,7 +255,8 @@ async fn a_backup_of_an_s3_store_restores_into_an_empty_bucket_prefix() {
         &["backup", "--to", &arg],
         None,
         &with_store("s3://backups/live"),
-    );
+    )
+    .await;
     assert!(taken.status.success(), "{}", out(&taken));
     assert!(out(&taken).contains("2 file(s)"), "{}", out(&taken));
 
@@ -272,7 +269,8 @@ async fn a_backup_of_an_s3_store_restores_into_an_empty_bucket_prefix() {
         &["restore", "--from", &arg],
         None,
         &with_store("s3://backups/live"),
-    );
+    )
+    .await;
     assert!(!occupied.status.success());
     assert!(
         out(&occupied).contains("s3://backups/live is not empty"),
@@ -285,9 +283,10 @@ async fn a_backup_of_an_s3_store_restores_into_an_empty_bucket_prefix() {
         &["restore", "--from", &arg],
         None,
         &with_store("s3://backups/restored"),
-    );
+    )
+    .await;
     assert!(restored.status.success(), "{}", out(&restored));
-    let verified = run_cli(fresh.path(), &fresh_url, &["audit", "verify"], None);
+    let verified = run_cli(fresh.path(), &fresh_url, &["audit", "verify"], None).await;
     assert!(verified.status.success(), "{}", out(&verified));
     let restored_store = FileStore::at(
         "s3://backups/restored",

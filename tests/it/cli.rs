@@ -25,21 +25,23 @@ fn valid_id(first17: &str) -> String {
 #[tokio::test]
 async fn user_add_then_sign_in_and_passwd() {
     let app = TestApp::spawn().await;
-    let out = app.cli(
-        &[
-            "user",
-            "add",
-            "--username",
-            "boss",
-            "--name",
-            "Boss",
-            "--role",
-            "admin",
-            "--role",
-            "finance",
-        ],
-        Some("s3cret-pass\n"),
-    );
+    let out = app
+        .cli(
+            &[
+                "user",
+                "add",
+                "--username",
+                "boss",
+                "--name",
+                "Boss",
+                "--role",
+                "admin",
+                "--role",
+                "finance",
+            ],
+            Some("s3cret-pass\n"),
+        )
+        .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let (status, body) = app
         .call(
@@ -55,54 +57,62 @@ async fn user_add_then_sign_in_and_passwd() {
         serde_json::json!(["admin", "finance"])
     );
 
-    let out = app.cli(
-        &[
-            "user",
-            "add",
-            "--username",
-            "boss",
-            "--name",
-            "Boss",
-            "--role",
-            "admin",
-        ],
-        Some("another-pass\n"),
-    );
+    let out = app
+        .cli(
+            &[
+                "user",
+                "add",
+                "--username",
+                "boss",
+                "--name",
+                "Boss",
+                "--role",
+                "admin",
+            ],
+            Some("another-pass\n"),
+        )
+        .await;
     assert!(!out.status.success(), "duplicate user must fail");
-    let out = app.cli(
-        &[
-            "user",
-            "add",
-            "--username",
-            "x",
-            "--name",
-            "X",
-            "--role",
-            "root",
-        ],
-        Some("another-pass\n"),
-    );
+    let out = app
+        .cli(
+            &[
+                "user",
+                "add",
+                "--username",
+                "x",
+                "--name",
+                "X",
+                "--role",
+                "root",
+            ],
+            Some("another-pass\n"),
+        )
+        .await;
     assert!(!out.status.success());
-    let out = app.cli(
-        &[
-            "user",
-            "add",
-            "--username",
-            "y",
-            "--name",
-            "Y",
-            "--role",
-            "admin",
-        ],
-        Some("short\n"),
-    );
+    let out = app
+        .cli(
+            &[
+                "user",
+                "add",
+                "--username",
+                "y",
+                "--name",
+                "Y",
+                "--role",
+                "admin",
+            ],
+            Some("short\n"),
+        )
+        .await;
     assert!(!out.status.success());
     assert!(stderr(&out).contains("password"), "{}", stderr(&out));
 
-    let out = app.cli(
-        &["user", "passwd", "--username", "boss"],
-        Some("brand-new-pass\n"),
-    );
+    let out = app
+        .cli(
+            &["user", "passwd", "--username", "boss"],
+            Some("brand-new-pass\n"),
+        )
+        .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let (status, _) = app
         .call(
@@ -131,7 +141,9 @@ async fn import_with_bad_rows_applies_nothing_and_names_them() {
         valid_id("11010520000303123"),
     );
     std::fs::write(&file, bad).unwrap();
-    let out = app.cli(&["import", "students", file.to_str().unwrap()], None);
+    let out = app
+        .cli(&["import", "students", file.to_str().unwrap()], None)
+        .await;
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("line 3, column student_id"), "{err}");
@@ -154,14 +166,18 @@ async fn import_is_idempotent_and_coverage_needs_students() {
     let file = app.data_dir.join("roster.csv");
     // With a UTF-8 BOM, as Excel writes it.
     std::fs::write(&file, format!("\u{feff}{ROSTER}")).unwrap();
-    let out = app.cli(&["import", "students", file.to_str().unwrap()], None);
+    let out = app
+        .cli(&["import", "students", file.to_str().unwrap()], None)
+        .await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("2 created, 0 updated, 0 unchanged"),
         "{}",
         stdout(&out)
     );
-    let out = app.cli(&["import", "students", file.to_str().unwrap()], None);
+    let out = app
+        .cli(&["import", "students", file.to_str().unwrap()], None)
+        .await;
     assert!(
         stdout(&out).contains("0 created, 0 updated, 2 unchanged"),
         "{}",
@@ -180,7 +196,9 @@ async fn import_is_idempotent_and_coverage_needs_students() {
         "student_id,year\n2024001,2026\n2024002,二〇二六\n2099999,2026\n",
     )
     .unwrap();
-    let out = app.cli(&["import", "coverage", cov.to_str().unwrap()], None);
+    let out = app
+        .cli(&["import", "coverage", cov.to_str().unwrap()], None)
+        .await;
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
@@ -192,9 +210,13 @@ async fn import_is_idempotent_and_coverage_needs_students() {
         "{err}"
     );
     std::fs::write(&cov, "student_id,year\n2024001,2026\n2024002,2026\n").unwrap();
-    let out = app.cli(&["import", "coverage", cov.to_str().unwrap()], None);
+    let out = app
+        .cli(&["import", "coverage", cov.to_str().unwrap()], None)
+        .await;
     assert!(stdout(&out).contains("2 created"), "{}", stdout(&out));
-    let out = app.cli(&["import", "coverage", cov.to_str().unwrap()], None);
+    let out = app
+        .cli(&["import", "coverage", cov.to_str().unwrap()], None)
+        .await;
     assert!(
         stdout(&out).contains("0 created, 0 updated, 2 unchanged"),
         "{}",
@@ -221,7 +243,9 @@ async fn import_reads_xlsx() {
     sheet.write_string(1, 4, "11010519491231002X").unwrap();
     sheet.write_string(1, 5, "在读").unwrap();
     book.save(&path).unwrap();
-    let out = app.cli(&["import", "students", path.to_str().unwrap()], None);
+    let out = app
+        .cli(&["import", "students", path.to_str().unwrap()], None)
+        .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let name: String = sqlx::query_scalar("SELECT name FROM users WHERE username = '2024007'")
         .fetch_one(&app.db.pool)
@@ -236,7 +260,8 @@ async fn audit_verify_catches_edits_deletions_and_reordering() {
     let file = app.data_dir.join("roster.csv");
     std::fs::write(&file, ROSTER).unwrap();
     for _ in 0..2 {
-        app.cli(&["import", "students", file.to_str().unwrap()], None);
+        app.cli(&["import", "students", file.to_str().unwrap()], None)
+            .await;
     }
     app.cli(
         &[
@@ -250,12 +275,14 @@ async fn audit_verify_catches_edits_deletions_and_reordering() {
             "admin",
         ],
         Some("password-1\n"),
-    );
+    )
+    .await;
     app.cli(
         &["user", "passwd", "--username", "a1"],
         Some("password-2\n"),
-    );
-    let out = app.cli(&["audit", "verify"], None);
+    )
+    .await;
+    let out = app.cli(&["audit", "verify"], None).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("intact: 4 event(s)"),
@@ -272,7 +299,7 @@ async fn audit_verify_catches_edits_deletions_and_reordering() {
         .execute(&app.db.pool)
         .await
         .unwrap();
-    let out = app.cli(&["audit", "verify"], None);
+    let out = app.cli(&["audit", "verify"], None).await;
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("BROKEN at event 2"),
@@ -284,7 +311,7 @@ async fn audit_verify_catches_edits_deletions_and_reordering() {
         .execute(&app.db.pool)
         .await
         .unwrap();
-    assert!(app.cli(&["audit", "verify"], None).status.success());
+    assert!(app.cli(&["audit", "verify"], None).await.status.success());
 
     // Reordered: two events swap places.
     sqlx::query("UPDATE audit_events SET seq = -2 WHERE seq = 2")
@@ -299,7 +326,7 @@ async fn audit_verify_catches_edits_deletions_and_reordering() {
         .execute(&app.db.pool)
         .await
         .unwrap();
-    let out = app.cli(&["audit", "verify"], None);
+    let out = app.cli(&["audit", "verify"], None).await;
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("BROKEN at event 2"),
@@ -318,21 +345,21 @@ async fn audit_verify_catches_edits_deletions_and_reordering() {
         .execute(&app.db.pool)
         .await
         .unwrap();
-    assert!(app.cli(&["audit", "verify"], None).status.success());
+    assert!(app.cli(&["audit", "verify"], None).await.status.success());
 
     // Deleted in the middle, then at the tail.
     sqlx::query("DELETE FROM audit_events WHERE seq = 4")
         .execute(&app.db.pool)
         .await
         .unwrap();
-    let out = app.cli(&["audit", "verify"], None);
+    let out = app.cli(&["audit", "verify"], None).await;
     assert!(!out.status.success());
     assert!(stderr(&out).contains("tail deleted"), "{}", stderr(&out));
     sqlx::query("DELETE FROM audit_events WHERE seq = 2")
         .execute(&app.db.pool)
         .await
         .unwrap();
-    let out = app.cli(&["audit", "verify"], None);
+    let out = app.cli(&["audit", "verify"], None).await;
     assert!(
         stderr(&out).contains("BROKEN at event 2"),
         "{}",
@@ -344,13 +371,17 @@ async fn audit_verify_catches_edits_deletions_and_reordering() {
 #[tokio::test]
 async fn cli_reports_failures_clearly() {
     let app = TestApp::spawn().await;
-    let out = app.cli(&["import", "students", "/no/such/file.csv"], None);
+    let out = app
+        .cli(&["import", "students", "/no/such/file.csv"], None)
+        .await;
     assert!(!out.status.success());
     assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
-    let out = app.cli(
-        &["user", "passwd", "--username", "ghost"],
-        Some("long-enough-pw\n"),
-    );
+    let out = app
+        .cli(
+            &["user", "passwd", "--username", "ghost"],
+            Some("long-enough-pw\n"),
+        )
+        .await;
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("no user named ghost"),

@@ -229,42 +229,58 @@ impl TestApp {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
-    /// Runs the `medclaim` binary against this app's data directory and database.
-    /// Runs the command line beside this running server. Known issue, not yet understood: on a
-    /// loaded machine a command against the server's SQLite file is sometimes refused at once
-    /// with "database is locked" (the busy timeout does not apply); the refusal is printed and
-    /// the command run once more, so this stays visible without failing unrelated tests.
-    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
-        let out = run_cli(&self.data_dir, &self.database_url, args, stdin);
-        if String::from_utf8_lossy(&out.stderr).contains("database is locked") {
-            eprintln!("medclaim {args:?} was refused with 'database is locked'; running it again");
-            std::thread::sleep(std::time::Duration::from_millis(500));
-            return run_cli(&self.data_dir, &self.database_url, args, stdin);
-        }
-        out
+    /// Runs the `medclaim` binary against this app's data directory and database, beside the
+    /// running server. Awaited, never blocking: the server runs on this test's runtime, and a
+    /// test thread blocked on the child would stall a server transaction holding SQLite's write
+    /// lock, so the command would wait out the busy timeout and fail with "database is locked".
+    pub async fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        run_cli(&self.data_dir, &self.database_url, args, stdin).await
     }
 }
 
-pub fn run_cli(
+pub async fn run_cli(
     data_dir: &std::path::Path,
     database_url: &str,
     args: &[&str],
     stdin: Option<&str>,
 ) -> std::process::Output {
-    run_cli_env(data_dir, database_url, args, stdin, &[])
+    run_cli_env(data_dir, database_url, args, stdin, &[]).await
 }
 
-/// [`run_cli`] with more environment variables.
-pub fn run_cli_env(
+/// [`run_cli`] with more environment variables. The child is waited for on the blocking pool,
+/// so a server spawned on the test's runtime keeps answering meanwhile.
+pub async fn run_cli_env(
     data_dir: &std::path::Path,
     database_url: &str,
     args: &[&str],
     stdin: Option<&str>,
     envs: &[(&str, &str)],
 ) -> std::process::Output {
+    let data_dir = data_dir.to_path_buf();
+    let database_url = database_url.to_string();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let stdin = stdin.map(str::to_string);
+    let envs: Vec<(String, String)> = envs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        run_cli_blocking(&data_dir, &database_url, &args, stdin.as_deref(), &envs)
+    })
+    .await
+    .expect("medclaim runner")
+}
+
+fn run_cli_blocking(
+    data_dir: &std::path::Path,
+    database_url: &str,
+    args: &[String],
+    stdin: Option<&str>,
+    envs: &[(String, String)],
+) -> std::process::Output {
     use std::io::Write;
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_medclaim"));
-    cmd.envs(envs.iter().copied());
+    cmd.envs(envs.iter().map(|(k, v)| (k, v)));
     cmd.args(args)
         .arg("--data-dir")
         .arg(data_dir)

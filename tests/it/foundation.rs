@@ -557,5 +557,5 @@ async fn demo_is_idempotent_and_has_cases_in_every_state() {
         .map(|m| m["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["amount_differs", "unpaid_overdue"], "{report}");
-    assert!(app.cli(&["audit", "verify"], None).status.success());
+    assert!(app.cli(&["audit", "verify"], None).await.status.success());
 }

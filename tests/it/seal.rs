@@ -341,8 +341,8 @@ fn assert_sqlite_file_clean(app: &TestApp, texts: &[String]) {
     }
 }
 
-fn audit_verifies(app: &TestApp) {
-    let out = app.cli(&["audit", "verify"], None);
+async fn audit_verifies(app: &TestApp) {
+    let out = app.cli(&["audit", "verify"], None).await;
     assert!(
         out.status.success(),
         "{}",
@@ -373,7 +373,7 @@ async fn normal_use_stores_no_medical_plaintext() {
     let texts = medical_texts(&u.app).await;
     assert!(texts.iter().any(|t| t == MESSAGE));
     assert_sqlite_file_clean(&u.app, &texts);
-    audit_verifies(&u.app);
+    audit_verifies(&u.app).await;
 }
 
 /// Writes the database and the upload directory back the way they were before sealing:
@@ -466,7 +466,7 @@ async fn a_database_written_before_sealing_is_sealed_on_start() {
     );
 
     // What `serve` does on start, through the binary.
-    let out = u.app.cli(&["migrate"], None);
+    let out = u.app.cli(&["migrate"], None).await;
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
@@ -490,10 +490,10 @@ async fn a_database_written_before_sealing_is_sealed_on_start() {
         before,
         "cases, files, messages, inboxes, exports and the ledger read as before"
     );
-    audit_verifies(&u.app);
+    audit_verifies(&u.app).await;
 
     // Idempotent: a second start seals nothing more.
-    let again = u.app.cli(&["migrate"], None);
+    let again = u.app.cli(&["migrate"], None).await;
     let stdout = String::from_utf8_lossy(&again.stdout).to_string();
     assert!(
         stdout.contains("0 value(s) and 0 file(s) sealed"),

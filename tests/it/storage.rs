@@ -308,7 +308,7 @@ async fn storage_migrate_copies_a_directory_store_to_s3_and_checks_every_hash() 
 
     let env: Vec<(&str, String)> = moto.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let migrate = || {
+    let migrate = || async {
         run_cli_env(
             &app.data_dir,
             &app.database_url,
@@ -316,8 +316,9 @@ async fn storage_migrate_copies_a_directory_store_to_s3_and_checks_every_hash() 
             None,
             &env,
         )
+        .await
     };
-    let first = migrate();
+    let first = migrate().await;
     assert!(first.status.success(), "{}", out(&first));
     assert!(
         out(&first).contains("4 file(s) in file://")
@@ -338,7 +339,7 @@ async fn storage_migrate_copies_a_directory_store_to_s3_and_checks_every_hash() 
 
     // Run again: nothing to copy; a damaged copy in the bucket is replaced.
     dest.put(&names[0], b"damaged".to_vec()).await.unwrap();
-    let second = migrate();
+    let second = migrate().await;
     assert!(second.status.success(), "{}", out(&second));
     assert!(
         out(&second).contains("1 copied, 3 already there, 4 verified"),
@@ -352,7 +353,7 @@ async fn storage_migrate_copies_a_directory_store_to_s3_and_checks_every_hash() 
         .put(&bad, b"not what the name says".to_vec())
         .await
         .unwrap();
-    let third = migrate();
+    let third = migrate().await;
     assert!(!third.status.success());
     assert!(out(&third).contains("hash mismatch"), "{}", out(&third));
     source.delete(&bad).await.unwrap();
@@ -368,7 +369,8 @@ async fn storage_migrate_copies_a_directory_store_to_s3_and_checks_every_hash() 
         &["storage", "migrate", "--to", "s3://migrated/other"],
         None,
         &env,
-    );
+    )
+    .await;
     assert_eq!(fourth.status.code(), Some(4), "{}", out(&fourth));
     assert!(
         out(&fourth).contains(&format!("missing: {gone}")),
