@@ -48,7 +48,9 @@ pub struct NewCase {
     /// `YYYY-MM-DD`.
     #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub visit_date: String,
-    /// 0 unrated, 1–3, when the student knows it.
+    /// 0 unrated, 1–3, when the student knows it. A hospital on the designated list
+    /// (`GET /api/v1/hospitals-list`) is stored under the list's name with the list's level,
+    /// whatever was sent.
     #[schema(minimum = 0, maximum = 3)]
     pub hospital_level: Option<i64>,
 }

@@ -54,6 +54,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0014_sessions_device",
         include_str!("../../migrations/0014_sessions_device.sql"),
     ),
+    (
+        "0017_designated_hospitals",
+        include_str!("../../migrations/0017_designated_hospitals.sql"),
+    ),
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {

@@ -17,6 +17,7 @@ mod console;
 mod contract;
 mod foundation;
 mod gateway;
+mod hospitals;
 mod hub;
 mod insurers;
 mod intake;
