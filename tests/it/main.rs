@@ -23,6 +23,7 @@ mod insurers;
 mod intake;
 mod ledger;
 mod lifecycle;
+mod notice_files;
 mod outbox;
 mod partners;
 mod passkeys;
