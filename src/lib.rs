@@ -13,6 +13,7 @@ pub mod app;
 pub mod audit;
 pub mod backup;
 pub mod booking;
+pub mod branding;
 pub mod claims;
 pub mod config;
 pub mod crypto;

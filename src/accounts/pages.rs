@@ -87,6 +87,13 @@ async fn passkey_login(
     }
 }
 
+/// The branding for the login page; a failed read shows the product's own.
+async fn brand(state: &AppState) -> crate::http::web::Branding {
+    crate::http::web::brand::load(&state.db.pool)
+        .await
+        .unwrap_or_default()
+}
+
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {
@@ -98,6 +105,8 @@ struct LoginPage {
     providers: Vec<Provider>,
     /// "首次登录？激活账号", where no campus sign-on is configured.
     activation: bool,
+    /// The university's and the office's names, contact and logo.
+    brand: crate::http::web::Branding,
 }
 
 struct Provider {
@@ -161,6 +170,7 @@ async fn login_form(
             error: None,
             providers: providers(&state, tr, &headers),
             activation: !state.settings.sso.campus(),
+            brand: brand(&state).await,
         }),
     )
         .into_response()
@@ -185,6 +195,7 @@ async fn login_submit(
     let secure = state.settings.secure_cookies;
     let buttons = providers(&state, tr, &headers);
     let activation = !state.settings.sso.campus();
+    let branding = brand(&state).await;
     let again = |jar: CookieJar, status: StatusCode, code: ErrorCode, username: String| {
         let (jar, token) = csrf::pre_session_token(jar, secure);
         let page = LoginPage {
@@ -194,6 +205,7 @@ async fn login_submit(
             error: Some(tr.t(code.message_key())),
             providers: buttons,
             activation,
+            brand: branding,
         };
         (status, jar, render(&page)).into_response()
     };

@@ -54,6 +54,8 @@ struct StudentPage<'a> {
     cases: Vec<BookableCase>,
     slots: Vec<SlotView>,
     bookings: Vec<BookingView>,
+    /// Where to hand in and when the office is open.
+    brand: crate::http::web::Branding,
 }
 
 async fn student_page(
@@ -88,6 +90,9 @@ async fn student_page(
         cases,
         slots: slots.into_iter().map(SlotView::from).collect(),
         bookings: bookings.into_iter().map(BookingView::from).collect(),
+        brand: crate::http::web::brand::load(&state.db.pool)
+            .await
+            .unwrap_or_default(),
     })
 }
 

@@ -162,6 +162,8 @@ pub struct StudentHome<'a> {
     /// Visits hospitals pushed for this person, to claim in one tap.
     pub visits: Vec<crate::gateway::store::VisitView>,
     pub cases: Vec<CaseView>,
+    /// Where and when to reach the office.
+    pub brand: crate::http::web::Branding,
 }
 
 pub async fn home(State(state): State<AppState>, tr: Tr, PageUser(user): PageUser) -> Response {
@@ -177,6 +179,9 @@ pub async fn home(State(state): State<AppState>, tr: Tr, PageUser(user): PageUse
             notices,
             visits,
             cases,
+            brand: crate::http::web::brand::load(&state.db.pool)
+                .await
+                .unwrap_or_default(),
         }),
         Err(e) => error_page(tr, &user, e),
     }

@@ -58,6 +58,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0017_designated_hospitals",
         include_str!("../../migrations/0017_designated_hospitals.sql"),
     ),
+    (
+        "0019_branding",
+        include_str!("../../migrations/0019_branding.sql"),
+    ),
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {

@@ -524,3 +524,24 @@ pub async fn seed_designated_hospitals(state: &AppState) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The demo university's names and the office's contact, unless an admin set them.
+pub async fn seed_branding(state: &AppState) -> anyhow::Result<()> {
+    let now = crate::http::web::brand::load(&state.db.pool).await?;
+    if now != crate::http::web::Branding::default() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO branding (id, university_name, office_name, address, opening_hours, phone, updated_at)
+         VALUES (1, $1, $2, $3, $4, $5, $6)",
+    )
+    .bind("示范大学（演示）")
+    .bind("校医院医保办公室")
+    .bind("校医院门诊楼二层 203 室")
+    .bind("工作日 8:30–11:30，14:00–17:00")
+    .bind("010-6275 0000")
+    .bind(crate::db::now_ms())
+    .execute(&state.db.pool)
+    .await?;
+    Ok(())
+}

@@ -215,6 +215,7 @@ pub async fn seed_all(
     history::seed_visits(&state).await?;
     history::seed_insurer(&state).await?;
     history::seed_designated_hospitals(&state).await?;
+    history::seed_branding(&state).await?;
     Ok(logins)
 }
 

@@ -131,7 +131,9 @@ async fn payouts_xlsx(
     Query(q): Query<ReportQuery>,
 ) -> AppResult<Response> {
     let (range, lang) = filters(&state, &user.lang, &q)?;
-    let fmt = PayoutFormatter::new(lang, state.settings.time_zone, state.keys.clone());
+    let org = crate::http::web::brand::load(&state.db.pool).await?.title();
+    let fmt =
+        PayoutFormatter::new(lang, state.settings.time_zone, state.keys.clone()).with_org(org);
     let (tx, mut rx) = mpsc::channel(1024);
     let writer = tokio::task::spawn_blocking(move || {
         export::payouts_xlsx(std::iter::from_fn(|| rx.blocking_recv()), fmt)
@@ -231,9 +233,11 @@ async fn statistics_xlsx(
 ) -> AppResult<Response> {
     let (range, lang) = filters(&state, &user.lang, &q)?;
     let stats = statistics(&state, &range).await?;
-    let file = tokio::task::spawn_blocking(move || export::statistics_xlsx(&stats, lang))
-        .await
-        .context("statistics writer")??;
+    let org = crate::http::web::brand::load(&state.db.pool).await?.title();
+    let file =
+        tokio::task::spawn_blocking(move || export::statistics_xlsx(&stats, lang, org.as_deref()))
+            .await
+            .context("statistics writer")??;
     xlsx_file_response(&format!("statistics_{}.xlsx", range.file_part()), file)
 }
 

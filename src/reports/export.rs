@@ -29,6 +29,8 @@ pub struct PayoutFormatter {
     keys: Keys,
     last_case: Option<i64>,
     last_student: Option<(i64, String, String)>,
+    /// "University · Office" for the print header, when set.
+    org: Option<String>,
 }
 
 impl PayoutFormatter {
@@ -39,7 +41,14 @@ impl PayoutFormatter {
             keys,
             last_case: None,
             last_student: None,
+            org: None,
         }
+    }
+
+    /// Prints `org` ("University · Office") at the top of every printed page.
+    pub fn with_org(mut self, org: Option<String>) -> PayoutFormatter {
+        self.org = org;
+        self
     }
 
     /// Finance sees phone and id number masked: the full values never leave in an export.
@@ -195,14 +204,31 @@ fn column_letter(col: u16) -> String {
     rust_xlsxwriter::utility::column_number_to_name(col)
 }
 
+/// The print header: the university and the office (centre) and the sheet's name (right).
+/// `&` starts a control code in Excel's header language, so it is doubled in the names.
+fn print_header(sheet: &mut Worksheet, org: Option<&str>) {
+    if let Some(org) = org {
+        sheet.set_header(format!("&C{}&R&A", org.replace('&', "&&")));
+    }
+}
+
+/// The workbook's properties name the university as the company.
+fn brand_workbook(book: &mut Workbook, org: Option<&str>) {
+    if let Some(org) = org {
+        book.set_properties(&rust_xlsxwriter::DocProperties::new().set_company(org));
+    }
+}
+
 /// The header row, widths and frozen header of a payout sheet.
 fn start_payout_sheet(
     sheet: &mut Worksheet,
     name: &str,
     headers: &[&str],
     formats: &Formats,
+    org: Option<&str>,
 ) -> anyhow::Result<()> {
     sheet.set_name(name)?;
+    print_header(sheet, org);
     for (col, (_, _, _, width)) in PAYOUT_COLUMNS.iter().enumerate() {
         sheet.set_column_width(col as u16, *width)?;
     }
@@ -231,11 +257,13 @@ where
         .filter(|(_, c)| c.2 == ColumnKind::Money)
         .map(|(i, _)| i as u16)
         .collect();
+    let org = fmt.org.clone();
     let mut book = Workbook::new();
+    brand_workbook(&mut book, org.as_deref());
     let mut sheets: Vec<(String, u32)> = Vec::new(); // (name, last data row, 0-based)
     let mut sheet_name = base_name.to_string();
     let mut sheet = book.add_worksheet_with_constant_memory()?;
-    start_payout_sheet(sheet, &sheet_name, &headers, &formats)?;
+    start_payout_sheet(sheet, &sheet_name, &headers, &formats, org.as_deref())?;
     let mut row_no: u32 = 0;
     let mut sums = vec![Cents::ZERO; PAYOUT_COLUMNS.len()];
     for row in rows {
@@ -244,7 +272,7 @@ where
             sheets.push((sheet_name.clone(), row_no));
             sheet_name = format!("{base_name} ({})", sheets.len() + 1);
             sheet = book.add_worksheet_with_constant_memory()?;
-            start_payout_sheet(sheet, &sheet_name, &headers, &formats)?;
+            start_payout_sheet(sheet, &sheet_name, &headers, &formats, org.as_deref())?;
             row_no = 0;
         }
         row_no += 1;
@@ -304,13 +332,19 @@ pub(crate) fn save_to_tempfile(book: &mut Workbook) -> anyhow::Result<std::fs::F
 }
 
 /// The statistics workbook: one sheet per section, each with a totals row of formulas.
-pub fn statistics_xlsx(stats: &Statistics, lang: Lang) -> anyhow::Result<std::fs::File> {
+pub fn statistics_xlsx(
+    stats: &Statistics,
+    lang: Lang,
+    org: Option<&str>,
+) -> anyhow::Result<std::fs::File> {
     let formats = Formats::new();
     let mut book = Workbook::new();
+    brand_workbook(&mut book, org);
     let headers = statistics_headers(lang);
     for section in stats.sections(lang) {
         let sheet = book.add_worksheet();
         sheet.set_name(section.title)?;
+        print_header(sheet, org);
         sheet.set_column_width(0, 28)?;
         sheet.write_string_with_format(0, 0, section.group_heading, &formats.header)?;
         for (i, h) in headers.iter().enumerate() {

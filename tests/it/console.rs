@@ -31,6 +31,7 @@ async fn each_role_sees_and_opens_exactly_its_pages() {
         "/console/notices",
         "/console/policy",
         "/console/hospitals-list",
+        "/console/branding",
         "/console/people",
         "/console/blacklist",
         "/console/imports",

@@ -11,6 +11,7 @@ mod architecture;
 mod audit_log;
 mod backup;
 mod booking;
+mod branding;
 mod browser;
 mod cli;
 mod console;

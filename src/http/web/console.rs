@@ -59,6 +59,7 @@ const PAGES: &[Page] = &[
         "hospitals_list.title",
         Admins::ROLES,
     ),
+    page("/console/branding", "branding.title", Admins::ROLES),
     page("/console/people", "staff.title", Admins::ROLES),
     page("/console/blacklist", "blacklist.title", Admins::ROLES),
     page("/console/imports", "console.imports", Admins::ROLES),
@@ -82,6 +83,8 @@ pub struct ConsoleFrame {
     pub next: String,
     pub ok: Option<String>,
     pub error: Option<String>,
+    /// "University · Office" when the office set it.
+    pub org: Option<String>,
 }
 
 fn split(url: &str) -> (&str, &str) {
@@ -151,6 +154,7 @@ impl ConsoleFrame {
             next: encode_component(&without_flash(here)),
             ok: None,
             error: None,
+            org: None,
         }
     }
 
@@ -194,7 +198,13 @@ impl FromRequestParts<AppState> for ConsoleFrame {
             .path_and_query()
             .map(|p| p.as_str())
             .unwrap_or("/console");
-        Ok(ConsoleFrame::new(Tr::from_parts(parts), &user, here))
+        let mut frame = ConsoleFrame::new(Tr::from_parts(parts), &user, here);
+        // The header's name is a courtesy: a failed read shows the product's own.
+        frame.org = super::brand::load(&state.db.pool)
+            .await
+            .ok()
+            .and_then(|b| b.title());
+        Ok(frame)
     }
 }
 

@@ -1,11 +1,13 @@
 //! Server-rendered pages: the login page, the student app (mobile-first) and the staff console
 //! (desktop), in Simplified Chinese by default and English on request. Assets are embedded.
 
+pub mod brand;
 mod console;
 pub mod csrf;
 mod flash;
 mod shell;
 
+pub use brand::Branding;
 pub use console::ConsoleFrame;
 pub use flash::{Flash, NoFields, back, error_text, safe_code};
 
