@@ -131,6 +131,7 @@ fn api_contexts() -> Vec<OpenApiRouter<AppState>> {
         crate::gateway::api::router(),
         crate::insurers::api::router(),
         crate::ledger::api::router(),
+        crate::payouts::api::router(),
         crate::reports::api::router(),
         crate::roster::api::router(),
     ]

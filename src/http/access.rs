@@ -116,6 +116,9 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/v1/files/{id}", Allow::SignedIn),
     rule("GET", "/api/v1/slots", Allow::SignedIn),
     rule("GET", "/api/v1/visits", Allow::SignedIn),
+    // One's payout account (SPEC §13 office): changing it needs a fresh authentication.
+    roles("GET", "/api/v1/me/payout-account", STUDENTS),
+    roles("PUT", "/api/v1/me/payout-account", STUDENTS),
     roles("GET", "/api/v1/cases", CLAIMANTS_AND_READERS),
     roles("POST", "/api/v1/cases", STUDENTS),
     roles("POST", "/api/v1/cases/from-visit", STUDENTS),
@@ -170,6 +173,16 @@ pub const RULES: &[Rule] = &[
     roles("PATCH", "/api/v1/admin/users/{id}", ADMINS),
     roles("POST", "/api/v1/admin/users/{id}/reset-link", ADMINS),
     roles("GET", "/api/v1/admin/ledger/cases", FINANCE),
+    // Paying students (issue 17 item 6): the transfer file needs a fresh authentication.
+    roles("GET", "/api/v1/admin/payout-batches", FINANCE),
+    roles("POST", "/api/v1/admin/payout-batches", FINANCE),
+    roles("GET", "/api/v1/admin/payout-batches/{id}", FINANCE),
+    roles("POST", "/api/v1/admin/payout-batches/{id}/paid", FINANCE),
+    roles(
+        "POST",
+        "/api/v1/admin/payout-batches/{id}/returned",
+        FINANCE,
+    ),
     roles("GET", "/api/v1/admin/reconciliation", FINANCE),
     roles("GET", "/api/v1/admin/reconciliation.xlsx", FINANCE),
     roles("GET", "/api/v1/admin/blacklist", ADMINS),

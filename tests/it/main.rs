@@ -25,6 +25,7 @@ mod lifecycle;
 mod outbox;
 mod partners;
 mod passkeys;
+mod payouts;
 mod reports;
 mod review;
 mod seal;
