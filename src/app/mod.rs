@@ -66,6 +66,7 @@ fn page_routes() -> Router<AppState> {
         .merge(crate::roster::pages::router())
         .merge(crate::reports::pages::router())
         .merge(crate::ledger::pages::router())
+        .merge(crate::payouts::pages::router())
         .merge(crate::sso::router())
 }
 

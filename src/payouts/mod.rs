@@ -11,6 +11,7 @@
 pub mod api;
 pub mod domain;
 pub mod export;
+pub mod pages;
 pub mod service;
 pub mod store;
 

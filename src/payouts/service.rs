@@ -127,7 +127,7 @@ pub async fn build_batch(
             .execute(&mut *tx)
             .await?;
     }
-    let waiting = store::waiting_cases(&mut tx, range.end_ms).await?;
+    let waiting = store::waiting_cases(&mut *tx, range.end_ms).await?;
     let (ready, skipped): (Vec<_>, Vec<_>) = waiting
         .into_iter()
         .map(|w| {
@@ -206,6 +206,19 @@ pub async fn build_batch(
     let mut detail = batch(state, batch_id).await?;
     detail.skipped = skipped;
     Ok(detail)
+}
+
+/// Cases waiting for payment that no batch can take yet (no account, or not fixed after a
+/// returned transfer), oldest hand-in first: the office chases these students.
+pub async fn unpayable(state: &AppState) -> AppResult<Vec<(WaitingRow, SkipReason)>> {
+    let waiting = store::waiting_cases(&state.db.pool, i64::MAX).await?;
+    Ok(waiting
+        .into_iter()
+        .filter_map(|w| {
+            let why = domain::skip_reason(w.account_updated_at, w.last_returned_at)?;
+            Some((w, why))
+        })
+        .collect())
 }
 
 /// The bank's transfer file was sent: the batch is paid, every case in it `paid`, and each

@@ -71,7 +71,10 @@ pub struct WaitingRow {
 /// Cases handed in before `before_ms` (the end of the "through" day), completed, not routed
 /// to an insurer, with something to pay, and in no batch that was not returned; oldest
 /// hand-in first.
-pub async fn waiting_cases(tx: &mut Tx, before_ms: i64) -> sqlx::Result<Vec<WaitingRow>> {
+pub async fn waiting_cases<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    before_ms: i64,
+) -> sqlx::Result<Vec<WaitingRow>> {
     sqlx::query_as(
         "SELECT c.id AS case_id, c.student_id, u.username, u.name AS student_name, c.payout_cents,
                 c.handed_in_at, a.bank_name, a.account_no_enc, a.holder_name,
@@ -87,7 +90,7 @@ pub async fn waiting_cases(tx: &mut Tx, before_ms: i64) -> sqlx::Result<Vec<Wait
          ORDER BY c.handed_in_at, c.id",
     )
     .bind(before_ms)
-    .fetch_all(&mut **tx)
+    .fetch_all(exec)
     .await
 }
 

@@ -628,3 +628,100 @@ async fn two_batches_built_at_once_never_share_a_case() {
         }
     }
 }
+
+/// The journey in Chromium: the student enters the payout account in "我的" (masked after
+/// saving), finance builds a batch in the console, downloads the transfer file after the inline
+/// step-up, marks the batch paid, and the student's case page says 已打款. axe-core finds
+/// nothing serious on the pages.
+#[tokio::test]
+async fn finance_pays_a_batch_in_the_console_and_the_student_sees_paid() {
+    let o = office().await;
+    let app = &o.app;
+    let zhang = app.student_named("2024001", "张三").await;
+    let (case, pay) = o.completed_case(&zhang, "BR-1", 80_000).await;
+    let Some(s) = crate::browser::Browser::start(&app.addr, 375, 812).await else {
+        return;
+    };
+    s.sign_in("2024001").await;
+    s.goto("/app/me").await;
+    s.click("#payout-account-link").await;
+    s.wait_for("document.getElementById('account-form') !== null")
+        .await;
+    assert!(s.text("#account-none").await.contains("尚未填写"));
+    s.assert_accessible("the payout account page").await;
+    s.fill("#bank-name", "中国工商银行").await;
+    s.fill("#account-no", "6222 0212 3456 7890 123").await;
+    s.fill("#holder-name", "张三").await;
+    s.click("#account-save").await;
+    s.wait_for("document.getElementById('account-masked') !== null")
+        .await;
+    assert_eq!(s.text("#account-masked").await, "6222 **** **** 0123");
+    s.stop().await;
+
+    let Some(f) = crate::browser::Browser::start(&app.addr, 1280, 900).await else {
+        return;
+    };
+    f.sign_in("cw").await;
+    f.goto("/console/payouts").await;
+    f.assert_accessible("the payouts console").await;
+    f.click("#build-batch").await;
+    f.wait_for("document.getElementById('batch-cases') !== null")
+        .await;
+    let yuan = format!("¥{}.{:02}", pay / 100, pay % 100);
+    assert_eq!(f.text("#batch-total").await, yuan);
+    let row = f
+        .text(&format!("#batch-cases tr[data-case='{case}']"))
+        .await;
+    assert!(
+        row.contains("6222 **** **** 0123") && row.contains("2024001"),
+        "{row}"
+    );
+    f.assert_accessible("a payout batch").await;
+
+    // The transfer file after the inline step-up.
+    age_sessions(app, "cw", 6 * 60).await;
+    f.click("#download-csv").await;
+    f.wait_for("document.getElementById('reauth-password') !== null")
+        .await;
+    f.fill("#reauth-password", PASSWORD).await;
+    f.click("#reauth-confirm").await;
+    let mut exports = 0;
+    for _ in 0..100 {
+        exports = sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'payout_batch.export'",
+        )
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+        if exports > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(exports, 1, "the file was fetched once, after the step-up");
+
+    f.click("#mark-paid").await;
+    // The page after building already had a notice: wait for the one after paying.
+    f.wait_for("document.getElementById('mark-paid') === null && document.getElementById('batch-status') !== null")
+        .await;
+    assert_eq!(f.text("#batch-status").await, "已打款");
+    assert_eq!(f.text("#flash-ok").await, "已标记为已打款，并已通知学生。");
+    assert!(
+        f.script("return document.getElementById('mark-paid') === null")
+            .await
+            .as_bool()
+            .unwrap()
+    );
+    f.stop().await;
+
+    let Some(s) = crate::browser::Browser::start(&app.addr, 375, 812).await else {
+        return;
+    };
+    s.sign_in("2024001").await;
+    s.goto(&format!("/app/cases/{case}")).await;
+    s.wait_for("document.readyState === 'complete'").await;
+    let page = s.text("main").await;
+    assert!(page.contains("已打款"), "{page}");
+    s.assert_accessible("a paid case").await;
+    s.stop().await;
+}
