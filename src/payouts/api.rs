@@ -343,7 +343,7 @@ async fn get_batch(
     let file = tokio::task::spawn_blocking(move || export::xlsx(&lines, lang, &sheet))
         .await
         .context("payout batch writer")??;
-    Ok(crate::reports::api::xlsx_file_response(&name, file)?)
+    crate::reports::api::xlsx_file_response(&name, file)
 }
 
 fn attachment(name: &str, mime: &'static str, body: Body) -> Response {
