@@ -7,7 +7,7 @@ use anyhow::Context;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -23,6 +23,7 @@ use crate::http::error::ErrorBodySchema as ErrorBody;
 use crate::http::web::rfc3339;
 use crate::http::{ApiJson, AppError, AppResult, AppState, ErrorCode};
 use crate::money::Cents;
+use crate::reports::api::{CSV_MIME, attachment};
 use crate::reports::domain::Lang;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -330,11 +331,8 @@ async fn get_batch(
     );
     if format == "csv" {
         let bytes = export::csv(&lines, lang)?;
-        return Ok(attachment(
-            &name,
-            crate::reports::api::CSV_MIME,
-            Body::from(bytes),
-        ));
+        let len = bytes.len() as u64;
+        return Ok(attachment(&name, CSV_MIME, Body::from(bytes), Some(len)));
     }
     let sheet = match lang {
         Lang::Zh => format!("打款批次{batch_id}"),
@@ -344,21 +342,6 @@ async fn get_batch(
         .await
         .context("payout batch writer")??;
     crate::reports::api::xlsx_file_response(&name, file)
-}
-
-fn attachment(name: &str, mime: &'static str, body: Body) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, mime.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-            (header::CACHE_CONTROL, "no-store".to_string()),
-        ],
-        body,
-    )
-        .into_response()
 }
 
 /// The transfers of the batch went out: every case in it becomes `paid` and its student is

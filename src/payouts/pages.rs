@@ -297,11 +297,16 @@ async fn paid_form(
     Path(id): Path<i64>,
     CsrfForm { user, form: _ }: CsrfForm<Empty>,
 ) -> Response {
-    let back = format!("/console/payouts/{id}");
-    match service::mark_paid(&state, &user, id).await {
-        Ok(_) => Redirect::to(&format!("{back}?ok=paid")).into_response(),
-        Err(e) => Redirect::to(&format!("{back}?error={}", e.code)).into_response(),
-    }
+    back_to_batch(id, service::mark_paid(&state, &user, id).await, "paid")
+}
+
+/// Back to the batch's page with the outcome as its one-time message.
+fn back_to_batch<T>(id: i64, done: crate::http::AppResult<T>, ok: &str) -> Response {
+    let to = match done {
+        Ok(_) => format!("/console/payouts/{id}?ok={ok}"),
+        Err(e) => format!("/console/payouts/{id}?error={}", e.code),
+    };
+    Redirect::to(&to).into_response()
 }
 
 #[derive(Deserialize)]
@@ -314,9 +319,6 @@ async fn returned_form(
     Path(id): Path<i64>,
     CsrfForm { user, form }: CsrfForm<ReturnedForm>,
 ) -> Response {
-    let back = format!("/console/payouts/{id}");
-    match service::mark_returned(&state, &user, id, &[form.case_id]).await {
-        Ok(_) => Redirect::to(&format!("{back}?ok=returned")).into_response(),
-        Err(e) => Redirect::to(&format!("{back}?error={}", e.code)).into_response(),
-    }
+    let done = service::mark_returned(&state, &user, id, &[form.case_id]).await;
+    back_to_batch(id, done, "returned")
 }

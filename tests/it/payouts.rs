@@ -91,6 +91,17 @@ impl Office {
         case["status"].as_str().unwrap_or_default().to_string()
     }
 
+    /// Finance records that the bank returned the transfer of `case` in batch `id`.
+    async fn returned(&self, id: i64, case: i64) -> (StatusCode, Value) {
+        self.app
+            .post(
+                &format!("{BATCHES}/{id}/returned"),
+                &self.finance.token,
+                json!({"case_ids": [case]}),
+            )
+            .await
+    }
+
     async fn build(&self, token: &str) -> (StatusCode, Value) {
         self.app
             .post(BATCHES, token, json!({"through": local_date(0)}))
@@ -315,6 +326,21 @@ async fn finance_batches_pays_and_reconciles_returned_transfers() {
     assert_eq!(z["student_id"], "2024001");
     assert_eq!(z["amount_cents"], pay_z);
     assert!(!batch.to_string().contains("021234567890"), "{batch}");
+    // A batched hand-in is not undone behind finance's back.
+    let admin = app.fixture_admin().await;
+    let (_, seen) = app
+        .get(&format!("/api/v1/cases/{case_l}"), &admin.token)
+        .await;
+    assert_error(
+        &app.post(
+            &format!("/api/v1/review/cases/{case_l}/reopen"),
+            &admin.token,
+            json!({"version": seen["version"], "reason": "发票有误"}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "invalid_transition",
+    );
     // Nothing left to batch (Wang still has no account).
     assert_error(
         &o.build(&o.finance.token).await,
@@ -414,12 +440,7 @@ async fn finance_batches_pays_and_reconciles_returned_transfers() {
     );
     // Returned transfers are recorded only after the batch is paid.
     assert_error(
-        &app.post(
-            &format!("{BATCHES}/{id}/returned"),
-            &o.finance.token,
-            json!({"case_ids": [case_z]}),
-        )
-        .await,
+        &o.returned(id, case_z).await,
         StatusCode::CONFLICT,
         "batch_not_paid",
     );
@@ -434,7 +455,6 @@ async fn finance_batches_pays_and_reconciles_returned_transfers() {
     assert_eq!(o.status_of(&zhang, case_z).await, "paid");
     assert_eq!(o.status_of(&li, case_l).await, "paid");
     assert_eq!(o.status_of(&wang, case_w).await, "completed");
-    let admin = app.fixture_admin().await;
     let (_, outbox) = app.get("/api/v1/admin/outbox", &admin.token).await;
     for (who, case, pay) in [(&zhang, case_z, pay_z), (&li, case_l, pay_l)] {
         let inbox = inbox_kinds(app, who).await;
@@ -489,22 +509,11 @@ async fn finance_batches_pays_and_reconciles_returned_transfers() {
 
     // The bank returns Zhang's transfer (wrong account): back to completed, he is told.
     assert_error(
-        &app.post(
-            &format!("{BATCHES}/{id}/returned"),
-            &o.finance.token,
-            json!({"case_ids": [case_w]}),
-        )
-        .await,
+        &o.returned(id, case_w).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_input",
     );
-    let (status, back) = app
-        .post(
-            &format!("{BATCHES}/{id}/returned"),
-            &o.finance.token,
-            json!({"case_ids": [case_z]}),
-        )
-        .await;
+    let (status, back) = o.returned(id, case_z).await;
     assert_eq!(status, StatusCode::OK, "{back}");
     assert_eq!(back["returned_count"], 1);
     assert_eq!(back["returned_cents"], pay_z);
@@ -520,12 +529,7 @@ async fn finance_batches_pays_and_reconciles_returned_transfers() {
     );
     // Returned once is enough.
     assert_error(
-        &app.post(
-            &format!("{BATCHES}/{id}/returned"),
-            &o.finance.token,
-            json!({"case_ids": [case_z]}),
-        )
-        .await,
+        &o.returned(id, case_z).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_input",
     );
