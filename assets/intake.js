@@ -117,4 +117,43 @@
       e.preventDefault();
     }
   });
+
+  // The case form: a hospital on the designated list fills in its level (the server does the
+  // same on save) and says so; an alias becomes the list's name when the field is left.
+  function hospitalKey(s) {
+    return String(s || "").replace(/[\uFF01-\uFF5E]/g, function (c) {
+      return String.fromCharCode(c.charCodeAt(0) - 0xFEE0);
+    }).replace(/[\s%_|\u3000]/g, "").toLowerCase();
+  }
+  function listedHospital(typed) {
+    var key = hospitalKey(typed);
+    var list = document.getElementById("designated-hospitals");
+    if (!key || !list) return null;
+    for (var i = 0; i < list.options.length; i++) {
+      var o = list.options[i];
+      if (hospitalKey(o.value) === key) return o;
+      var aliases = (o.getAttribute("data-aliases") || "").split("\u3001");
+      for (var j = 0; j < aliases.length; j++) if (aliases[j] && hospitalKey(aliases[j]) === key) return o;
+    }
+    return null;
+  }
+  function checkHospital(input, leaving) {
+    var note = document.getElementById("hospital-listed");
+    var o = listedHospital(input.value);
+    if (!note) return;
+    if (!o) { note.textContent = ""; return; }
+    var level = o.getAttribute("data-level");
+    var select = input.form && input.form.elements.hospital_level;
+    if (select) select.value = level;
+    var levels = (note.getAttribute("data-levels") || "").split("|");
+    note.textContent = (note.getAttribute("data-listed") || "")
+      .replace("{listed}", o.value).replace("{listed_level}", levels[+level] || level);
+    if (leaving && input.value !== o.value) input.value = o.value;
+  }
+  document.addEventListener("input", function (e) {
+    if (e.target && e.target.id === "hospital") checkHospital(e.target, false);
+  });
+  document.addEventListener("change", function (e) {
+    if (e.target && e.target.id === "hospital") checkHospital(e.target, true);
+  });
 })();

@@ -20,6 +20,7 @@ pub mod db;
 pub mod demo;
 pub mod fhir;
 pub mod gateway;
+pub mod hospitals;
 pub mod http;
 pub mod ids;
 pub mod insurers;

@@ -61,6 +61,7 @@ fn page_routes() -> Router<AppState> {
         .merge(crate::notify::pages::router())
         .merge(crate::audit::pages::router())
         .merge(crate::policy::pages::router())
+        .merge(crate::hospitals::pages::router())
         .merge(crate::notices::pages::router())
         .merge(crate::registry::pages::router())
         .merge(crate::roster::pages::router())
@@ -120,6 +121,7 @@ fn api_contexts() -> Vec<OpenApiRouter<AppState>> {
         crate::review::api::router(),
         crate::notices::admin::router(),
         crate::claims::api::router(),
+        crate::hospitals::api::router(),
         crate::storage::api::router(),
         crate::notices::api::router(),
         crate::notify::inbox::router(),

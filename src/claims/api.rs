@@ -48,7 +48,9 @@ pub struct NewCase {
     /// `YYYY-MM-DD`.
     #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub visit_date: String,
-    /// 0 unrated, 1–3, when the student knows it.
+    /// 0 unrated, 1–3, when the student knows it. A hospital on the designated list
+    /// (`GET /api/v1/hospitals-list`) is stored under the list's name with the list's level,
+    /// whatever was sent.
     #[schema(minimum = 0, maximum = 3)]
     pub hospital_level: Option<i64>,
 }
@@ -246,42 +248,9 @@ pub struct InvoiceForm {
 /// upload limit.
 pub async fn read_multipart(
     state: &AppState,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> AppResult<std::collections::HashMap<String, (Vec<u8>, Option<String>)>> {
-    let mut out = std::collections::HashMap::new();
-    let max = state.settings.max_upload_bytes;
-    for _ in 0..16 {
-        let Some(field) = multipart
-            .next_field()
-            .await
-            .map_err(crate::storage::multipart_error)?
-        else {
-            return Ok(out);
-        };
-        let name = field.name().unwrap_or_default().to_string();
-        let file_name = field.file_name().map(str::to_string);
-        let limit = if matches!(name.as_str(), "file" | "photo") {
-            max
-        } else {
-            1024
-        };
-        let bytes = crate::storage::read_field(field, limit)
-            .await
-            .map_err(|e| {
-                if limit == 1024 && e.code == "file_too_large" {
-                    ErrorCode::InvalidInput
-                        .with_message("A field is too long.")
-                        .with_field(&name, "too long")
-                } else {
-                    e
-                }
-            })?;
-        if limit == 1024 && bytes.contains(&0) {
-            return Err(crate::http::text::unstorable(&name));
-        }
-        out.insert(name, (bytes, file_name));
-    }
-    Err(ErrorCode::MalformedMultipart.with_message("Too many form fields."))
+    crate::storage::read_form(multipart, state.settings.max_upload_bytes, 1024).await
 }
 
 fn text(field: Option<(Vec<u8>, Option<String>)>) -> Option<String> {

@@ -47,6 +47,8 @@ struct CaseForm<'a> {
     visit_date: String,
     today: String,
     oldest: String,
+    /// The designated hospitals: (name, level, other names).
+    designated: Vec<(String, i64, String)>,
 }
 
 #[derive(Deserialize, Default)]
@@ -74,8 +76,11 @@ impl CaseFields {
     }
 }
 
+/// The designated hospitals a case form suggests (a university's list is far shorter).
+const SUGGESTED_HOSPITALS: i64 = 500;
+
 #[allow(clippy::too_many_arguments)]
-fn case_form<'a>(
+async fn case_form<'a>(
     state: &AppState,
     tr: Tr,
     user: &'a CurrentUser,
@@ -101,7 +106,16 @@ fn case_form<'a>(
         ));
     }
     let new = step > 0;
+    // Suggestions are a help: a failure to read them leaves the plain text field.
+    let designated =
+        crate::hospitals::store::list(&state.db.pool, None, false, SUGGESTED_HOSPITALS)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| (h.name, h.level.get(), h.aliases.join("、")))
+            .collect();
     CaseForm {
+        designated,
         tr,
         user,
         tab: if new { "new" } else { "home" },
@@ -143,7 +157,8 @@ pub(super) async fn new_case_page(
             "/app/cases/new".into(),
             &CaseFields::default(),
             None,
-        );
+        )
+        .await;
         return render(&form);
     }
     let row = match users::find_by_id(&state.db.pool, user.id).await {
@@ -181,7 +196,8 @@ pub(super) async fn new_case(
                 "/app/cases/new".into(),
                 &fields,
                 Some(message(&tr, &e)),
-            );
+            )
+            .await;
             (status, render(&form)).into_response()
         }
     }
@@ -201,15 +217,18 @@ pub(super) async fn edit_case_page(
                 reason: c.reason,
                 visit_date: c.visit_date,
             };
-            render(&case_form(
-                &state,
-                tr,
-                &user,
-                0,
-                format!("/app/cases/{id}/edit"),
-                &fields,
-                None,
-            ))
+            render(
+                &case_form(
+                    &state,
+                    tr,
+                    &user,
+                    0,
+                    format!("/app/cases/{id}/edit"),
+                    &fields,
+                    None,
+                )
+                .await,
+            )
         }
         Err(e) => error_page(tr, &user, e),
     }
@@ -239,7 +258,8 @@ pub(super) async fn edit_case(
                 format!("/app/cases/{id}/edit"),
                 &fields,
                 Some(message(&tr, &e)),
-            );
+            )
+            .await;
             (status, render(&form)).into_response()
         }
     }

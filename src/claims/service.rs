@@ -65,10 +65,22 @@ pub(super) fn event<'a>(
     }
 }
 
+/// A hospital on the designated list is written as the list names it, with the list's level
+/// (the level decides the ratio, so it is not the student's to choose); any other name as
+/// typed.
+async fn designated(tx: &mut crate::db::Tx, mut facts: CaseFacts) -> AppResult<CaseFacts> {
+    if let Some(h) = crate::hospitals::store::find(&mut **tx, &facts.hospital).await? {
+        facts.hospital = h.name;
+        facts.hospital_level = Some(h.level);
+    }
+    Ok(facts)
+}
+
 /// A new case is a draft (the column's default); from there only `store::advance` moves it.
 pub async fn create_case(state: &AppState, user: &CurrentUser, facts: CaseFacts) -> AppResult<i64> {
     let mut tx = state.db.begin().await?;
     check_eligible(state, &mut tx, user.id, &facts).await?;
+    let facts = designated(&mut tx, facts).await?;
     let now = now_ms();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO cases (student_id, hospital, hospital_level, reason, visit_date, coverage_year, created_at, updated_at)
@@ -103,6 +115,7 @@ pub async fn update_case(
     let mut tx = state.db.begin().await?;
     editable_case(&mut tx, user, case_id).await?;
     check_eligible(state, &mut tx, user.id, &facts).await?;
+    let facts = designated(&mut tx, facts).await?;
     sqlx::query(
         "UPDATE cases SET hospital = $1, hospital_level = $2, reason = $3, visit_date = $4, coverage_year = $5 WHERE id = $6",
     )

@@ -55,8 +55,12 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../migrations/0014_sessions_device.sql"),
     ),
     (
-        "0015_payouts",
-        include_str!("../../migrations/0015_payouts.sql"),
+        "0017_designated_hospitals",
+        include_str!("../../migrations/0017_designated_hospitals.sql"),
+    ),
+    (
+        "0018_payouts",
+        include_str!("../../migrations/0018_payouts.sql"),
     ),
 ];
 

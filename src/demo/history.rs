@@ -495,3 +495,32 @@ pub async fn seed_insurer(state: &AppState) -> anyhow::Result<usize> {
     }
     Ok(plan.len())
 }
+
+/// The designated hospitals list: the hospitals of the history, some with the short names
+/// students write. 北京大学人民医院 (one demo case) is left off, so a reviewer sees the flag.
+pub async fn seed_designated_hospitals(state: &AppState) -> anyhow::Result<()> {
+    if crate::hospitals::store::in_use(&state.db.pool).await? {
+        return Ok(());
+    }
+    let aliases = |name: &str| -> Vec<String> {
+        match name {
+            "北京大学第三医院" => vec!["北医三院".into()],
+            "北京协和医院" => vec!["协和医院".into()],
+            "北京积水潭医院" => vec!["积水潭医院".into()],
+            _ => Vec::new(),
+        }
+    };
+    let actor = crate::audit::Actor::system("demo");
+    for (name, level) in HOSPITALS {
+        let aliases = aliases(name);
+        let new = crate::hospitals::service::NewEntry {
+            name,
+            level,
+            aliases: &aliases,
+        };
+        crate::hospitals::service::create(&state.db, &actor, new)
+            .await
+            .map_err(|e| anyhow::anyhow!("designated hospital {name}: {}", e.code))?;
+    }
+    Ok(())
+}

@@ -214,6 +214,7 @@ pub async fn seed_all(
     history::seed_history(&state).await?;
     history::seed_visits(&state).await?;
     history::seed_insurer(&state).await?;
+    history::seed_designated_hospitals(&state).await?;
     Ok(logins)
 }
 

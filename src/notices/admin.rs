@@ -19,10 +19,16 @@ use crate::http::web::rfc3339;
 use crate::http::{ApiJson, AppError, AppResult, AppState, ErrorCode};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    // Creating (with an attachment) and attaching read their own, larger limit per file and
+    // bound a JSON body themselves.
+    let uploads = OpenApiRouter::new()
         .routes(routes!(list, create))
+        .routes(routes!(attach, detach))
+        .layer(axum::extract::DefaultBodyLimit::disable());
+    OpenApiRouter::new()
         .routes(routes!(update))
         .routes(routes!(expire))
+        .merge(uploads)
 }
 
 /// Markdown to HTML without raw HTML or script links.
@@ -82,6 +88,10 @@ pub struct NoticeView {
     pub published_at: String,
     pub valid_until: Option<String>,
     pub expired: bool,
+    /// `/api/v1/files/{id}` of the attached file, readable by everyone signed in.
+    pub file_url: Option<String>,
+    /// `application/pdf` or an image type.
+    pub file_mime: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -92,7 +102,12 @@ struct NoticeRow {
     priority: i64,
     published_at: i64,
     valid_until: Option<i64>,
+    file_id: Option<i64>,
+    file_mime: Option<String>,
 }
+
+const NOTICE_COLUMNS: &str = "n.id, n.title, n.body, n.priority, n.published_at, n.valid_until, \
+     n.file_id, f.mime AS file_mime FROM notices n LEFT JOIN files f ON f.id = n.file_id";
 
 impl From<NoticeRow> for NoticeView {
     fn from(r: NoticeRow) -> NoticeView {
@@ -105,6 +120,8 @@ impl From<NoticeRow> for NoticeView {
             priority: r.priority,
             published_at: rfc3339(r.published_at),
             valid_until: r.valid_until.map(rfc3339),
+            file_url: r.file_id.map(|f| format!("/api/v1/files/{f}")),
+            file_mime: r.file_mime,
         }
     }
 }
@@ -118,18 +135,18 @@ pub struct NoticeList {
 
 /// Every notice, expired ones too, newest first (at most 200).
 pub async fn all(state: &AppState) -> AppResult<Vec<NoticeView>> {
-    let rows: Vec<NoticeRow> = sqlx::query_as(
-        "SELECT id, title, body, priority, published_at, valid_until FROM notices ORDER BY id DESC LIMIT 200",
-    )
+    let rows: Vec<NoticeRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {NOTICE_COLUMNS} ORDER BY n.id DESC LIMIT 200"
+    )))
     .fetch_all(&state.db.pool)
     .await?;
     Ok(rows.into_iter().map(NoticeView::from).collect())
 }
 
 pub async fn find(state: &AppState, id: i64) -> AppResult<NoticeView> {
-    let row: NoticeRow = sqlx::query_as(
-        "SELECT id, title, body, priority, published_at, valid_until FROM notices WHERE id = $1",
-    )
+    let row: NoticeRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {NOTICE_COLUMNS} WHERE n.id = $1"
+    )))
     .bind(id)
     .fetch_optional(&state.db.pool)
     .await?
@@ -301,18 +318,210 @@ async fn audit_notice(
     .await
 }
 
-/// Publish a notice.
-#[utoipa::path(post, path = "/api/v1/admin/notices", tag = "notices", request_body = NoticeInput, security(("bearer" = [])),
-    responses((status = 201, body = NoticeView), (status = 403, body = crate::http::error::ErrorBodySchema),
-              (status = 422, body = crate::http::error::ErrorBodySchema)))]
+/// A notice's attachment as uploaded: checked and prepared like any upload (images re-encoded
+/// without metadata, PDFs as they are).
+pub struct Attachment {
+    prepared: crate::storage::Prepared,
+    name: Option<String>,
+}
+
+/// Checks an uploaded attachment: PDF or image, within the upload limits.
+pub async fn attachment(
+    state: &AppState,
+    admin: &CurrentUser,
+    bytes: Vec<u8>,
+    name: Option<String>,
+) -> AppResult<Attachment> {
+    if !state.upload_limiter.check_key(admin.id) {
+        return Err(
+            ErrorCode::RateLimited.with_message("Too many uploads in a short time; wait a minute.")
+        );
+    }
+    Ok(Attachment {
+        prepared: crate::storage::prepare_async(&state.decodes, bytes).await?,
+        name,
+    })
+}
+
+/// Attaches `file` to notice `id` (replacing any earlier one), or removes the attachment.
+pub async fn set_attachment(
+    state: &AppState,
+    admin: &CurrentUser,
+    id: i64,
+    file: Option<Attachment>,
+) -> AppResult<()> {
+    let mut tx = state.db.begin().await?;
+    let file_id = match &file {
+        Some(a) => Some(
+            crate::storage::save(
+                &mut tx,
+                &state.files,
+                admin.id,
+                &a.prepared,
+                a.name.as_deref(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let done = sqlx::query("UPDATE notices SET file_id = $1, updated_at = $2 WHERE id = $3")
+        .bind(file_id)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(AppError::not_found());
+    }
+    let action = if file.is_some() {
+        "notice.attach"
+    } else {
+        "notice.detach"
+    };
+    audit_notice(&mut tx, admin, action, id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn form_text(
+    form: &mut std::collections::HashMap<String, (Vec<u8>, Option<String>)>,
+    name: &str,
+) -> AppResult<Option<String>> {
+    form.remove(name)
+        .map(|(bytes, _)| {
+            String::from_utf8(bytes).map_err(|_| {
+                ErrorCode::InvalidInput
+                    .with_message("A field is not UTF-8 text.")
+                    .with_field(name, "not UTF-8 text")
+            })
+        })
+        .transpose()
+}
+
+/// Reads a notice sent as JSON, or as a multipart form with the same fields and an optional
+/// `file`.
+async fn read_notice(
+    state: &AppState,
+    admin: &CurrentUser,
+    req: axum::extract::Request,
+) -> AppResult<(NoticeInput, Option<Attachment>)> {
+    use axum::extract::FromRequest;
+    let multipart = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        // This route has no global body limit (for attachments): bound the JSON body here.
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, state.settings.max_json_bytes)
+            .await
+            .map_err(|_| crate::http::json::payload_too_large())?;
+        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+        let ApiJson(input) = ApiJson::<NoticeInput>::from_request(req, state).await?;
+        return Ok((input, None));
+    }
+    let form = axum::extract::Multipart::from_request(req, state)
+        .await
+        .map_err(|_| ErrorCode::MalformedMultipart.with_message("The form could not be read."))?;
+    let mut form =
+        crate::storage::read_form(form, state.settings.max_upload_bytes, 100_000).await?;
+    let input = NoticeInput {
+        title: form_text(&mut form, "title")?,
+        body: form_text(&mut form, "body")?,
+        priority: form_text(&mut form, "priority")?
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| {
+                p.trim().parse::<i64>().map_err(|_| {
+                    ErrorCode::InvalidInput
+                        .with_message("Priority is −1000…1000.")
+                        .with_field("priority", "-1000 to 1000")
+                })
+            })
+            .transpose()?,
+        valid_until: form_text(&mut form, "valid_until")?,
+    };
+    let file = match form.remove("file").filter(|(b, _)| !b.is_empty()) {
+        Some((bytes, name)) => Some(attachment(state, admin, bytes, name).await?),
+        None => None,
+    };
+    Ok((input, file))
+}
+
+/// Publish a notice: JSON, or a multipart form with the same fields and a `file` (PDF or
+/// image) attached to it.
+#[utoipa::path(post, path = "/api/v1/admin/notices", tag = "notices", security(("bearer" = [])),
+    request_body(description = "JSON, or a multipart form with the same fields and `file`: a PDF or an image", content(
+        (NoticeInput = "application/json"),
+        (NoticeInput = "multipart/form-data")
+    )),
+    responses((status = 201, body = NoticeView), (status = 400, body = crate::http::error::ErrorBodySchema),
+              (status = 403, body = crate::http::error::ErrorBodySchema),
+              (status = 413, body = crate::http::error::ErrorBodySchema),
+              (status = 415, body = crate::http::error::ErrorBodySchema),
+              (status = 422, body = crate::http::error::ErrorBodySchema),
+              (status = 429, description = "`rate_limited`: too many uploads; see `Retry-After`", body = crate::http::error::ErrorBodySchema),
+              (status = 503, description = "`busy`: image processing is at capacity; see `Retry-After`", body = crate::http::error::ErrorBodySchema)))]
 async fn create(
     State(state): State<AppState>,
     admin: RequireRole<Admins>,
-    ApiJson(input): ApiJson<NoticeInput>,
+    req: axum::extract::Request,
 ) -> AppResult<(StatusCode, Json<NoticeView>)> {
+    let (input, file) = read_notice(&state, &admin, req).await?;
     let fields = parse_notice(input, state.settings.time_zone)?;
     let id = insert(&state, &admin, fields).await?;
+    if file.is_some() {
+        set_attachment(&state, &admin, id, file).await?;
+    }
     Ok((StatusCode::CREATED, Json(find(&state, id).await?)))
+}
+
+/// Attach a file (multipart `file`: a PDF or an image) to a notice, replacing any earlier one.
+#[utoipa::path(put, path = "/api/v1/admin/notices/{id}/attachment", tag = "notices", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    request_body(content_type = "multipart/form-data", description = "`file`: a PDF or an image"),
+    responses((status = 200, body = NoticeView), (status = 400, body = crate::http::error::ErrorBodySchema),
+              (status = 403, body = crate::http::error::ErrorBodySchema),
+              (status = 404, body = crate::http::error::ErrorBodySchema),
+              (status = 413, body = crate::http::error::ErrorBodySchema),
+              (status = 415, body = crate::http::error::ErrorBodySchema),
+              (status = 422, body = crate::http::error::ErrorBodySchema),
+              (status = 429, description = "`rate_limited`: too many uploads; see `Retry-After`", body = crate::http::error::ErrorBodySchema),
+              (status = 503, description = "`busy`: image processing is at capacity; see `Retry-After`", body = crate::http::error::ErrorBodySchema)))]
+async fn attach(
+    State(state): State<AppState>,
+    admin: RequireRole<Admins>,
+    Path(id): Path<i64>,
+    multipart: axum::extract::Multipart,
+) -> AppResult<Json<NoticeView>> {
+    find(&state, id).await?;
+    let mut form =
+        crate::storage::read_form(multipart, state.settings.max_upload_bytes, 1024).await?;
+    let (bytes, name) = form
+        .remove("file")
+        .filter(|(b, _)| !b.is_empty())
+        .ok_or_else(|| {
+            ErrorCode::MissingFile
+                .with_message("Attach the file as `file`.")
+                .with_field("file", "required")
+        })?;
+    let file = attachment(&state, &admin, bytes, name).await?;
+    set_attachment(&state, &admin, id, Some(file)).await?;
+    Ok(Json(find(&state, id).await?))
+}
+
+/// Remove a notice's attachment.
+#[utoipa::path(delete, path = "/api/v1/admin/notices/{id}/attachment", tag = "notices", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = NoticeView), (status = 403, body = crate::http::error::ErrorBodySchema),
+              (status = 404, body = crate::http::error::ErrorBodySchema)))]
+async fn detach(
+    State(state): State<AppState>,
+    admin: RequireRole<Admins>,
+    Path(id): Path<i64>,
+) -> AppResult<Json<NoticeView>> {
+    set_attachment(&state, &admin, id, None).await?;
+    Ok(Json(find(&state, id).await?))
 }
 
 /// Edit a notice; fields left out keep their value (`valid_until: ""` clears it).

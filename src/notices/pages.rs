@@ -21,6 +21,14 @@ pub fn router() -> Router<AppState> {
             get(notice_edit).post(notice_update),
         )
         .route("/console/notices/{id}/expire", post(notice_expire))
+        .route(
+            "/console/notices/{id}/attachment",
+            post(notice_attach).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/console/notices/{id}/attachment/remove",
+            post(notice_detach),
+        )
 }
 
 #[derive(Deserialize)]
@@ -158,5 +166,53 @@ async fn notice_expire(
     match notices::expire_now(&state, &user, id).await {
         Ok(()) => Redirect::to("/console/notices").into_response(),
         Err(e) => Redirect::to(&format!("/console/notices?error={}", e.code)).into_response(),
+    }
+}
+
+/// The edit page's attachment form (multipart: `csrf`, `file`).
+async fn notice_attach(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: axum::http::HeaderMap,
+    PageUser(user): PageUser,
+    multipart: axum::extract::Multipart,
+) -> Response {
+    let back = |code: ErrorCode| {
+        Redirect::to(&format!("/console/notices/{id}?error={code}")).into_response()
+    };
+    let mut form =
+        match crate::storage::read_form(multipart, state.settings.max_upload_bytes, 1024).await {
+            Ok(f) => f,
+            Err(e) => return back(e.code),
+        };
+    let csrf = form
+        .remove("csrf")
+        .map(|(b, _)| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    if let Err(refused) = crate::http::auth::check_page_csrf(&user, &csrf, &headers) {
+        return refused;
+    }
+    let Some((bytes, name)) = form.remove("file").filter(|(b, _)| !b.is_empty()) else {
+        return back(ErrorCode::MissingFile);
+    };
+    let done = match notices::attachment(&state, &user, bytes, name).await {
+        Ok(file) => notices::set_attachment(&state, &user, id, Some(file)).await,
+        Err(e) => Err(e),
+    };
+    match done {
+        Ok(()) => Redirect::to(&format!("/console/notices/{id}")).into_response(),
+        Err(e) if e.status.is_server_error() => e.into_response(),
+        Err(e) => back(e.code),
+    }
+}
+
+async fn notice_detach(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    CsrfForm { user, .. }: CsrfForm<NoFields>,
+) -> Response {
+    match notices::set_attachment(&state, &user, id, None).await {
+        Ok(()) => Redirect::to(&format!("/console/notices/{id}")).into_response(),
+        Err(e) => Redirect::to(&format!("/console/notices/{id}?error={}", e.code)).into_response(),
     }
 }

@@ -189,6 +189,32 @@ fn flag_text(tr: Tr, f: &super::flags::Flag, invoice_no: &str) -> String {
         .replace("{median}", &median)
 }
 
+/// A hospital not on the designated list, or on it with another level than the case's.
+fn hospital_flag(tr: Tr, c: &CaseDetail) -> Option<String> {
+    let check = c.hospital_check.as_ref()?;
+    let level = |l: i64| tr.t(&format!("intake.level_{l}"));
+    match (&check.listed_name, check.listed_level) {
+        (Some(listed), Some(listed_level))
+            if c.hospital_level.is_some_and(|l| l != listed_level) =>
+        {
+            Some(
+                tr.t("hospitals_list.level_differs")
+                    .replace("{listed}", listed)
+                    .replace("{listed_level}", &level(listed_level.get()))
+                    .replace(
+                        "{typed_level}",
+                        &c.hospital_level.map(|l| level(l.get())).unwrap_or_default(),
+                    ),
+            )
+        }
+        _ if !check.designated => Some(
+            tr.t("hospitals_list.not_designated")
+                .replace("{hospital}", &c.hospital),
+        ),
+        _ => None,
+    }
+}
+
 fn payout_lines(tr: Tr, c: &CaseDetail) -> Vec<String> {
     let Some(b) = &c.payout_breakdown else {
         return Vec::new();
@@ -324,10 +350,13 @@ async fn case_page(
                     .unwrap_or_default(),
             })
             .collect(),
-        flags: c
-            .flags
-            .iter()
-            .map(|f| flag_text(tr, f, &invoice_no(f.invoice_id)))
+        flags: hospital_flag(tr, &c)
+            .into_iter()
+            .chain(
+                c.flags
+                    .iter()
+                    .map(|f| flag_text(tr, f, &invoice_no(f.invoice_id))),
+            )
             .collect(),
         payout_lines: payout_lines(tr, &c),
         next_case: next,

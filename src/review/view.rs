@@ -95,6 +95,8 @@ pub struct CaseDetail {
     pub records: Vec<RecordView>,
     pub decisions: Vec<DecisionView>,
     pub flags: Vec<Flag>,
+    /// The hospital against the designated list; null when the office keeps no list.
+    pub hospital_check: Option<crate::hospitals::HospitalCheck>,
 }
 
 pub async fn case_detail(state: &AppState, case_id: i64) -> AppResult<CaseDetail> {
@@ -115,7 +117,9 @@ pub async fn case_detail(state: &AppState, case_id: i64) -> AppResult<CaseDetail
     .fetch_all(pool)
     .await?;
     let decisions = store::decisions_of(pool, case_id).await?;
+    let hospital_check = crate::hospitals::check(pool, &case.hospital).await?;
     Ok(CaseDetail {
+        hospital_check,
         id: case.id.get(),
         status: case.status,
         review_level: case.review_level,

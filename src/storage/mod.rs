@@ -403,6 +403,40 @@ pub async fn read(files: &FileStore, key: &str) -> Result<Vec<u8>, AppError> {
 }
 
 /// Reads a multipart file field up to `max` bytes (else 413 `file_too_large`).
+/// A multipart form's parts by name: `(bytes, file name)`. The parts named `file` or `photo`
+/// are read up to `max_file` bytes, every other part up to `max_text` and without NUL; at most
+/// 16 parts.
+pub async fn read_form(
+    mut multipart: axum::extract::Multipart,
+    max_file: usize,
+    max_text: usize,
+) -> Result<std::collections::HashMap<String, (Vec<u8>, Option<String>)>, AppError> {
+    let mut out = std::collections::HashMap::new();
+    for _ in 0..16 {
+        let Some(field) = multipart.next_field().await.map_err(multipart_error)? else {
+            return Ok(out);
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let is_file = matches!(name.as_str(), "file" | "photo");
+        let limit = if is_file { max_file } else { max_text };
+        let bytes = read_field(field, limit).await.map_err(|e| {
+            if !is_file && e.code == "file_too_large" {
+                ErrorCode::InvalidInput
+                    .with_message("A field is too long.")
+                    .with_field(&name, "too long")
+            } else {
+                e
+            }
+        })?;
+        if !is_file && bytes.contains(&0) {
+            return Err(crate::http::text::unstorable(&name));
+        }
+        out.insert(name, (bytes, file_name));
+    }
+    Err(ErrorCode::MalformedMultipart.with_message("Too many form fields."))
+}
+
 pub async fn read_field(
     mut field: axum::extract::multipart::Field<'_>,
     max: usize,

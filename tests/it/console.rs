@@ -30,6 +30,7 @@ async fn each_role_sees_and_opens_exactly_its_pages() {
     let admin_only = [
         "/console/notices",
         "/console/policy",
+        "/console/hospitals-list",
         "/console/people",
         "/console/blacklist",
         "/console/imports",

@@ -19,7 +19,7 @@ pub fn today() -> chrono::NaiveDate {
         .date_naive()
 }
 
-fn days_ago(n: i64) -> String {
+pub fn days_ago(n: i64) -> String {
     (today() - chrono::Duration::days(n))
         .format("%Y-%m-%d")
         .to_string()

@@ -54,6 +54,11 @@ const PAGES: &[Page] = &[
     page("/console/slots", "console.slots", Staff::ROLES),
     page("/console/notices", "console.notices", Admins::ROLES),
     page("/console/policy", "review.policy", Admins::ROLES),
+    page(
+        "/console/hospitals-list",
+        "hospitals_list.title",
+        Admins::ROLES,
+    ),
     page("/console/people", "staff.title", Admins::ROLES),
     page("/console/blacklist", "blacklist.title", Admins::ROLES),
     page("/console/imports", "console.imports", Admins::ROLES),
