@@ -351,3 +351,33 @@
     }).catch(function () { /* cancelled or refused: the number stays masked */ });
   });
 })();
+
+// ---- The payout batch's transfer file (console): full account numbers need a fresh
+// authentication, so the link is fetched by script; a 401 reauth_required asks inline and
+// fetches again, then the file is saved under the name the server gave.
+(function () {
+  "use strict";
+  document.addEventListener("click", function (e) {
+    var link = e.target.closest && e.target.closest("a.fresh-download");
+    if (!link || !window.medclaimReauth) return;
+    e.preventDefault();
+    var href = link.getAttribute("href");
+    var get = function () { return fetch(href, { credentials: "same-origin" }); };
+    var save = function (resp) {
+      if (!resp.ok) throw resp;
+      var name = (resp.headers.get("content-disposition") || "").split("filename=\"")[1];
+      return resp.blob().then(function (blob) {
+        var a = document.createElement("a");
+        a.href = URL.createObjectURL(blob);
+        a.download = name ? name.replace(/".*$/, "") : href.split("/").pop();
+        document.body.appendChild(a);
+        a.click();
+        a.remove();
+      });
+    };
+    get().then(function (resp) {
+      if (resp.status !== 401) return save(resp);
+      return window.medclaimReauth().then(get).then(save);
+    }).catch(function () { /* cancelled or refused */ });
+  });
+})();

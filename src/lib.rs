@@ -29,6 +29,7 @@ pub mod ledger;
 pub mod money;
 pub mod notices;
 pub mod notify;
+pub mod payouts;
 pub mod policy;
 pub mod profile;
 pub mod registry;

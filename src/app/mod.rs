@@ -68,6 +68,7 @@ fn page_routes() -> Router<AppState> {
         .merge(crate::roster::pages::router())
         .merge(crate::reports::pages::router())
         .merge(crate::ledger::pages::router())
+        .merge(crate::payouts::pages::router())
         .merge(crate::sso::router())
 }
 
@@ -135,6 +136,7 @@ fn api_contexts() -> Vec<OpenApiRouter<AppState>> {
         crate::gateway::api::router(),
         crate::insurers::api::router(),
         crate::ledger::api::router(),
+        crate::payouts::api::router(),
         crate::reports::api::router(),
         crate::roster::api::router(),
     ]

@@ -21,10 +21,13 @@ pub enum CaseStatus {
     Returned,
     Rejected,
     Withdrawn,
+    /// The university's bank transfer of a completed, university-funded claim went out
+    /// (SPEC §13 office: payout batches).
+    Paid,
 }
 
 impl CaseStatus {
-    pub const ALL: [CaseStatus; 9] = [
+    pub const ALL: [CaseStatus; 10] = [
         CaseStatus::Draft,
         CaseStatus::Submitted,
         CaseStatus::Level2,
@@ -34,6 +37,7 @@ impl CaseStatus {
         CaseStatus::Returned,
         CaseStatus::Rejected,
         CaseStatus::Withdrawn,
+        CaseStatus::Paid,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +51,7 @@ impl CaseStatus {
             CaseStatus::Returned => "returned",
             CaseStatus::Rejected => "rejected",
             CaseStatus::Withdrawn => "withdrawn",
+            CaseStatus::Paid => "paid",
         }
     }
 
@@ -68,7 +73,7 @@ impl CaseStatus {
     pub fn is_approved(self) -> bool {
         matches!(
             self,
-            CaseStatus::Approved | CaseStatus::Booked | CaseStatus::Completed
+            CaseStatus::Approved | CaseStatus::Booked | CaseStatus::Completed | CaseStatus::Paid
         )
     }
 }

@@ -107,6 +107,12 @@ pub enum CaseEvent {
     InsurerReject,
     /// The insurer's payment arrived: paid, final.
     InsurerPaid,
+    /// Finance marked the university's bank transfer of a completed claim sent (SPEC §13
+    /// office). Only university-funded cases are batched; that is the store's filter.
+    PayOut,
+    /// The bank sent the transfer back (e.g. a wrong account): completed again, to be paid in
+    /// a later batch once the student fixed the account.
+    PayoutReturned,
 }
 
 /// Why an event does not apply to a case in its current state. Each maps to the stable code
@@ -187,6 +193,9 @@ impl CaseStatus {
             (S::Submitted, E::InsurerReject) => Ok(S::Rejected),
             (S::Approved | S::Booked, E::InsurerPaid) => Ok(S::Completed),
 
+            (S::Completed, E::PayOut) => Ok(S::Paid),
+            (S::Paid, E::PayoutReturned) => Ok(S::Completed),
+
             _ => Err(TransitionError::InvalidTransition),
         }
     }
@@ -266,6 +275,10 @@ mod tests {
         (S::Level2, S::Submitted),
         (S::Submitted, S::Approved),
         (S::Approved, S::Completed),
+        // §13 office: the university pays a completed claim by transfer; a returned transfer
+        // makes it completed (unpaid) again.
+        (S::Completed, S::Paid),
+        (S::Paid, S::Completed),
     ];
 
     fn allowed(from: CaseStatus, to: CaseStatus) -> bool {
@@ -298,6 +311,8 @@ mod tests {
             Just(CaseEvent::InsurerApprove),
             Just(CaseEvent::InsurerReject),
             Just(CaseEvent::InsurerPaid),
+            Just(CaseEvent::PayOut),
+            Just(CaseEvent::PayoutReturned),
         ]
     }
 
@@ -321,8 +336,14 @@ mod tests {
                 match before.apply(e) {
                     Ok(next) => {
                         prop_assert!(allowed(before, next), "{:?} --{:?}--> {:?} is not in the SPEC", before, e, next);
-                        prop_assert!(!matches!(before, S::Completed | S::Rejected | S::Withdrawn) || e == CaseEvent::Undo,
+                        prop_assert!(!matches!(before, S::Rejected | S::Withdrawn) || e == CaseEvent::Undo,
                             "{:?} is final but {:?} moved it", before, e);
+                        // Completed moves on only by an admin's undo or the university's
+                        // transfer; paid only back to completed when the bank returns it.
+                        prop_assert!(before != S::Completed || matches!(e, CaseEvent::Undo | CaseEvent::PayOut),
+                            "completed moved by {:?}", e);
+                        prop_assert!(before != S::Paid || (e == CaseEvent::PayoutReturned && next == S::Completed),
+                            "paid moved by {:?}", e);
                         if next == S::Returned {
                             let CaseEvent::Review { level, outcome: Outcome::Return } = e else {
                                 panic!("{e:?} returned the case");
@@ -365,6 +386,8 @@ mod tests {
                 CaseEvent::InsurerApprove,
                 CaseEvent::InsurerReject,
                 CaseEvent::InsurerPaid,
+                CaseEvent::PayOut,
+                CaseEvent::PayoutReturned,
             ];
             for level in Level::ALL {
                 v.push(CaseEvent::Resubmit { returned_by: level });
@@ -511,6 +534,29 @@ mod tests {
         }
         assert_eq!(
             S::Draft.apply(CaseEvent::RouteToInsurer),
+            Err(TransitionError::InvalidTransition)
+        );
+    }
+
+    #[test]
+    fn only_a_completed_case_is_paid_out_and_only_a_paid_one_returned() {
+        for s in CaseStatus::ALL {
+            let paid = s.apply(CaseEvent::PayOut);
+            let returned = s.apply(CaseEvent::PayoutReturned);
+            if s == S::Completed {
+                assert_eq!(paid, Ok(S::Paid));
+            } else {
+                assert_eq!(paid, Err(TransitionError::InvalidTransition), "{s:?}");
+            }
+            if s == S::Paid {
+                assert_eq!(returned, Ok(S::Completed));
+            } else {
+                assert_eq!(returned, Err(TransitionError::InvalidTransition), "{s:?}");
+            }
+        }
+        // Money that went out is not undone by a reviewer's or admin's undo.
+        assert_eq!(
+            S::Paid.apply(CaseEvent::Undo),
             Err(TransitionError::InvalidTransition)
         );
     }

@@ -290,7 +290,7 @@ pub async fn year_usage<'e>(
     let row: (i64, i64) = sqlx::query_as(
         "SELECT CAST(COALESCE(SUM(deductible_used_cents), 0) AS BIGINT), CAST(COALESCE(SUM(payout_cents), 0) AS BIGINT)
          FROM cases WHERE student_id = $1 AND coverage_year = $2 AND id <> $3
-         AND status IN ('approved', 'booked', 'completed')",
+         AND status IN ('approved', 'booked', 'completed', 'paid')",
     )
     .bind(student_id)
     .bind(coverage_year)

@@ -138,6 +138,13 @@ error_codes! {
     SlotExists = "slot_exists" => CONFLICT,
     /// The office cancelled the slot: it cannot be booked, messaged or cancelled again.
     SlotCancelled = "slot_cancelled" => CONFLICT,
+    /// No completed, university-funded case up to that date waits for a transfer to a known
+    /// account: no payout batch was built.
+    NothingToPay = "nothing_to_pay" => CONFLICT,
+    /// The payout batch was already marked paid.
+    BatchAlreadyPaid = "batch_already_paid" => CONFLICT,
+    /// Transfers can be returned only from a batch marked paid.
+    BatchNotPaid = "batch_not_paid" => CONFLICT,
 
     // 413.
     /// The request body is too large.
@@ -174,6 +181,8 @@ error_codes! {
     IncompleteCase = "incomplete_case" => UNPROCESSABLE_ENTITY,
     /// The invoice number is not valid.
     InvalidInvoiceNo = "invalid_invoice_no" => UNPROCESSABLE_ENTITY,
+    /// A bank account number is not 12–30 digits (spaces allowed).
+    InvalidAccountNo = "invalid_account_no" => UNPROCESSABLE_ENTITY,
     /// The hospital level is not 0–3.
     InvalidHospitalLevel = "invalid_hospital_level" => UNPROCESSABLE_ENTITY,
     /// Approving an invoice needs the hospital level first.

@@ -79,6 +79,19 @@ pub enum Message {
         amount_cents: Cents,
         destination: Option<String>,
     },
+    /// The university's bank transfer went out (SPEC §13 office); `destination` is the masked
+    /// account.
+    PayoutSent {
+        case_id: i64,
+        amount_cents: Cents,
+        destination: String,
+    },
+    /// The bank returned the transfer: the student fixes the account and is paid in a later
+    /// batch.
+    PayoutReturned {
+        case_id: i64,
+        amount_cents: Cents,
+    },
     /// Staff took back a decision: the case is under review again (a booking was released).
     CaseReopened {
         case_id: i64,
@@ -119,6 +132,8 @@ impl Message {
             Message::CaseCompleted { .. } => "case_completed",
             Message::InsurerApproved { .. } => "insurer_approved",
             Message::CasePaid { .. } => "case_paid",
+            Message::PayoutSent { .. } => "payout_sent",
+            Message::PayoutReturned { .. } => "payout_returned",
             Message::CaseReopened { .. } => "case_reopened",
             Message::BlacklistLifted { .. } => "blacklist_lifted",
             Message::SlotMessage { .. } => "slot_message",
@@ -138,6 +153,8 @@ impl Message {
             | Message::CaseCompleted { case_id, .. }
             | Message::InsurerApproved { case_id, .. }
             | Message::CasePaid { case_id, .. }
+            | Message::PayoutSent { case_id, .. }
+            | Message::PayoutReturned { case_id, .. }
             | Message::CaseReopened { case_id, .. }
             | Message::BlacklistLifted { case_id, .. }
             | Message::SlotMessage { case_id, .. }
@@ -315,6 +332,47 @@ impl Message {
                         format!(
                             "保险公司已核定病历 #{case_id}，赔付 ¥{} 将直接支付到您的账户，无需现场交票。",
                             payout_cents
+                        ),
+                    )
+                }
+            }
+            Message::PayoutSent {
+                case_id,
+                amount_cents,
+                destination,
+            } => {
+                if en {
+                    (
+                        format!("Case #{case_id}: ¥{amount_cents} paid"),
+                        format!(
+                            "The university transferred ¥{amount_cents} for case #{case_id} to {destination}."
+                        ),
+                    )
+                } else {
+                    (
+                        format!("病历 #{case_id}：已打款 ¥{amount_cents}"),
+                        format!(
+                            "病历 #{case_id} 的报销款 ¥{amount_cents} 已打款至 {destination}。"
+                        ),
+                    )
+                }
+            }
+            Message::PayoutReturned {
+                case_id,
+                amount_cents,
+            } => {
+                if en {
+                    (
+                        format!("Case #{case_id}: the transfer came back"),
+                        format!(
+                            "The bank returned the transfer of ¥{amount_cents} for case #{case_id}. Check your payout account under \"Me\"; it is paid again once you fixed it."
+                        ),
+                    )
+                } else {
+                    (
+                        format!("病历 #{case_id}：打款被退回"),
+                        format!(
+                            "病历 #{case_id} 的报销款 ¥{amount_cents} 被银行退回，请在“我的”中核对并修改收款账户，修改后将重新打款。"
                         ),
                     )
                 }

@@ -74,7 +74,8 @@ async fn pump<T: Send + 'static>(
     }
 }
 
-fn attachment(name: &str, mime: &'static str, body: Body, len: Option<u64>) -> Response {
+/// A file download: its type, its name, never cached.
+pub(crate) fn attachment(name: &str, mime: &'static str, body: Body, len: Option<u64>) -> Response {
     let mut response = (
         [
             (header::CONTENT_TYPE, mime.to_string()),

@@ -125,7 +125,7 @@ async fn payout_by_level(
     let jan1 = NaiveDate::from_ymd_opt(today.year(), 1, 1).expect("1 January");
     let rows: Vec<(Option<i64>, i64, Cents)> = sqlx::query_as(
         "SELECT hospital_level, COUNT(*), CAST(COALESCE(SUM(payout_cents), 0) AS BIGINT)
-         FROM cases WHERE status IN ('approved', 'booked', 'completed') AND approved_at >= $1
+         FROM cases WHERE status IN ('approved', 'booked', 'completed', 'paid') AND approved_at >= $1
          GROUP BY hospital_level",
     )
     .bind(day_start_ms(jan1, tz))

@@ -136,6 +136,7 @@ pub fn status_label(status: &str, lang: Lang) -> &'static str {
         "approved" => lang.pick("已通过", "Approved"),
         "booked" => lang.pick("已预约", "Booked"),
         "completed" => lang.pick("已完成", "Completed"),
+        "paid" => lang.pick("已打款", "Paid"),
         _ => lang.pick("其他", "Other"),
     }
 }

@@ -7,7 +7,7 @@ use sqlx::AnyPool;
 use super::domain::DateRange;
 
 /// The case statuses that count as approved for payout (`CaseStatus::is_approved`).
-const APPROVED: &str = "c.status IN ('approved', 'booked', 'completed')";
+const APPROVED: &str = "c.status IN ('approved', 'booked', 'completed', 'paid')";
 
 /// One approved invoice of an approved case, with its student.
 #[derive(Debug, sqlx::FromRow)]

@@ -518,6 +518,18 @@ pub async fn reopen(
     if case.student_id == user.id {
         return Err(ReviewError::SameReviewer.into());
     }
+    // A hand-in whose transfer is in a payout batch is finance's now: undoing it would leave
+    // the bank's file paying a case that is under review again (paid is never undone).
+    let batched: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM payout_items WHERE case_id = $1 AND status <> 'returned'",
+    )
+    .bind(case_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if batched > 0 {
+        return Err(ErrorCode::InvalidTransition
+            .with_message("This case is in a payout batch; finance must take it out first."));
+    }
     let released = if case.status == CaseStatus::Booked {
         crate::booking::store::release_booking_of_case(&mut tx, case_id).await?
     } else {

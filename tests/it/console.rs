@@ -72,6 +72,7 @@ async fn each_role_sees_and_opens_exactly_its_pages() {
                 "/console/slots",
                 "/console/reports",
                 "/console/ledger",
+                "/console/payouts",
             ],
         ),
         (
@@ -93,6 +94,7 @@ async fn each_role_sees_and_opens_exactly_its_pages() {
                 "/console/slots",
                 "/console/reports",
                 "/console/ledger",
+                "/console/payouts",
                 "/console/audit",
             ];
             v.extend(admin_only);
@@ -116,7 +118,15 @@ async fn each_role_sees_and_opens_exactly_its_pages() {
         // A page left out of the navigation is refused, never shown.
         for hidden in admin_only
             .iter()
-            .chain(["/console/ledger", "/console/reports", "/console/audit"].iter())
+            .chain(
+                [
+                    "/console/ledger",
+                    "/console/payouts",
+                    "/console/reports",
+                    "/console/audit",
+                ]
+                .iter(),
+            )
             .filter(|h| !links.iter().any(|l| l == *h))
         {
             let resp = app

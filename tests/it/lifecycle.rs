@@ -87,7 +87,7 @@ async fn an_unknown_status_is_an_error_not_a_draft() {
         read("SELECT CAST('level2' AS TEXT)").await.unwrap(),
         CaseStatus::Level2
     );
-    let err = read("SELECT CAST('paid' AS TEXT)").await.unwrap_err();
+    let err = read("SELECT CAST('settled' AS TEXT)").await.unwrap_err();
     assert!(err.to_string().contains("unknown case status"), "{err}");
     let invoice = sqlx::query_scalar::<_, InvoiceStatus>("SELECT CAST('void' AS TEXT)")
         .fetch_one(&app.db.pool)

@@ -28,6 +28,7 @@ mod notice_files;
 mod outbox;
 mod partners;
 mod passkeys;
+mod payouts;
 mod reports;
 mod review;
 mod seal;

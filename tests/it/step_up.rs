@@ -12,7 +12,7 @@ use crate::common::{PASSWORD, TestApp, assert_error};
 use crate::fixtures::{inv, rated};
 
 /// Makes every session of `username` stale for step-up: signed in long ago.
-async fn age_sessions(app: &TestApp, username: &str, seconds_ago: i64) {
+pub(crate) async fn age_sessions(app: &TestApp, username: &str, seconds_ago: i64) {
     let at = medclaim::db::now_ms() - seconds_ago * 1000;
     sqlx::query(
         "UPDATE sessions SET reauth_at = $1 WHERE user_id = (SELECT id FROM users WHERE username = $2)",

@@ -65,6 +65,7 @@ const PAGES: &[Page] = &[
     page("/console/imports", "console.imports", Admins::ROLES),
     page("/console/reports", "console.reports", FinanceReaders::ROLES),
     page("/console/ledger", "ledger.title", FinanceReaders::ROLES),
+    page("/console/payouts", "payouts.title", FinanceReaders::ROLES),
     page("/console/outbox", "console.outbox", Admins::ROLES),
     page("/console/partners", "console.partners", Admins::ROLES),
     page("/console/audit", "console.audit", AuditReaders::ROLES),
