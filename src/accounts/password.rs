@@ -97,9 +97,13 @@ pub async fn reset_with_code(
     let Ok(username) = Username::parse(username) else {
         return Err(code_invalid());
     };
+    // Only an account with a password has one to reset. That also keeps the two kinds of SMS
+    // code apart: an activation code (sent only to accounts without a password, after the id
+    // number's last six) is never taken here, and a reset code (sent only to accounts with a
+    // password) never activates.
     let Some(user) = store::find_by_username(&state.db.pool, username.as_str())
         .await?
-        .filter(|u| u.active == 1)
+        .filter(|u| u.active == 1 && u.password_hash.is_some())
     else {
         return Err(code_invalid());
     };

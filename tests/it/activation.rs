@@ -169,6 +169,48 @@ async fn an_imported_student_activates_with_a_code_sent_to_the_roster_phone() {
 }
 
 #[tokio::test]
+async fn an_activation_code_does_not_reset_a_password_and_skips_no_step() {
+    let app = TestApp::spawn().await;
+    let id = import_student(&app, "2024105", "13800138005").await;
+    let (status, _) = start(&app, "2024105", "31002x").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let code = codes_sent_to(&app, id).await.remove(0);
+    // The forgotten-password route does not take it: the account has no password yet.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/password-reset",
+            None,
+            Some(json!({"username": "2024105", "code": code, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "code_invalid");
+    assert_eq!(
+        sign_in(&app, "2024105", PASSWORD).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // Nor does asking there send one (it would skip the id number's last six).
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/password-reset/start",
+            None,
+            Some(json!({"username": "2024105"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        codes_sent_to(&app, id).await.len(),
+        1,
+        "no reset code for an account without a password"
+    );
+    // The activation code still activates.
+    let (status, body) = activate(&app, "2024105", &code, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
 async fn asking_answers_alike_and_texts_only_a_real_match() {
     let app = TestApp::spawn().await;
     import_student(&app, "2024102", "13800138002").await;
