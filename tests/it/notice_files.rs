@@ -11,21 +11,26 @@ use crate::intake::{file_part, multipart, png};
 
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF";
 
+/// Attaches `file` to notice `id` as `token`.
+async fn attach(
+    app: &TestApp,
+    token: &str,
+    id: i64,
+    file: reqwest::multipart::Part,
+) -> (StatusCode, serde_json::Value) {
+    let path = format!("/api/v1/admin/notices/{id}/attachment");
+    multipart(
+        app,
+        Method::PUT,
+        &path,
+        token,
+        Form::new().part("file", file),
+    )
+    .await
+}
+
 async fn fetch(app: &TestApp, token: &str, url: &str) -> (StatusCode, String, Vec<u8>) {
-    let resp = app
-        .client
-        .get(app.url(url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    let mime = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (status, mime, resp.bytes().await.unwrap().to_vec())
+    crate::reports::download(app, url, token).await
 }
 
 #[tokio::test]
@@ -68,13 +73,11 @@ async fn a_notice_carries_a_pdf_or_an_image_that_every_student_can_open() {
     }
 
     // Replaced by an image; the old PDF is no longer the notice's.
-    let form = Form::new().part("file", file_part(png(300, 200), "海报.png", "image/png"));
-    let (status, notice) = multipart(
+    let (status, notice) = attach(
         &app,
-        Method::PUT,
-        &format!("/api/v1/admin/notices/{id}/attachment"),
         &admin.token,
-        form,
+        id,
+        file_part(png(300, 200), "海报.png", "image/png"),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{notice}");
@@ -118,13 +121,11 @@ async fn a_notice_carries_a_pdf_or_an_image_that_every_student_can_open() {
     assert!(notice["file_url"].is_null(), "{notice}");
 
     // Only admins attach; a notice sent as JSON still works and its body is still bounded.
-    let form = Form::new().part("file", file_part(PDF.to_vec(), "a.pdf", "application/pdf"));
-    let (status, _) = multipart(
+    let (status, _) = attach(
         &app,
-        Method::PUT,
-        &format!("/api/v1/admin/notices/{id}/attachment"),
         &student.token,
-        form,
+        id,
+        file_part(PDF.to_vec(), "a.pdf", "application/pdf"),
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);

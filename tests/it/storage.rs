@@ -148,20 +148,7 @@ async fn upload(app: &TestApp, token: &str, case_id: i64, bytes: Vec<u8>) -> ser
 }
 
 async fn fetch(app: &TestApp, token: &str, url: &str) -> (StatusCode, String, Vec<u8>) {
-    let resp = app
-        .client
-        .get(app.url(url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    let mime = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (status, mime, resp.bytes().await.unwrap().to_vec())
+    crate::reports::download(app, url, token).await
 }
 
 /// The storage test set, on whatever store `app` was configured with.
