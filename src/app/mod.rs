@@ -21,6 +21,9 @@ use crate::http::{AppError, AppState, middleware};
 use crate::notify::worker::Worker;
 use crate::notify::{Clock, SystemClock};
 
+/// How long a stopping server waits for the outbox worker's tick in progress.
+const WORKER_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How long one call to an insurer may take before it counts as failed (and is retried).
 const INSURER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
@@ -252,7 +255,8 @@ impl Application {
         &self.state
     }
 
-    /// Serves until SIGINT/SIGTERM, then lets requests in flight finish.
+    /// Serves until SIGINT/SIGTERM, then stops taking connections, answers the requests in
+    /// flight, lets the outbox worker finish its tick and gives up background leadership.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let worker = if self.state.settings.notify.worker {
             match worker(&self.state, Arc::new(SystemClock)) {
@@ -268,8 +272,12 @@ impl Application {
         } else {
             None
         };
-        let sweeper =
-            crate::storage::spawn_sweeper(self.state.db.clone(), self.state.files.clone());
+        let sweeper = crate::storage::spawn_sweeper(
+            self.state.db.clone(),
+            self.state.files.clone(),
+            self.state.leadership.clone(),
+        );
+        let leadership = self.state.leadership.clone();
         let app = router(self.state);
         let served = axum::serve(
             self.listener,
@@ -277,10 +285,12 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown_signal())
         .await;
+        // Requests in flight have been answered; the delivery in progress finishes too.
         if let Some(worker) = worker {
-            worker.abort();
+            worker.stop(WORKER_GRACE).await;
         }
         sweeper.abort();
+        leadership.resign().await;
         served?;
         Ok(())
     }

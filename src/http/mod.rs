@@ -43,6 +43,8 @@ pub struct AppState {
     pub decodes: Arc<budget::DecodeBudget>,
     /// Where uploads are stored (sealed): a directory or an S3-compatible bucket.
     pub files: crate::db::FileStore,
+    /// Whether this instance leads the once-per-cluster background work.
+    pub leadership: crate::db::lease::Leadership,
 }
 
 impl AppState {
@@ -59,10 +61,12 @@ impl AppState {
             per_minute: settings.uploads_per_minute,
             burst: settings.upload_burst,
         };
+        let metrics = Arc::new(metrics::Metrics::default());
         AppState {
+            leadership: crate::db::lease::Leadership::new(db.clone(), metrics.leader.clone()),
             db,
             keys,
-            metrics: Arc::new(metrics::Metrics::default()),
+            metrics,
             login_limiter: Arc::new(limiter::AddressLimiter::new(logins)),
             activation_limiter: Arc::new(limiter::AddressLimiter::new(activations)),
             upload_limiter: Arc::new(limiter::KeyedLimiter::new(uploads)),

@@ -19,6 +19,7 @@ mod foundation;
 mod gateway;
 mod hub;
 mod insurers;
+mod instances;
 mod intake;
 mod ledger;
 mod lifecycle;
