@@ -17,7 +17,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::booking::{approved_case, local_date, quick_user};
-use crate::common::{PASSWORD, fresh_database_url};
+use crate::common::{DATA_KEY, INDEX_KEY, PASSWORD, fresh_database_url};
 use crate::outbox::{SmtpSink, start_gateway};
 
 const METRICS_TOKEN: &str = "metrics-secret";
@@ -118,14 +118,8 @@ fn start_instance(dir: &std::path::Path, name: &str, env: &[(String, String)]) -
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .env(
-            "MEDCLAIM_DATA_KEY",
-            "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=",
-        )
-        .env(
-            "MEDCLAIM_INDEX_KEY",
-            "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=",
-        )
+        .env("MEDCLAIM_DATA_KEY", DATA_KEY)
+        .env("MEDCLAIM_INDEX_KEY", INDEX_KEY)
         .env("MEDCLAIM_METRICS_TOKEN", METRICS_TOKEN)
         .env("MEDCLAIM_OUTBOX_POLL_MS", "100")
         .env("RUST_LOG", "info")
@@ -199,6 +193,42 @@ impl Cluster {
             .fetch_one(&self.db.pool)
             .await
             .unwrap()
+    }
+
+    /// A slot of `capacity` seats on `date`, opened by an admin on instance A.
+    async fn open_slot(&self, date: String, capacity: i64) -> i64 {
+        let (_, admin) = quick_user(&self.db, &self.keys, "admin", &[Role::Admin]).await;
+        let (status, slot) = post(
+            &self.client,
+            self.pick(0).url("/api/v1/admin/slots"),
+            Some(&admin),
+            json!({"date": date, "start": "09:00", "end": "12:00", "capacity": capacity}),
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{slot}");
+        slot["id"].as_i64().unwrap()
+    }
+
+    /// `n` signed-in students, each with an approved case: (token, case id).
+    async fn students_with_cases(&self, prefix: &str, n: usize) -> Vec<(String, i64)> {
+        let mut students = Vec::new();
+        for i in 0..n {
+            let name = format!("{prefix}{i:04}");
+            let (id, token) = quick_user(&self.db, &self.keys, &name, &[Role::Student]).await;
+            students.push((token, approved_case(&self.db, id, 1000).await));
+        }
+        students
+    }
+
+    /// Waits until the outbox holds nothing but sent messages.
+    async fn all_delivered(&self) {
+        self.until("every message is delivered", async || {
+            self.scalar("SELECT COUNT(*) FROM outbox WHERE status <> 'sent'")
+                .await
+                == 0
+        })
+        .await;
     }
 
     /// How many instances report that they lead the background work.
@@ -290,27 +320,8 @@ async fn two_instances_book_exactly_and_deliver_and_remind_once() {
             .await,
         medclaim::db::MIGRATIONS.len() as i64
     );
-    let (_, admin) = quick_user(&cluster.db, &cluster.keys, "admin", &[Role::Admin]).await;
-    let (status, slot) = post(
-        &cluster.client,
-        cluster.pick(0).url("/api/v1/admin/slots"),
-        Some(&admin),
-        json!({"date": local_date(2), "start": "09:00", "end": "09:30", "capacity": 10}),
-        &[],
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{slot}");
-    let mut students = Vec::new();
-    for i in 0..100 {
-        let (id, token) = quick_user(
-            &cluster.db,
-            &cluster.keys,
-            &format!("s{i:04}"),
-            &[Role::Student],
-        )
-        .await;
-        students.push((token, approved_case(&cluster.db, id, 1000).await));
-    }
+    let slot = cluster.open_slot(local_date(2), 10).await;
+    let students = cluster.students_with_cases("s", 100).await;
     // Every student gives an e-mail address, half of them on each instance.
     for (i, (token, _)) in students.iter().enumerate() {
         let resp = cluster
@@ -331,7 +342,7 @@ async fn two_instances_book_exactly_and_deliver_and_remind_once() {
             cluster.client.clone(),
             cluster.pick(i).url("/api/v1/bookings"),
         );
-        let slot_id = slot["id"].clone();
+        let slot_id = slot;
         tasks.push(tokio::spawn(async move {
             post(
                 &client,
@@ -386,14 +397,7 @@ async fn two_instances_book_exactly_and_deliver_and_remind_once() {
                 == 10
         })
         .await;
-    cluster
-        .until("every message is delivered", async || {
-            cluster
-                .scalar("SELECT COUNT(*) FROM outbox WHERE status <> 'sent'")
-                .await
-                == 0
-        })
-        .await;
+    cluster.all_delivered().await;
     let sms = cluster
         .scalar("SELECT COUNT(*) FROM outbox WHERE channel = 'sms'")
         .await;
@@ -546,28 +550,8 @@ async fn a_sigterm_in_the_middle_of_the_load_loses_no_acknowledged_request() {
     let Some(mut cluster) = Cluster::start(&[("MEDCLAIM_SMS_URL", sms_url)]).await else {
         return;
     };
-    let (_, admin) = quick_user(&cluster.db, &cluster.keys, "admin", &[Role::Admin]).await;
-    let (status, slot) = post(
-        &cluster.client,
-        cluster.pick(0).url("/api/v1/admin/slots"),
-        Some(&admin),
-        json!({"date": local_date(3), "start": "09:00", "end": "12:00", "capacity": 500}),
-        &[],
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{slot}");
-    let slot = slot["id"].as_i64().unwrap();
-    let mut students = Vec::new();
-    for i in 0..161 {
-        let (id, token) = quick_user(
-            &cluster.db,
-            &cluster.keys,
-            &format!("t{i:04}"),
-            &[Role::Student],
-        )
-        .await;
-        students.push((token, approved_case(&cluster.db, id, 1000).await));
-    }
+    let slot = cluster.open_slot(local_date(3), 500).await;
+    let mut students = cluster.students_with_cases("t", 161).await;
     cluster
         .until("one instance leads", async || cluster.leaders().await == 1)
         .await;
@@ -675,14 +659,7 @@ async fn a_sigterm_in_the_middle_of_the_load_loses_no_acknowledged_request() {
             b.leads(&cluster.client).await
         })
         .await;
-    cluster
-        .until("every message is delivered", async || {
-            cluster
-                .scalar("SELECT COUNT(*) FROM outbox WHERE status <> 'sent'")
-                .await
-                == 0
-        })
-        .await;
+    cluster.all_delivered().await;
     let sent = cluster.scalar("SELECT COUNT(*) FROM outbox").await;
     assert_eq!(sent, acknowledged.len() as i64);
     assert_eq!(gateway.requests().len() as i64, sent, "no SMS sent twice");
