@@ -664,3 +664,28 @@ async fn a_sigterm_in_the_middle_of_the_load_loses_no_acknowledged_request() {
     assert_eq!(sent, acknowledged.len() as i64);
     assert_eq!(gateway.requests().len() as i64, sent, "no SMS sent twice");
 }
+
+#[tokio::test]
+async fn eight_migrations_started_at_once_on_a_fresh_database_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = postgres_database(dir.path()).await else {
+        return;
+    };
+    // Eight instances' start-up, each with its own connection pool, at the same moment: the
+    // first creates schema_migrations and applies everything, the others wait and find it done.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let db = Db::connect(&url).await.unwrap();
+            medclaim::db::migrate(&db)
+                .await
+                .map_err(|e| format!("{e:#}"))
+        }));
+    }
+    let mut applied = 0;
+    for t in tasks {
+        applied += t.await.unwrap().expect("every start-up migrates or waits");
+    }
+    assert_eq!(applied, medclaim::db::MIGRATIONS.len(), "each applied once");
+}
