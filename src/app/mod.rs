@@ -41,9 +41,41 @@ pub fn worker(state: &AppState, clock: Arc<dyn Clock>) -> anyhow::Result<Worker>
         db: state.db.clone(),
         time_zone: state.settings.time_zone,
     };
+    let forget = ForgetIdleAddresses {
+        limiter: state.login_limiter.clone(),
+        last: std::sync::Mutex::new(None),
+    };
     Ok(Worker::new(state, clock)?
         .with_job(Arc::new(connector))
-        .with_task(Arc::new(reminders)))
+        .with_task(Arc::new(reminders))
+        .with_task(Arc::new(forget)))
+}
+
+/// Clears the shared sign-in buckets that have refilled, every ten minutes at most (a task of
+/// the instance leading the background work).
+struct ForgetIdleAddresses {
+    limiter: Arc<crate::http::limiter::SignInLimiter>,
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl crate::notify::worker::PeriodicTask for ForgetIdleAddresses {
+    fn run(&self, _now_ms: i64) -> futures_util::future::BoxFuture<'_, anyhow::Result<usize>> {
+        Box::pin(async move {
+            {
+                let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+                if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(600)) {
+                    return Ok(0);
+                }
+                *last = Some(std::time::Instant::now());
+            }
+            let forgotten = self.limiter.forget_idle().await?;
+            if forgotten > 0 {
+                tracing::info!(forgotten, "idle sign-in limits forgotten");
+            }
+            // Housekeeping, not work done: the worker's pace is unchanged.
+            Ok(0)
+        })
+    }
 }
 
 /// Every page: the shells and each context's pages.

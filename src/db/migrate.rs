@@ -54,6 +54,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0014_sessions_device",
         include_str!("../../migrations/0014_sessions_device.sql"),
     ),
+    (
+        "0015_sign_in_limits",
+        include_str!("../../migrations/0015_sign_in_limits.sql"),
+    ),
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {
