@@ -14,8 +14,9 @@ use tokio::sync::Mutex;
 
 use super::{Backend, Db};
 
-/// The advisory lock key of the background leader (the migrations use 4242001).
-pub const LEADER_LOCK: i64 = 4_242_002;
+/// The advisory lock key of the background leader. Keys in use: 4242001 the migrations,
+/// 4242002 staff administration, (4242003, n) claim numbers; this one must differ from all.
+pub const LEADER_LOCK: i64 = 4_242_010;
 
 /// This instance's claim to lead the background work; cheap to clone, one per process.
 #[derive(Clone)]
