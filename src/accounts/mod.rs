@@ -38,7 +38,7 @@ pub async fn sign_in(
     device: Option<&str>,
 ) -> Result<SignedIn, AppError> {
     if let Some(ip) = ip
-        && !state.login_limiter.check(ip)
+        && !state.login_limiter.check(ip).await
     {
         return Err(ErrorCode::RateLimited
             .with_message("Too many sign-in attempts from this address; wait a minute."));
@@ -176,7 +176,7 @@ pub async fn check_own_password(
     ip: Option<IpAddr>,
 ) -> Result<(), AppError> {
     if let Some(ip) = ip
-        && !state.login_limiter.check(ip)
+        && !state.login_limiter.check(ip).await
     {
         return Err(ErrorCode::RateLimited
             .with_message("Too many sign-in attempts from this address; wait a minute."));

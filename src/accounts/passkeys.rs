@@ -297,7 +297,7 @@ pub async fn finish_sign_in(
     device: Option<&str>,
 ) -> Result<SignedIn, AppError> {
     if let Some(ip) = ip
-        && !state.login_limiter.check(ip)
+        && !state.login_limiter.check(ip).await
     {
         return Err(ErrorCode::RateLimited
             .with_message("Too many sign-in attempts from this address; wait a minute."));

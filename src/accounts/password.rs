@@ -89,7 +89,7 @@ pub async fn reset_with_code(
     ip: Option<IpAddr>,
 ) -> AppResult<()> {
     if let Some(ip) = ip
-        && !state.login_limiter.check(ip)
+        && !state.login_limiter.check(ip).await
     {
         return Err(ErrorCode::RateLimited.with_message("Too many attempts; wait a minute."));
     }

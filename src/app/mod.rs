@@ -21,6 +21,9 @@ use crate::http::{AppError, AppState, middleware};
 use crate::notify::worker::Worker;
 use crate::notify::{Clock, SystemClock};
 
+/// How long a stopping server waits for the outbox worker's tick in progress.
+const WORKER_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How long one call to an insurer may take before it counts as failed (and is retried).
 const INSURER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
@@ -38,9 +41,41 @@ pub fn worker(state: &AppState, clock: Arc<dyn Clock>) -> anyhow::Result<Worker>
         db: state.db.clone(),
         time_zone: state.settings.time_zone,
     };
+    let forget = ForgetIdleAddresses {
+        limiter: state.login_limiter.clone(),
+        last: std::sync::Mutex::new(None),
+    };
     Ok(Worker::new(state, clock)?
         .with_job(Arc::new(connector))
-        .with_task(Arc::new(reminders)))
+        .with_task(Arc::new(reminders))
+        .with_task(Arc::new(forget)))
+}
+
+/// Clears the shared sign-in buckets that have refilled, every ten minutes at most (a task of
+/// the instance leading the background work).
+struct ForgetIdleAddresses {
+    limiter: Arc<crate::http::limiter::SignInLimiter>,
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl crate::notify::worker::PeriodicTask for ForgetIdleAddresses {
+    fn run(&self, _now_ms: i64) -> futures_util::future::BoxFuture<'_, anyhow::Result<usize>> {
+        Box::pin(async move {
+            {
+                let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+                if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(600)) {
+                    return Ok(0);
+                }
+                *last = Some(std::time::Instant::now());
+            }
+            let forgotten = self.limiter.forget_idle().await?;
+            if forgotten > 0 {
+                tracing::info!(forgotten, "idle sign-in limits forgotten");
+            }
+            // Housekeeping, not work done: the worker's pace is unchanged.
+            Ok(0)
+        })
+    }
 }
 
 /// Every page: the shells and each context's pages.
@@ -258,7 +293,8 @@ impl Application {
         &self.state
     }
 
-    /// Serves until SIGINT/SIGTERM, then lets requests in flight finish.
+    /// Serves until SIGINT/SIGTERM, then stops taking connections, answers the requests in
+    /// flight, lets the outbox worker finish its tick and gives up background leadership.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let worker = if self.state.settings.notify.worker {
             match worker(&self.state, Arc::new(SystemClock)) {
@@ -274,8 +310,12 @@ impl Application {
         } else {
             None
         };
-        let sweeper =
-            crate::storage::spawn_sweeper(self.state.db.clone(), self.state.files.clone());
+        let sweeper = crate::storage::spawn_sweeper(
+            self.state.db.clone(),
+            self.state.files.clone(),
+            self.state.leadership.clone(),
+        );
+        let leadership = self.state.leadership.clone();
         let app = router(self.state);
         let served = axum::serve(
             self.listener,
@@ -283,10 +323,12 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown_signal())
         .await;
+        // Requests in flight have been answered; the delivery in progress finishes too.
         if let Some(worker) = worker {
-            worker.abort();
+            worker.stop(WORKER_GRACE).await;
         }
         sweeper.abort();
+        leadership.resign().await;
         served?;
         Ok(())
     }

@@ -55,6 +55,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../migrations/0014_sessions_device.sql"),
     ),
     (
+        "0015_sign_in_limits",
+        include_str!("../../migrations/0015_sign_in_limits.sql"),
+    ),
+    (
         "0017_designated_hospitals",
         include_str!("../../migrations/0017_designated_hospitals.sql"),
     ),
@@ -133,25 +137,38 @@ fn statements(sql: &str) -> impl Iterator<Item = String> + '_ {
     out.into_iter()
 }
 
+/// Takes the migration lock until `tx` ends (PostgreSQL; SQLite's `BEGIN IMMEDIATE` already
+/// admits one writer at a time).
+async fn lock(db: &Db, tx: &mut super::Tx) -> anyhow::Result<()> {
+    if db.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(4242001)")
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Applies every migration not yet applied, each in its own transaction; refuses to run when
 /// an applied migration's text has changed since.
 pub async fn migrate(db: &Db) -> anyhow::Result<usize> {
+    // Several instances may start at once on one PostgreSQL database: each step runs in a
+    // transaction holding the migration lock, so one migrates and the others wait, then find
+    // the work done. (`CREATE TABLE IF NOT EXISTS` alone is not safe against a concurrent
+    // creator: the loser fails on the catalogue's unique index.)
+    let mut tx = db.begin().await?;
+    lock(db, &mut tx).await?;
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await
     .context("creating schema_migrations")?;
+    tx.commit().await?;
     let mut applied = 0;
     for (name, sql) in MIGRATIONS {
         let sum = checksum(sql);
         let mut tx = db.begin().await?;
-        if db.backend == Backend::Postgres {
-            // Several instances may start at once: one migrates, the others wait.
-            sqlx::query("SELECT pg_advisory_xact_lock(4242001)")
-                .execute(&mut *tx)
-                .await?;
-        }
+        lock(db, &mut tx).await?;
         let row = sqlx::query("SELECT checksum FROM schema_migrations WHERE name = $1")
             .bind(*name)
             .fetch_optional(&mut *tx)

@@ -7,6 +7,7 @@
 //! difference is spelled out here and nowhere else.
 
 mod files;
+pub mod lease;
 mod migrate;
 
 use std::path::Path;

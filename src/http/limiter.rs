@@ -4,6 +4,10 @@
 //! account's password is stopped by that account's lock, kept in the database. The table of
 //! addresses is bounded: idle addresses are forgotten, and at the cap the longest-idle one goes.
 //! IPv6 addresses count by their /64, which one client usually holds whole.
+//!
+//! On PostgreSQL, where several instances may serve one campus, the sign-in buckets are rows of
+//! `sign_in_limits`, so the limit holds across instances ([`SignInLimiter`]); on SQLite (one
+//! instance) they stay in this process.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -120,6 +124,80 @@ impl<K: Hash + Eq + Copy> KeyedLimiter<K> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The sign-in limit per address: in the database on PostgreSQL (shared by every instance),
+/// in this process on SQLite.
+pub struct SignInLimiter {
+    settings: LimiterSettings,
+    local: AddressLimiter,
+    shared: Option<crate::db::Db>,
+}
+
+impl SignInLimiter {
+    pub fn new(settings: LimiterSettings, db: &crate::db::Db) -> SignInLimiter {
+        let local = AddressLimiter::new(settings);
+        SignInLimiter {
+            settings: local.settings,
+            local,
+            shared: (db.backend == crate::db::Backend::Postgres).then(|| db.clone()),
+        }
+    }
+
+    /// Takes one attempt for `ip`; `false` when its bucket is empty. When the database cannot
+    /// be asked, this process's own bucket decides.
+    pub async fn check(&self, ip: IpAddr) -> bool {
+        let Some(db) = &self.shared else {
+            return self.local.check(ip);
+        };
+        match self.check_shared(db, ip).await {
+            Ok(allowed) => allowed,
+            Err(e) => {
+                tracing::warn!(error = %e, "shared sign-in limit unavailable; using this instance's");
+                self.local.check(ip)
+            }
+        }
+    }
+
+    /// One upsert: the bucket refilled for the time since the last attempt (capped at the
+    /// burst), less one attempt when it holds one. The row lock makes concurrent attempts from
+    /// every instance queue, so the count is exact. PostgreSQL only (`LEAST`, `GREATEST`).
+    async fn check_shared(&self, db: &crate::db::Db, ip: IpAddr) -> sqlx::Result<bool> {
+        const REFILLED: &str = "LEAST($2, sign_in_limits.tokens_milli
+            + GREATEST(0, $3 - sign_in_limits.seen_at) * $4 / 60000)";
+        let burst = i64::from(self.settings.burst) * 1000;
+        let allowed: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO sign_in_limits (address, tokens_milli, seen_at, allowed)
+             VALUES ($1, $2 - 1000, $3, 1)
+             ON CONFLICT (address) DO UPDATE SET
+               tokens_milli = CASE WHEN {REFILLED} >= 1000 THEN {REFILLED} - 1000 ELSE {REFILLED} END,
+               allowed = CASE WHEN {REFILLED} >= 1000 THEN 1 ELSE 0 END,
+               seen_at = $3
+             RETURNING allowed"
+        )))
+        .bind(key(ip).to_string())
+        .bind(burst)
+        .bind(crate::db::now_ms())
+        .bind(i64::from(self.settings.per_minute) * 1000)
+        .fetch_one(&db.pool)
+        .await?;
+        Ok(allowed == 1)
+    }
+
+    /// Forgets the addresses whose bucket has refilled (they are as good as new); answers how
+    /// many. Run now and then by the instance leading the background work.
+    pub async fn forget_idle(&self) -> sqlx::Result<u64> {
+        let Some(db) = &self.shared else {
+            return Ok(0);
+        };
+        let refill_ms =
+            i64::from(self.settings.burst) * 60_000 / i64::from(self.settings.per_minute.max(1));
+        let done = sqlx::query("DELETE FROM sign_in_limits WHERE seen_at < $1")
+            .bind(crate::db::now_ms() - refill_ms)
+            .execute(&db.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 }
 

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -17,6 +18,8 @@ pub struct Metrics {
     registry: Registry,
     pub requests: Family<RouteLabels, Counter>,
     pub latency: Family<RouteLabels, Histogram>,
+    /// 1 while this instance leads the once-per-cluster background work.
+    pub leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -36,10 +39,17 @@ impl Default for Metrics {
             "HTTP request latency",
             latency.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "medclaim_background_leader",
+            "1 while this instance runs the once-per-cluster background work",
+            leader.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
+            leader,
         }
     }
 }

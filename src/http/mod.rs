@@ -32,9 +32,9 @@ pub struct AppState {
     pub keys: Keys,
     pub settings: Arc<Settings>,
     pub metrics: Arc<metrics::Metrics>,
-    /// Login attempts per client address; per process (the per-account lockout is in the
-    /// database, so it holds across instances).
-    pub login_limiter: Arc<limiter::AddressLimiter>,
+    /// Login attempts per client address: in the database on PostgreSQL, so the limit holds
+    /// across instances (as does the per-account lockout); in this process on SQLite.
+    pub login_limiter: Arc<limiter::SignInLimiter>,
     /// Activation codes sent per client address; per process, like the sign-in limit.
     pub activation_limiter: Arc<limiter::AddressLimiter>,
     /// Uploads per account; per process, like the address limit.
@@ -43,6 +43,8 @@ pub struct AppState {
     pub decodes: Arc<budget::DecodeBudget>,
     /// Where uploads are stored (sealed): a directory or an S3-compatible bucket.
     pub files: crate::db::FileStore,
+    /// Whether this instance leads the once-per-cluster background work.
+    pub leadership: crate::db::lease::Leadership,
 }
 
 impl AppState {
@@ -59,11 +61,14 @@ impl AppState {
             per_minute: settings.uploads_per_minute,
             burst: settings.upload_burst,
         };
+        let metrics = Arc::new(metrics::Metrics::default());
+        let login_limiter = Arc::new(limiter::SignInLimiter::new(logins, &db));
         AppState {
+            leadership: crate::db::lease::Leadership::new(db.clone(), metrics.leader.clone()),
             db,
             keys,
-            metrics: Arc::new(metrics::Metrics::default()),
-            login_limiter: Arc::new(limiter::AddressLimiter::new(logins)),
+            metrics,
+            login_limiter,
             activation_limiter: Arc::new(limiter::AddressLimiter::new(activations)),
             upload_limiter: Arc::new(limiter::KeyedLimiter::new(uploads)),
             decodes: Arc::new(budget::DecodeBudget::new(settings.image_decodes)),

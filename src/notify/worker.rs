@@ -1,6 +1,7 @@
 //! The delivery worker: runs beside the HTTP server (one per instance; several instances share
-//! the work through row claims). Each tick it runs the registered periodic tasks (e.g. the
-//! booking reminders) and delivers due outbox rows: SMS and e-mail itself, other channels
+//! the deliveries through row claims). Each tick it runs the registered periodic tasks (e.g. the
+//! booking reminders) when this instance leads the background work (see
+//! [`crate::db::lease`]), and delivers due outbox rows: SMS and e-mail itself, other channels
 //! through the job handler registered for them (e.g. the insurer connector). Higher contexts
 //! register their work here; this module imports none of them. A crash at any point loses nothing: unclaimed rows stay pending,
 //! claimed ones come back when their lease expires and are sent again with the same
@@ -16,6 +17,7 @@ use super::outbox::{self, Claimed, Payload};
 use super::{Clock, NotifySettings};
 use crate::crypto::Keys;
 use crate::db::Db;
+use crate::db::lease::Leadership;
 use crate::http::AppState;
 
 const BATCH: i64 = 20;
@@ -59,6 +61,26 @@ pub struct Worker {
     channels: Channels,
     jobs: Vec<Arc<dyn JobHandler>>,
     tasks: Vec<Arc<dyn PeriodicTask>>,
+    leadership: Leadership,
+}
+
+/// A worker running in the background.
+pub struct Running {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Lets the tick in progress finish (so nothing it delivered is delivered again by another
+    /// instance when the claim's lease runs out), at most `grace`, then stops the worker.
+    pub async fn stop(self, grace: std::time::Duration) {
+        let _ = self.stop.send(true);
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(grace, self.task).await.is_err() {
+            tracing::warn!("outbox worker stopped in the middle of a tick");
+            abort.abort();
+        }
+    }
 }
 
 /// What one tick did.
@@ -82,6 +104,7 @@ impl Worker {
             channels: Channels::from_settings(&state.settings.notify)?,
             jobs: Vec::new(),
             tasks: Vec::new(),
+            leadership: state.leadership.clone(),
         })
     }
 
@@ -95,27 +118,37 @@ impl Worker {
         self
     }
 
-    /// Runs in the background until the returned handle is aborted.
-    pub fn spawn(self) -> JoinHandle<()> {
-        tokio::spawn(self.run())
+    /// Runs in the background until [`Running::stop`].
+    pub fn spawn(self) -> Running {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        Running {
+            stop,
+            task: tokio::spawn(self.run(stopped)),
+        }
     }
 
-    /// Ticks forever, pausing `poll_interval` when there was nothing to do.
-    pub async fn run(self) {
-        loop {
+    /// Ticks until told to stop, pausing `poll_interval` when there was nothing to do; a tick
+    /// begun is finished.
+    async fn run(self, mut stopped: tokio::sync::watch::Receiver<bool>) {
+        while !*stopped.borrow() {
             match self.tick().await {
                 Ok(t) if t.sent + t.failed + t.reminders > 0 => continue,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = format!("{e:#}"), "outbox tick failed"),
             }
-            tokio::time::sleep(self.settings.poll_interval).await;
+            tokio::select! {
+                () = tokio::time::sleep(self.settings.poll_interval) => {}
+                _ = stopped.changed() => {}
+            }
         }
     }
 
     pub async fn tick(&self) -> anyhow::Result<Tick> {
         let mut reminders = 0;
-        for task in &self.tasks {
-            reminders += task.run(self.clock.now_ms()).await?;
+        if !self.tasks.is_empty() && self.leadership.lead().await {
+            for task in &self.tasks {
+                reminders += task.run(self.clock.now_ms()).await?;
+            }
         }
         let (sent, failed) = self.deliver_due().await?;
         Ok(Tick {

@@ -80,7 +80,7 @@ pub async fn start(
 ) -> AppResult<()> {
     ensure_offered(state)?;
     if let Some(ip) = ip
-        && !state.login_limiter.check(ip)
+        && !state.login_limiter.check(ip).await
     {
         return Ok(());
     }
@@ -163,7 +163,7 @@ pub async fn activate(
 ) -> AppResult<SignedIn> {
     ensure_offered(state)?;
     if let Some(ip) = ip
-        && !state.login_limiter.check(ip)
+        && !state.login_limiter.check(ip).await
     {
         return Err(ErrorCode::RateLimited.with_message("Too many attempts; wait a minute."));
     }

@@ -15,7 +15,7 @@ use crate::http::{AppResult, AppState, ErrorCode};
 /// nothing about the account.
 pub async fn start(state: &AppState, username: &str, ip: Option<IpAddr>) -> AppResult<()> {
     if let Some(ip) = ip
-        && !state.login_limiter.check(ip)
+        && !state.login_limiter.check(ip).await
     {
         return Err(ErrorCode::RateLimited.with_message("Too many attempts; wait a minute."));
     }

@@ -374,11 +374,19 @@ pub async fn sweep_orphans(
 }
 
 /// Runs [`sweep_orphans`] now and every six hours.
-pub fn spawn_sweeper(db: crate::db::Db, files: FileStore) -> tokio::task::JoinHandle<()> {
+pub fn spawn_sweeper(
+    db: crate::db::Db,
+    files: FileStore,
+    leadership: crate::db::lease::Leadership,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(6 * 3600));
         loop {
             every.tick().await;
+            // Once per cluster: only the instance leading the background work sweeps.
+            if !leadership.lead().await {
+                continue;
+            }
             match sweep_orphans(&db, &files, ORPHAN_GRACE).await {
                 Ok(n) if n > 0 => tracing::info!(deleted = n, "orphaned stored files collected"),
                 Ok(_) => {}

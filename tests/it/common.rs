@@ -15,6 +15,10 @@ use serde_json::Value;
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// The keys of [`Keys::for_tests`], as the `medclaim` binary reads them from its environment.
+pub const DATA_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+pub const INDEX_KEY: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
+
 pub struct TestApp {
     pub addr: String,
     pub db: Db,
@@ -285,14 +289,8 @@ fn run_cli_blocking(
         .arg("--data-dir")
         .arg(data_dir)
         .env("DATABASE_URL", database_url)
-        .env(
-            "MEDCLAIM_DATA_KEY",
-            "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=",
-        )
-        .env(
-            "MEDCLAIM_INDEX_KEY",
-            "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=",
-        )
+        .env("MEDCLAIM_DATA_KEY", DATA_KEY)
+        .env("MEDCLAIM_INDEX_KEY", INDEX_KEY)
         .env("RUST_LOG", "warn")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

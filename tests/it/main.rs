@@ -20,6 +20,7 @@ mod foundation;
 mod gateway;
 mod hospitals;
 mod hub;
+mod instances;
 mod insurers;
 mod intake;
 mod ledger;

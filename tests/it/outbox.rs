@@ -24,14 +24,14 @@ use crate::booking::{approved_case, local_date, quick_user};
 // ---------- a local SMS gateway that honours idempotency keys ----------
 
 #[derive(Clone, Debug)]
-struct Received {
-    key: String,
+pub(crate) struct Received {
+    pub(crate) key: String,
     auth: Option<String>,
     body: Value,
 }
 
 #[derive(Default)]
-struct Gateway {
+pub(crate) struct Gateway {
     /// Every request, duplicates included.
     requests: Mutex<Vec<Received>>,
     /// What was actually sent to phones: one per idempotency key.
@@ -41,7 +41,7 @@ struct Gateway {
 }
 
 impl Gateway {
-    fn requests(&self) -> Vec<Received> {
+    pub(crate) fn requests(&self) -> Vec<Received> {
         self.requests.lock().unwrap().clone()
     }
     fn delivered(&self) -> Vec<Received> {
@@ -84,7 +84,7 @@ async fn gateway_handler(
     AxumStatus::OK
 }
 
-async fn start_gateway() -> (Arc<Gateway>, String) {
+pub(crate) async fn start_gateway() -> (Arc<Gateway>, String) {
     let gw = Arc::new(Gateway::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/send", listener.local_addr().unwrap());
@@ -107,16 +107,16 @@ fn sms_settings(url: &str) -> SmsSettings {
 
 // ---------- a real SMTP server ----------
 
-struct SmtpSink {
+pub(crate) struct SmtpSink {
     child: std::process::Child,
     dir: tempfile::TempDir,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl SmtpSink {
     /// Starts `tests/support/smtp_sink.py`; `None` (with the reason printed) when Python or
     /// aiosmtpd is missing on this machine — never under `CI=true`.
-    fn start() -> Option<SmtpSink> {
+    pub(crate) fn start() -> Option<SmtpSink> {
         use std::io::BufRead;
         let python = std::env::var("MEDCLAIM_TEST_PYTHON").unwrap_or_else(|_| {
             if std::path::Path::new("/usr/bin/python3").exists() {
@@ -180,7 +180,7 @@ impl SmtpSink {
         }
     }
 
-    async fn messages(&self, at_least: usize) -> Vec<Value> {
+    pub(crate) async fn messages(&self, at_least: usize) -> Vec<Value> {
         for _ in 0..100 {
             let mut out = Vec::new();
             for entry in std::fs::read_dir(self.dir.path()).unwrap() {
