@@ -22,6 +22,7 @@ mod hospitals;
 mod hub;
 mod insurers;
 mod intake;
+mod invoice_qr;
 mod ledger;
 mod lifecycle;
 mod notice_files;
