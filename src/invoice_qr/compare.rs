@@ -32,35 +32,34 @@ pub struct Typed<'a> {
 /// A field the QR code does not carry is not compared.
 pub fn differences(qr: &InvoiceQr, typed: &Typed<'_>) -> Vec<QrDifference> {
     let mut out = Vec::new();
-    if let Some(number) = &qr.number {
-        if !same_number(typed.invoice_no, number) {
-            out.push(QrDifference {
-                field: "number",
-                typed: typed.invoice_no.to_string(),
-                qr: number.clone(),
-            });
-        }
+    if let Some(number) = &qr.number
+        && !same_number(typed.invoice_no, number)
+    {
+        out.push(QrDifference {
+            field: "number",
+            typed: typed.invoice_no.to_string(),
+            qr: number.clone(),
+        });
     }
-    if let Some(amount) = qr.amount_cents {
-        if amount != typed.total {
-            out.push(QrDifference {
-                field: "total",
-                typed: typed.total.to_string(),
-                qr: amount.to_string(),
-            });
-        }
+    if let Some(amount) = qr.amount_cents
+        && amount != typed.total
+    {
+        out.push(QrDifference {
+            field: "total",
+            typed: typed.total.to_string(),
+            qr: amount.to_string(),
+        });
     }
-    if let Some(date) = &qr.date {
-        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
-        if let (Some(invoice), Some(visit)) = (day(date), day(typed.visit_date)) {
-            if (invoice - visit).num_days().abs() > DATE_TOLERANCE_DAYS {
-                out.push(QrDifference {
-                    field: "date",
-                    typed: typed.visit_date.to_string(),
-                    qr: date.clone(),
-                });
-            }
-        }
+    let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+    if let Some(date) = &qr.date
+        && let (Some(invoice), Some(visit)) = (day(date), day(typed.visit_date))
+        && (invoice - visit).num_days().abs() > DATE_TOLERANCE_DAYS
+    {
+        out.push(QrDifference {
+            field: "date",
+            typed: typed.visit_date.to_string(),
+            qr: date.clone(),
+        });
     }
     out
 }

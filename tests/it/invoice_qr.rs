@@ -212,7 +212,7 @@ async fn scanning_answers_the_fields_and_stores_nothing() {
 }
 
 /// The decode rate and time per photo on the generated set (recorded in docs/BENCHMARKS.md;
-/// `cargo test --release --test it -- invoice_qr::decode_rate --nocapture` prints them).
+/// `cargo test --test it -- invoice_qr::decode_rate --nocapture` prints them).
 #[test]
 fn decode_rate_on_generated_photos() {
     let payloads = [FISCAL, DIGITAL, VAT];
