@@ -25,6 +25,7 @@ pub mod hospitals;
 pub mod http;
 pub mod ids;
 pub mod insurers;
+pub mod invoice_qr;
 pub mod ledger;
 pub mod money;
 pub mod notices;

@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(add_record))
         .routes(routes!(add_invoice))
         .routes(routes!(update_invoice, delete_invoice))
+        .merge(super::scan::router())
         // Uploads enforce their own, larger limit per file while streaming.
         .layer(axum::extract::DefaultBodyLimit::disable());
     OpenApiRouter::new()
@@ -317,15 +318,38 @@ pub async fn upload(
     bytes: Vec<u8>,
     name: Option<String>,
 ) -> AppResult<Upload> {
-    if !state.upload_limiter.check_key(owner) {
-        return Err(
-            ErrorCode::RateLimited.with_message("Too many uploads in a short time; wait a minute.")
-        );
-    }
+    check_upload_allowance(state, owner)?;
     Ok(Upload {
         prepared: crate::storage::prepare_async(&state.decodes, bytes).await?,
         name,
+        qr: None,
     })
+}
+
+/// [`upload`] for an invoice photo: its QR code is looked for in the same budgeted decode.
+pub async fn invoice_upload(
+    state: &AppState,
+    owner: i64,
+    bytes: Vec<u8>,
+    name: Option<String>,
+) -> AppResult<Upload> {
+    check_upload_allowance(state, owner)?;
+    let (prepared, qr) = crate::storage::prepare_reading_async(
+        &state.decodes,
+        bytes,
+        crate::invoice_qr::decode::COST_MIB,
+        crate::invoice_qr::decode::read,
+    )
+    .await?;
+    Ok(Upload { prepared, name, qr })
+}
+
+fn check_upload_allowance(state: &AppState, owner: i64) -> AppResult<()> {
+    if state.upload_limiter.check_key(owner) {
+        Ok(())
+    } else {
+        Err(ErrorCode::RateLimited.with_message("Too many uploads in a short time; wait a minute."))
+    }
 }
 
 /// Add a medical-record photo (multipart field `file`).
@@ -409,7 +433,7 @@ async fn add_invoice(
     let self_pay = form.self_pay_cents.unwrap_or(Ok(Cents::ZERO))?;
     let facts = InvoiceFacts::parse(form.invoice_no.as_deref().unwrap_or(""), total, self_pay)?;
     let (bytes, name) = form.photo.ok_or(RuleError::PhotoRequired)?;
-    let photo = upload(&state, user.id, bytes, name).await?;
+    let photo = invoice_upload(&state, user.id, bytes, name).await?;
     let invoice_id = service::add_invoice(&state, &user, id, facts, photo).await?;
     let case = visible_case(&state, &user, id.get()).await?;
     Ok((StatusCode::CREATED, Json(invoice_of(case, invoice_id)?)))
@@ -435,7 +459,7 @@ async fn update_invoice(
     let total = form.total_cents.transpose()?;
     let self_pay = form.self_pay_cents.transpose()?;
     let photo = match form.photo {
-        Some((bytes, name)) => Some(upload(&state, user.id, bytes, name).await?),
+        Some((bytes, name)) => Some(invoice_upload(&state, user.id, bytes, name).await?),
         None => None,
     };
     service::update_invoice(&state, &user, id, form.invoice_no, total, self_pay, photo).await?;

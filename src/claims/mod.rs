@@ -8,6 +8,7 @@ pub mod lifecycle;
 pub mod pages;
 mod photo_pages;
 pub mod routing;
+mod scan;
 pub mod service;
 pub mod store;
 pub mod view;

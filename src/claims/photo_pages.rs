@@ -8,7 +8,7 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::api::{read_multipart, upload};
+use super::api::{invoice_upload, read_multipart, upload};
 use super::domain::{InvoiceFacts, RuleError, parse_yuan};
 use super::pages::{CsrfOnly, act, check_csrf, error_page, load, message};
 use super::service;
@@ -221,7 +221,7 @@ pub(super) async fn invoice_add(
             &user,
             id,
             facts,
-            upload(&state, user.id, bytes, name).await?,
+            invoice_upload(&state, user.id, bytes, name).await?,
         )
         .await
     }
@@ -308,7 +308,7 @@ pub(super) async fn invoice_edit(
         let photo = read_invoice_page_form(&state, &user, multipart, &mut input).await?;
         let (total, self_pay) = parse_amounts(&input)?;
         let photo = match photo {
-            Some((bytes, name)) => Some(upload(&state, user.id, bytes, name).await?),
+            Some((bytes, name)) => Some(invoice_upload(&state, user.id, bytes, name).await?),
             None => None,
         };
         service::update_invoice(

@@ -10,6 +10,7 @@ use crate::db::{Tx, now_ms};
 use crate::http::auth::CurrentUser;
 use crate::http::{AppError, AppResult, AppState};
 use crate::ids::{CaseId, FileId, InvoiceId, RecordId};
+use crate::invoice_qr::InvoiceQr;
 use crate::money::Cents;
 use crate::storage::Prepared;
 
@@ -17,6 +18,8 @@ use crate::storage::Prepared;
 pub struct Upload {
     pub prepared: Prepared,
     pub name: Option<String>,
+    /// The QR code read from an invoice photo (never looked for on other uploads).
+    pub qr: Option<InvoiceQr>,
 }
 
 fn today(state: &AppState) -> chrono::NaiveDate {
@@ -294,6 +297,7 @@ pub async fn add_invoice(
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
+    store::set_invoice_qr(&mut tx, id, photo.qr.as_ref()).await?;
     bump_version(&mut tx, case_id).await?;
     let summary = format!("invoice {id} added to case {case_id}");
     audit::record(
@@ -372,6 +376,9 @@ pub async fn update_invoice(
     .bind(old.status.apply(InvoiceEvent::StudentEdit)?)
     .execute(&mut *tx)
     .await?;
+    if let Some(p) = &photo {
+        store::set_invoice_qr(&mut tx, invoice_id, p.qr.as_ref()).await?;
+    }
     let v = bump_version(&mut tx, old.case_id).await?;
     let summary = format!("edited, case {} version {v}", old.case_id);
     audit::record(

@@ -5,6 +5,8 @@ use super::lifecycle::{CaseEvent, TransitionError};
 use super::{CaseStatus, InvoiceStatus};
 use crate::db::{Tx, now_ms};
 use crate::ids::{CaseId, FileId, InvoiceId, RecordId};
+use crate::invoice_qr::stored::COLUMNS as QR_COLUMNS;
+use crate::invoice_qr::{InvoiceQr, StoredQr};
 use crate::money::Cents;
 
 /// Every change to a case or any of its invoices bumps the case's `version` (SPEC §4 rule 8),
@@ -166,17 +168,42 @@ pub struct InvoiceRow {
     pub reason: Option<String>,
     pub may_edit: i64,
     pub created_at: i64,
+    #[sqlx(flatten)]
+    pub qr: StoredQr,
 }
 
 const INVOICE_COLUMNS: &str = "i.id, i.case_id, i.invoice_no, i.total_cents, i.self_pay_cents, i.photo_file_id, \
      i.status, i.reason, i.may_edit, i.created_at";
+
+/// Keeps what the QR code of an invoice's new photo says (`None`: no readable code).
+pub async fn set_invoice_qr(
+    tx: &mut Tx,
+    id: InvoiceId,
+    qr: Option<&InvoiceQr>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE invoices SET qr_kind = $2, qr_code = $3, qr_number = $4, qr_amount_cents = $5,
+         qr_date = $6, qr_check_code = $7, qr_raw = $8 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(qr.map(|q| q.kind.as_str()))
+    .bind(qr.and_then(|q| q.code.clone()))
+    .bind(qr.and_then(|q| q.number.clone()))
+    .bind(qr.and_then(|q| q.amount_cents).map(Cents::get))
+    .bind(qr.and_then(|q| q.date.clone()))
+    .bind(qr.and_then(|q| q.check_code.clone()))
+    .bind(qr.map(|q| q.raw.clone()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
 pub async fn invoices_of<'e>(
     exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
     case_id: CaseId,
 ) -> sqlx::Result<Vec<InvoiceRow>> {
     sqlx::query_as::<_, InvoiceRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {INVOICE_COLUMNS} FROM invoices i WHERE i.case_id = $1 ORDER BY i.id"
+        "SELECT {INVOICE_COLUMNS}, {QR_COLUMNS} FROM invoices i WHERE i.case_id = $1 ORDER BY i.id"
     )))
     .bind(case_id)
     .fetch_all(exec)
@@ -190,7 +217,7 @@ pub async fn find_invoice<'e>(
     owner: Option<i64>,
 ) -> sqlx::Result<Option<InvoiceRow>> {
     sqlx::query_as::<_, InvoiceRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {INVOICE_COLUMNS} FROM invoices i JOIN cases c ON c.id = i.case_id
+        "SELECT {INVOICE_COLUMNS}, {QR_COLUMNS} FROM invoices i JOIN cases c ON c.id = i.case_id
          WHERE i.id = $1 AND ($2 = 0 OR c.student_id = $2)"
     )))
     .bind(id)

@@ -1,6 +1,7 @@
 //! What a case looks like to its owner and to staff: the JSON of SPEC §11 and the pages' model.
 
 use crate::ids::{CaseId, FileId, InvoiceId, RecordId};
+use crate::invoice_qr::InvoiceQr;
 use crate::money::Cents;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -53,6 +54,8 @@ pub struct InvoiceView {
     /// The student may change or delete this invoice now.
     pub may_edit: bool,
     pub photo: Option<PhotoView>,
+    /// What the QR code on the photo says, when it has a readable one.
+    pub qr: Option<InvoiceQr>,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -199,6 +202,7 @@ pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
             None => None,
         };
         invoices.push(InvoiceView {
+            qr: i.qr.get(),
             id: i.id,
             covered_cents: i.total_cents - i.self_pay_cents,
             invoice_no: i.invoice_no,

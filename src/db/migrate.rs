@@ -70,6 +70,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0019_branding",
         include_str!("../../migrations/0019_branding.sql"),
     ),
+    (
+        "0020_invoice_qr",
+        include_str!("../../migrations/0020_invoice_qr.sql"),
+    ),
 ];
 
 /// The one place the migrations' dialects differ: `{{id}}` is the identity column, and a line

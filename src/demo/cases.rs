@@ -140,6 +140,7 @@ pub(super) async fn upload(seed: u32) -> anyhow::Result<Upload> {
     Ok(Upload {
         prepared,
         name: Some(format!("demo-{seed}.png")),
+        qr: None,
     })
 }
 

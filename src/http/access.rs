@@ -132,6 +132,8 @@ pub const RULES: &[Rule] = &[
     roles("POST", "/api/v1/cases/{id}/recall", STUDENTS),
     roles("PATCH", "/api/v1/invoices/{id}", STUDENTS),
     roles("DELETE", "/api/v1/invoices/{id}", STUDENTS),
+    // Reads an invoice photo's QR code, stores nothing (issue 20).
+    roles("POST", "/api/v1/invoices/scan", CLAIMANTS_AND_READERS),
     roles("GET", "/api/v1/bookings", STUDENTS),
     roles("POST", "/api/v1/bookings", STUDENTS),
     roles("DELETE", "/api/v1/bookings/{id}", STUDENTS),

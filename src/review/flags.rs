@@ -11,6 +11,7 @@ use sqlx::{Any, Pool};
 use utoipa::ToSchema;
 
 use super::store::{CaseRow, InvoiceRow};
+use crate::invoice_qr::compare::{QrDifference, Typed, differences};
 
 /// An amount more than this many times the hospital's median approved invoice is flagged.
 pub const OUTLIER_FACTOR: i64 = 3;
@@ -22,7 +23,9 @@ const SAMPLE_LIMIT: i64 = 1000;
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Flag {
     pub invoice_id: i64,
-    /// `duplicate_invoice_no`, `duplicate_photo` or `amount_outlier`.
+    /// `duplicate_invoice_no` (typed or on the QR code), `duplicate_photo`, `amount_outlier` or
+    /// `qr_mismatch` (the typed invoice differs from its QR code: see the invoice's
+    /// `qr_differences`).
     pub kind: &'static str,
     /// The other claims where the number or the photo was seen.
     pub other_case_ids: Vec<i64>,
@@ -37,11 +40,18 @@ pub async fn for_case(
 ) -> sqlx::Result<Vec<Flag>> {
     let mut flags = Vec::new();
     for inv in invoices {
+        // The typed number against typed numbers and QR numbers elsewhere; the QR number (with
+        // its code: VAT numbers repeat across codes) against both too.
         let same_no: Vec<i64> = sqlx::query_scalar(
-            "SELECT DISTINCT case_id FROM invoices WHERE invoice_no = $1 AND case_id <> $2 ORDER BY case_id LIMIT 20",
+            "SELECT DISTINCT case_id FROM invoices
+             WHERE case_id <> $2 AND (invoice_no = $1 OR qr_number = $1
+                OR (qr_number = $3 AND COALESCE(qr_code, '') = $4) OR invoice_no = $3)
+             ORDER BY case_id LIMIT 20",
         )
         .bind(&inv.invoice_no)
         .bind(case.id)
+        .bind(inv.qr.qr_number.as_deref().unwrap_or(""))
+        .bind(inv.qr.qr_code.as_deref().unwrap_or(""))
         .fetch_all(pool)
         .await?;
         if !same_no.is_empty() {
@@ -49,6 +59,14 @@ pub async fn for_case(
                 invoice_id: inv.id,
                 kind: "duplicate_invoice_no",
                 other_case_ids: same_no,
+                median_cents: None,
+            });
+        }
+        if !qr_differences(inv, &case.visit_date).is_empty() {
+            flags.push(Flag {
+                invoice_id: inv.id,
+                kind: "qr_mismatch",
+                other_case_ids: Vec::new(),
                 median_cents: None,
             });
         }
@@ -86,6 +104,19 @@ pub async fn for_case(
         }
     }
     Ok(flags)
+}
+
+/// Where the typed invoice differs from its photo's QR code (none without a readable code).
+pub fn qr_differences(inv: &InvoiceRow, visit_date: &str) -> Vec<QrDifference> {
+    let Some(qr) = inv.qr.get() else {
+        return Vec::new();
+    };
+    let typed = Typed {
+        invoice_no: &inv.invoice_no,
+        total: inv.total_cents,
+        visit_date,
+    };
+    differences(&qr, &typed)
 }
 
 /// The median total of the hospital's approved invoices in other cases, when there are enough.

@@ -138,6 +138,41 @@ struct InvView {
     reason: Option<String>,
     photo_url: Option<String>,
     pending: bool,
+    /// What the QR code says and how it compares, when the photo has a readable code.
+    qr: Option<QrView>,
+}
+
+struct QrView {
+    read: String,
+    matches: bool,
+    differences: Vec<String>,
+}
+
+fn qr_view(tr: Tr, i: &super::view::InvoiceView) -> Option<QrView> {
+    let qr = i.qr.as_ref()?;
+    let dash = || "—".to_string();
+    let read = tr
+        .t("review.qr.read")
+        .replace("{number}", &qr.number.clone().unwrap_or_else(dash))
+        .replace(
+            "{amount}",
+            &qr.amount_cents.map_or_else(dash, |c| c.to_string()),
+        )
+        .replace("{date}", &qr.date.clone().unwrap_or_else(dash));
+    let differences = i
+        .qr_differences
+        .iter()
+        .map(|d| {
+            tr.t(&format!("review.qr.{}", d.field))
+                .replace("{typed}", &d.typed)
+                .replace("{qr}", &d.qr)
+        })
+        .collect::<Vec<_>>();
+    Some(QrView {
+        read,
+        matches: differences.is_empty(),
+        differences,
+    })
 }
 
 struct DecView {
@@ -326,6 +361,7 @@ async fn case_page(
                 reason: i.reason.clone(),
                 photo_url: i.photo_file_id.map(|f| format!("/api/v1/files/{f}")),
                 pending: i.status == InvoiceStatus::Pending,
+                qr: qr_view(tr, i),
             })
             .collect(),
         decisions: c

@@ -6,6 +6,8 @@ use sqlx::{Any, Executor, FromRow};
 
 use crate::claims::{InvoiceStatus, Level};
 use crate::db::{Tx, now_ms};
+use crate::invoice_qr::StoredQr;
+use crate::invoice_qr::stored::COLUMNS as QR_COLUMNS;
 
 pub use crate::claims::store::CaseRow;
 
@@ -22,9 +24,13 @@ pub struct InvoiceRow {
     pub reason: Option<String>,
     pub may_edit: i64,
     pub hospital_verified: i64,
+    /// What the QR code on the photo said (issue 20).
+    #[sqlx(flatten)]
+    pub qr: StoredQr,
 }
 
-const INVOICE_COLUMNS: &str = "id, case_id, invoice_no, total_cents, self_pay_cents, photo_file_id, status, reason, may_edit, hospital_verified";
+const INVOICE_COLUMNS: &str = "i.id, i.case_id, i.invoice_no, i.total_cents, i.self_pay_cents, i.photo_file_id, \
+     i.status, i.reason, i.may_edit, i.hospital_verified";
 
 pub async fn find_case<'e>(
     exec: impl Executor<'e, Database = Any>,
@@ -38,7 +44,7 @@ pub async fn find_invoice<'e>(
     id: i64,
 ) -> sqlx::Result<Option<InvoiceRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {INVOICE_COLUMNS} FROM invoices WHERE id = $1"
+        "SELECT {INVOICE_COLUMNS}, {QR_COLUMNS} FROM invoices i WHERE i.id = $1"
     )))
     .bind(id)
     .fetch_optional(exec)
@@ -50,7 +56,7 @@ pub async fn invoices_of<'e>(
     case_id: i64,
 ) -> sqlx::Result<Vec<InvoiceRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {INVOICE_COLUMNS} FROM invoices WHERE case_id = $1 ORDER BY id"
+        "SELECT {INVOICE_COLUMNS}, {QR_COLUMNS} FROM invoices i WHERE i.case_id = $1 ORDER BY i.id"
     )))
     .bind(case_id)
     .fetch_all(exec)

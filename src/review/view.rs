@@ -11,6 +11,8 @@ use super::store;
 use crate::claims::{CaseStatus, InvoiceStatus};
 use crate::http::web::rfc3339;
 use crate::http::{AppError, AppResult, AppState};
+use crate::invoice_qr::InvoiceQr;
+use crate::invoice_qr::compare::QrDifference;
 use crate::policy::PayoutBreakdown;
 
 #[derive(Serialize, ToSchema)]
@@ -35,6 +37,11 @@ pub struct InvoiceView {
     pub may_edit: bool,
     pub photo_file_id: Option<i64>,
     pub hospital_verified: bool,
+    /// What the QR code on the photo says, when it has a readable one.
+    pub qr: Option<InvoiceQr>,
+    /// Where the typed invoice differs from its QR code (number, total, date far from the
+    /// visit); empty with a `qr` means "QR matches".
+    pub qr_differences: Vec<QrDifference>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -107,6 +114,7 @@ pub async fn case_detail(state: &AppState, case_id: i64) -> AppResult<CaseDetail
         .filter(|c| c.status != crate::claims::CaseStatus::Draft)
         .ok_or_else(AppError::not_found)?;
     let invoices = store::invoices_of(pool, case_id).await?;
+    let visit_date = case.visit_date.clone();
     let flags = flags::for_case(pool, &case, &invoices).await?;
     let (username, name) = store::student_of(pool, case.student_id).await?;
     let records: Vec<(i64, i64, String)> = sqlx::query_as(
@@ -150,6 +158,8 @@ pub async fn case_detail(state: &AppState, case_id: i64) -> AppResult<CaseDetail
         invoices: invoices
             .into_iter()
             .map(|i| InvoiceView {
+                qr_differences: flags::qr_differences(&i, &visit_date),
+                qr: i.qr.get(),
                 id: i.id,
                 covered_cents: i.total_cents - i.self_pay_cents,
                 invoice_no: i.invoice_no,

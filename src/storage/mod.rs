@@ -137,14 +137,24 @@ pub fn bitmap_bytes(bytes: &[u8]) -> Result<Option<u64>, AppError> {
 /// bitmap is held once; it is scaled down before it is turned upright, so a rotation copies
 /// the small image, not the large one.
 pub fn prepare(bytes: &[u8]) -> Result<Prepared, AppError> {
+    prepare_reading(bytes, |_| ()).map(|(prepared, ())| prepared)
+}
+
+/// [`prepare`], and `read` run on the upright, scaled-down photo (not on a PDF, which answers
+/// `T::default()`): one decode serves both.
+pub fn prepare_reading<T: Default>(
+    bytes: &[u8],
+    read: impl FnOnce(&DynamicImage) -> T,
+) -> Result<(Prepared, T), AppError> {
     let Some(format) = image_format(sniff(bytes).ok_or_else(unsupported)?) else {
-        return Ok(Prepared {
+        let pdf = Prepared {
             mime: "application/pdf",
             bytes: bytes.to_vec(),
             thumb: None,
             width: None,
             height: None,
-        });
+        };
+        return Ok((pdf, T::default()));
     };
     let mut decoder = open_image(bytes, format)?;
     let orientation = decoder
@@ -156,6 +166,7 @@ pub fn prepare(bytes: &[u8]) -> Result<Prepared, AppError> {
         img = img.thumbnail(MAX_SIDE, MAX_SIDE);
     }
     img.apply_orientation(orientation);
+    let read = read(&img);
     // PNG stays lossless (screenshots of e-invoices); photos become JPEG.
     let (mime, out) = if format == ImageFormat::Png {
         ("image/png", encode_png(&img)?)
@@ -163,13 +174,14 @@ pub fn prepare(bytes: &[u8]) -> Result<Prepared, AppError> {
         ("image/jpeg", encode_jpeg(&img, 85)?)
     };
     let thumb = encode_jpeg(&img.thumbnail(THUMB_SIDE, THUMB_SIDE), 75)?;
-    Ok(Prepared {
+    let prepared = Prepared {
         mime,
         bytes: out,
         thumb: Some(thumb),
         width: Some(i64::from(img.width())),
         height: Some(i64::from(img.height())),
-    })
+    };
+    Ok((prepared, read))
 }
 
 fn encode_jpeg(img: &DynamicImage, quality: u8) -> Result<Vec<u8>, AppError> {
@@ -207,15 +219,30 @@ pub fn decode_cost_mib(bitmap_bytes: u64) -> u32 {
 /// [`prepare`] on the blocking pool, so big photos do not stall the server, once `budget`
 /// grants the memory the header says the decode needs.
 pub async fn prepare_async(budget: &DecodeBudget, bytes: Vec<u8>) -> Result<Prepared, AppError> {
+    let (prepared, ()) = prepare_reading_async(budget, bytes, 0, |_| ()).await?;
+    Ok(prepared)
+}
+
+/// [`prepare_reading`] on the blocking pool under the budget, charged `read_mib` more than the
+/// decode itself for what `read` holds.
+pub async fn prepare_reading_async<T, F>(
+    budget: &DecodeBudget,
+    bytes: Vec<u8>,
+    read_mib: u32,
+    read: F,
+) -> Result<(Prepared, T), AppError>
+where
+    T: Default + Send + 'static,
+    F: FnOnce(&DynamicImage) -> T + Send + 'static,
+{
     let permit = match bitmap_bytes(&bytes)? {
-        Some(size) => Some(
-            budget
-                .acquire(decode_cost_mib(size), image_too_large)
-                .await?,
-        ),
+        Some(size) => {
+            let cost = decode_cost_mib(size).saturating_add(read_mib);
+            Some(budget.acquire(cost, image_too_large).await?)
+        }
         None => None,
     };
-    let prepared = tokio::task::spawn_blocking(move || prepare(&bytes))
+    let prepared = tokio::task::spawn_blocking(move || prepare_reading(&bytes, read))
         .await
         .map_err(|e| AppError::internal(anyhow::anyhow!("upload task: {e}")))?;
     drop(permit);

@@ -23,6 +23,7 @@ mod hub;
 mod instances;
 mod insurers;
 mod intake;
+mod invoice_qr;
 mod ledger;
 mod lifecycle;
 mod notice_files;
