@@ -320,10 +320,10 @@ async fn limits_per_account_and_per_phone_keep_answering_alike() {
 #[tokio::test]
 async fn the_limit_per_address_stops_the_texts_but_not_the_answer() {
     let app = TestApp::spawn_with(Options {
-        configure: Some(|s| {
+        configure: Some(Box::new(|s| {
             s.activation_burst = 2;
             s.activation_per_minute = 1;
-        }),
+        })),
         ..Options::default()
     })
     .await;

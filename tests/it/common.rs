@@ -86,7 +86,7 @@ pub struct Options {
     /// insurers on `http://127.0.0.1` may be registered).
     pub strict_partner_urls: bool,
     /// Any other setting, changed before the app starts.
-    pub configure: Option<fn(&mut Settings)>,
+    pub configure: Option<Box<dyn FnOnce(&mut Settings) + Send>>,
     /// Where uploads go (default: the data directory).
     pub storage: Option<medclaim::config::StorageSettings>,
 }

@@ -5,6 +5,12 @@
 //!
 //! Tests say *where* a case should be (`app.case_at_level2(..)`), not which rows that takes, so
 //! a change to the tables touches this file only.
+//!
+//! Tests write rows directly only for states no operation can make now, each saying so where
+//! it does: the past (slots already begun, cases approved last month for the reports,
+//! back-dated timestamps and expired codes or sessions), hundreds of approved cases for the
+//! booking storms (`booking::storm_case`), tampering with the audit chain or sealed columns,
+//! and a partner's answer from before a rule existed.
 
 use chrono::Datelike;
 use hmac::{Hmac, KeyInit, Mac};
@@ -126,6 +132,9 @@ pub fn rated(level: Option<i64>) -> CaseForm<'static> {
 
 /// The administrator the fixtures act as (coverage imports, slots), one per application.
 const FIXTURE_ADMIN: &str = "fixture-admin";
+/// The two reviewers the fixtures decide with (four eyes: never the same person twice).
+const FIXTURE_REVIEWER1: &str = "fixture-reviewer1";
+const FIXTURE_REVIEWER2: &str = "fixture-reviewer2";
 
 impl TestApp {
     /// A staff member (or anyone) with `roles`, signed in.
@@ -144,42 +153,86 @@ impl TestApp {
         tx.commit().await.unwrap();
     }
 
-    /// The administrator the fixtures act as; made on first use.
-    pub async fn fixture_admin(&self) -> Person {
+    /// A staff member the fixtures act as, made on first use and signed in again after.
+    async fn fixture_staff(&self, username: &str, role: Role) -> Person {
         let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
-            .bind(FIXTURE_ADMIN)
+            .bind(username)
             .fetch_optional(&self.db.pool)
             .await
             .unwrap();
         match existing {
             Some(id) => Person {
                 id,
-                token: self.login(FIXTURE_ADMIN).await,
+                token: self.login(username).await,
             },
-            None => self.person(FIXTURE_ADMIN, &[Role::Admin]).await,
+            None => self.person(username, &[role]).await,
         }
+    }
+
+    /// The administrator the fixtures act as; made on first use.
+    pub async fn fixture_admin(&self) -> Person {
+        self.fixture_staff(FIXTURE_ADMIN, Role::Admin).await
+    }
+
+    /// The level-1 and level-2 reviewers the fixtures decide with; made on first use.
+    pub async fn fixture_reviewers(&self) -> (Person, Person) {
+        (
+            self.fixture_staff(FIXTURE_REVIEWER1, Role::Reviewer1).await,
+            self.fixture_staff(FIXTURE_REVIEWER2, Role::Reviewer2).await,
+        )
+    }
+
+    /// A case of `student` with one invoice of `total` cents (a number no other invoice has) at
+    /// a rated hospital, approved by the fixture reviewers: what a test that starts after the
+    /// review needs. The approval notifies the student, as every approval does.
+    pub async fn an_approved_case(&self, student: &Person, total: i64) -> Claim {
+        let (r1, r2) = self.fixture_reviewers().await;
+        let no = format!("FX-{}", fresh_seed());
+        self.approved_case(student, &r1, &r2, rated(Some(3)), &[inv(&no, total, 0)])
+            .await
     }
 
     /// An administrator imports coverage for `username` (on the roster) for `years`.
     pub async fn import_coverage(&self, username: &str, years: &[i64]) {
-        let admin = self.fixture_admin().await;
         let mut csv = String::from("student_id,year\n");
         for y in years {
             csv.push_str(&format!("{username},{y}\n"));
         }
+        self.import_coverage_csv(csv).await;
+    }
+
+    /// An administrator imports coverage for `username` in `year`, paid by the insurer
+    /// `insurer_id` under `policy_no` (the insurer adjudicates the student's claims of that year).
+    pub async fn import_insured(
+        &self,
+        username: &str,
+        year: i64,
+        insurer_id: i64,
+        policy_no: &str,
+    ) {
+        self.import_coverage_csv(format!(
+            "student_id,year,insurer_id,policy_no\n{username},{year},{insurer_id},{policy_no}\n"
+        ))
+        .await;
+    }
+
+    /// An administrator imports the student roster `csv` (and applies it).
+    pub async fn import_students_csv(&self, csv: String) {
+        self.import_csv("/api/v1/admin/imports/students", csv).await;
+    }
+
+    async fn import_coverage_csv(&self, csv: String) {
+        self.import_csv("/api/v1/admin/imports/coverage", csv).await;
+    }
+
+    async fn import_csv(&self, path: &str, csv: String) {
+        let admin = self.fixture_admin().await;
         let form = Form::new().part(
             "file",
             file_part(csv.into_bytes(), "coverage.csv", "text/csv"),
         );
-        let (status, body) = multipart(
-            self,
-            Method::POST,
-            "/api/v1/admin/imports/coverage",
-            &admin.token,
-            form,
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "coverage import: {body}");
+        let (status, body) = multipart(self, Method::POST, path, &admin.token, form).await;
+        assert_eq!(status, StatusCode::OK, "import {path}: {body}");
     }
 
     /// A student (who may hold other `roles` too) on the roster, covered this year and the

@@ -119,7 +119,7 @@ async fn five_failures_lock_the_account() {
 async fn per_address_rate_limit() {
     let app = TestApp::spawn_with(Options {
         login_per_minute: 3,
-        configure: Some(|s| s.login_burst = 3),
+        configure: Some(Box::new(|s| s.login_burst = 3)),
         ..Options::default()
     })
     .await;
@@ -241,7 +241,7 @@ async fn roles_are_checked() {
 #[tokio::test]
 async fn security_headers_health_metrics_openapi() {
     let app = TestApp::spawn_with(Options {
-        configure: Some(|s| s.metrics_token = Some("scrape".into())),
+        configure: Some(Box::new(|s| s.metrics_token = Some("scrape".into()))),
         ..Options::default()
     })
     .await;

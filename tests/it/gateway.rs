@@ -511,23 +511,13 @@ async fn patients_see_only_their_own_visits() {
     let token = admin(&app).await;
     let h = hospital(&app, &token).await;
     let (_, alice) = app.user_with("2024001", &[Role::Student]).await;
-    let (bob_id, bob) = app.user_with("2024002", &[Role::Student]).await;
+    let (_, bob) = app.user_with("2024002", &[Role::Student]).await;
     let bob_number = id_number("33010619980101123");
-    let (enc, bidx) = medclaim::accounts::store::seal_id_number(
-        &app.keys,
-        "2024002",
-        medclaim::accounts::domain::IdNumber::parse(&bob_number)
-            .ok()
-            .as_ref(),
-    );
-    // Written directly: the API has no route that changes a user's id number.
-    sqlx::query("UPDATE users SET id_number_enc = $1, id_number_bidx = $2 WHERE id = $3")
-        .bind(enc)
-        .bind(bidx)
-        .bind(bob_id)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    // The roster import gives Bob his national id number (the hospital's key).
+    app.import_students_csv(format!(
+        "student_id,name,class,phone,id_number,status\n2024002,2024002,2024级1班,13800138000,{bob_number},enrolled\n"
+    ))
+    .await;
 
     let lower = DEFAULT_ID.to_lowercase();
     let (status, _) = send(

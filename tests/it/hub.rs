@@ -70,33 +70,33 @@ async fn patient(
     first17: &str,
     policy: Option<&str>,
 ) -> (i64, String, i64) {
+    let patient = uncovered_patient(app, hub, username, first17).await;
+    let (_, year) = recent_day();
+    match policy {
+        Some(policy) => {
+            app.import_insured(username, year, hub.insurer.id, policy)
+                .await
+        }
+        None => app.import_coverage(username, &[year]).await,
+    }
+    patient
+}
+
+/// [`patient`] whom no coverage import names.
+async fn uncovered_patient(
+    app: &TestApp,
+    hub: &Hub,
+    username: &str,
+    first17: &str,
+) -> (i64, String, i64) {
     let (user_id, token) = app.user_with(username, &[Role::Student]).await;
     let number = id_number(first17);
-    let (enc, bidx) = medclaim::accounts::store::seal_id_number(
-        &app.keys,
-        username,
-        medclaim::accounts::domain::IdNumber::parse(&number)
-            .ok()
-            .as_ref(),
-    );
-    sqlx::query("UPDATE users SET id_number_enc = $1, id_number_bidx = $2 WHERE id = $3")
-        .bind(enc)
-        .bind(bidx)
-        .bind(user_id)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
-    let (date, year) = recent_day();
-    sqlx::query(
-        "INSERT INTO coverage (user_id, year, insurer_id, policy_no, created_at) VALUES ($1, $2, $3, $4, 0)",
-    )
-    .bind(user_id)
-    .bind(year)
-    .bind(policy.map(|_| hub.insurer.id))
-    .bind(policy)
-    .execute(&app.db.pool)
-    .await
-    .unwrap();
+    // The roster import gives the student their national id number (the hospital's key).
+    app.import_students_csv(format!(
+        "student_id,name,class,phone,id_number,status\n{username},{username},2024级1班,13800138000,{number},enrolled\n"
+    ))
+    .await;
+    let (date, _) = recent_day();
     let visit = format!("V-{username}");
     let body = bundle(
         &number,
@@ -262,13 +262,7 @@ async fn two_taps_at_once_make_one_case() {
 async fn a_visit_outside_the_rules_is_refused_and_nothing_is_written() {
     let app = TestApp::spawn_with(without_worker()).await;
     let hub = hub(&app).await;
-    let (user_id, token, visit_id) =
-        patient(&app, &hub, "2024001", "11010520000101123", None).await;
-    sqlx::query("DELETE FROM coverage WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    let (_, token, visit_id) = uncovered_patient(&app, &hub, "2024001", "11010520000101123").await;
     assert_error(
         &try_claim(&app, &token, visit_id).await,
         StatusCode::FORBIDDEN,
@@ -527,13 +521,11 @@ async fn a_later_claim_response_and_payments_reach_the_case_once() {
 async fn a_case_typed_in_with_photos_also_goes_to_the_insurer_on_submit() {
     let app = TestApp::spawn_with(without_worker()).await;
     let hub = hub(&app).await;
-    let (user_id, token) = crate::intake::student(&app, "2024001").await;
-    sqlx::query("UPDATE coverage SET insurer_id = $1, policy_no = 'P-PARTIAL' WHERE user_id = $2")
-        .bind(hub.insurer.id)
-        .bind(user_id)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    let (_, token) = crate::intake::student(&app, "2024001").await;
+    // This year's coverage is the insurer's after all (a corrected coverage import).
+    let year = i64::from(chrono::Datelike::year(&crate::intake::today()));
+    app.import_insured("2024001", year, hub.insurer.id, "P-PARTIAL")
+        .await;
     let (case_id, _) = crate::intake::ready_case(&app, &token, "FP0001").await;
     let (status, _) =
         crate::intake::add_invoice(&app, &token, case_id, "FP0002", "20000", "0").await;

@@ -16,7 +16,7 @@ use medclaim::http::auth::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::booking::{approved_case, local_date, quick_user};
+use crate::booking::{local_date, quick_user, storm_case};
 use crate::common::{DATA_KEY, INDEX_KEY, PASSWORD, fresh_database_url};
 use crate::outbox::{SmtpSink, start_gateway};
 
@@ -216,7 +216,7 @@ impl Cluster {
         for i in 0..n {
             let name = format!("{prefix}{i:04}");
             let (id, token) = quick_user(&self.db, &self.keys, &name, &[Role::Student]).await;
-            students.push((token, approved_case(&self.db, id, 1000).await));
+            students.push((token, storm_case(&self.db, id).await));
         }
         students
     }

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 
 use crate::common::{TestApp, assert_error};
+use crate::fixtures::{inv, rated};
 use crate::gateway::{Creds, admin, register, send, signature_for};
 
 // ---------- fixtures ----------
@@ -32,33 +33,23 @@ pub(crate) async fn insurer(app: &TestApp, token: &str, base: &str) -> Creds {
     .await
 }
 
-/// A student covered in 2026 by `insurer_id` with `policy_no`, and a submitted case of theirs
-/// waiting for that insurer.
+/// A student covered this year by `insurer_id` with `policy_no` (an administrator's coverage
+/// import), and a case of theirs, typed in and submitted, waiting for that insurer.
 pub(crate) async fn insured_case(
     app: &TestApp,
     username: &str,
     insurer_id: i64,
     policy_no: &str,
 ) -> i64 {
-    let user_id = app.create_user(username, username, &[Role::Student]).await;
-    sqlx::query("INSERT INTO coverage (user_id, year, insurer_id, policy_no, created_at) VALUES ($1, 2026, $2, $3, 0)")
-        .bind(user_id)
-        .bind(insurer_id)
-        .bind(policy_no)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO cases (student_id, hospital, hospital_level, reason, visit_date, coverage_year, status, source, insurer_id, submitted_at, created_at, updated_at)
-         VALUES ($1, '市第一人民医院', 3, '上呼吸道感染', '2026-03-01', 2026, 'submitted', 'hospital', $2, 1, 1, 1) RETURNING id",
-    )
-    .bind(user_id)
-    .bind(insurer_id)
-    .fetch_one(&app.db.pool)
-    .await
-    .unwrap()
-    .try_get("id")
-    .unwrap()
+    let student = app.person(username, &[Role::Student]).await;
+    let year = i64::from(chrono::Datelike::year(&crate::intake::today()));
+    app.import_insured(username, year, insurer_id, policy_no)
+        .await;
+    let no = format!("INS-{username}");
+    let claim = app
+        .submitted_case(&student, rated(Some(3)), &[inv(&no, 15_050, 0)])
+        .await;
+    claim.id
 }
 
 pub(crate) fn money(yuan: &str) -> Value {

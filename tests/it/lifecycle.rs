@@ -5,9 +5,7 @@
 use medclaim::claims::store::advance;
 use medclaim::claims::{CaseEvent, CaseStatus, InvoiceStatus, TransitionError};
 use medclaim::db::Db;
-use medclaim::http::auth::Role;
 
-use crate::booking::{approved_case, quick_user};
 use crate::common::TestApp;
 
 async fn status_and_version(db: &Db, case_id: i64) -> (String, i64) {
@@ -33,8 +31,8 @@ async fn try_advance(
 #[tokio::test]
 async fn a_status_is_written_only_from_the_status_its_writer_read() {
     let app = TestApp::spawn().await;
-    let (student, _) = quick_user(&app.db, &app.keys, "2025300001", &[Role::Student]).await;
-    let case_id = approved_case(&app.db, student, 12_000).await;
+    let student = app.student("2025300001").await;
+    let case_id = app.an_approved_case(&student, 12_000).await.id;
 
     assert_eq!(
         try_advance(&app.db, case_id, CaseStatus::Approved, CaseEvent::Book).await,

@@ -9,17 +9,16 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
-use medclaim::crypto::Keys;
-use medclaim::db::{Db, now_ms};
-use medclaim::http::AppState;
-use medclaim::http::auth::Role;
+use medclaim::Settings;
+use medclaim::db::now_ms;
 use medclaim::notify::worker::Worker;
-use medclaim::notify::{ManualClock, Message, SmsSettings, SmtpSettings, SmtpTls};
-use medclaim::{Application, Settings};
+use medclaim::notify::{ManualClock, SmsSettings, SmtpSettings, SmtpTls};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::booking::{approved_case, local_date, quick_user};
+use crate::booking::local_date;
+use crate::common::{Options, TestApp};
+use crate::fixtures::{inv, rated};
 
 // ---------- a local SMS gateway that honours idempotency keys ----------
 
@@ -46,6 +45,11 @@ impl Gateway {
     }
     fn delivered(&self) -> Vec<Received> {
         self.delivered.lock().unwrap().values().cloned().collect()
+    }
+    /// Forgets what was received so far (what the test set up before the part it checks).
+    fn forget(&self) {
+        self.requests.lock().unwrap().clear();
+        self.delivered.lock().unwrap().clear();
     }
 }
 
@@ -209,76 +213,40 @@ impl Drop for SmtpSink {
 
 // ---------- the application with its worker under the test's control ----------
 
-struct App {
-    addr: String,
-    db: Db,
-    keys: Keys,
-    state: AppState,
-    client: reqwest::Client,
-    _dir: tempfile::TempDir,
+/// The application, the outbox worker off unless `configure` turns it on (the test drives a
+/// worker itself, with its own clock), and no SMS gateway or SMTP server unless configured.
+async fn spawn_app(configure: impl FnOnce(&mut Settings) + Send + 'static) -> TestApp {
+    TestApp::spawn_with(Options {
+        outbox_worker: false,
+        configure: Some(Box::new(move |settings: &mut Settings| {
+            settings.notify.sms = None;
+            settings.notify.smtp = None;
+            settings.notify.backoff_base = Duration::from_secs(10);
+            settings.notify.lease = Duration::from_secs(60);
+            settings.notify.send_timeout = Duration::from_secs(5);
+            configure(settings);
+        })),
+        ..Options::default()
+    })
+    .await
 }
 
-async fn spawn_app(configure: impl FnOnce(&mut Settings)) -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let url = crate::common::fresh_database_url(dir.path()).await;
-    let mut settings = Settings::new(dir.path().to_path_buf());
-    settings.database_url = Some(url.clone());
-    settings.bind = "127.0.0.1:0".parse().unwrap();
-    settings.notify.sms = None;
-    settings.notify.smtp = None;
-    // The test drives the worker itself, with its own clock.
-    settings.notify.worker = false;
-    settings.notify.backoff_base = Duration::from_secs(10);
-    settings.notify.lease = Duration::from_secs(60);
-    settings.notify.send_timeout = Duration::from_secs(5);
-    configure(&mut settings);
-    let db = Db::connect(&url).await.unwrap();
-    medclaim::db::migrate(&db).await.unwrap();
-    let keys = Keys::for_tests();
-    let app = Application::build_with(settings, db.clone(), keys.clone())
-        .await
-        .unwrap();
-    let addr = format!("http://127.0.0.1:{}", app.port());
-    let state = app.state().clone();
-    tokio::spawn(app.run_until_stopped());
-    App {
-        addr,
-        db,
-        keys,
-        state,
-        client: reqwest::Client::new(),
-        _dir: dir,
-    }
-}
-
-impl App {
-    async fn call(
+/// What these tests do to the application besides calling it.
+trait Outbox {
+    fn worker(&self, clock: &Arc<ManualClock>) -> Worker;
+    async fn outbox(&self) -> Vec<(String, String, i64)>;
+    async fn call_as(
         &self,
         method: Method,
         path: &str,
         token: &str,
         body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.addr))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
+    ) -> (StatusCode, Value);
+}
+
+impl Outbox for TestApp {
     fn worker(&self, clock: &Arc<ManualClock>) -> Worker {
         medclaim::app::worker(&self.state, clock.clone()).unwrap()
-    }
-    async fn notify(&self, user_id: i64, message: &Message) {
-        let mut tx = self.db.begin().await.unwrap();
-        medclaim::notify::notify(&mut tx, user_id, message)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
     }
     async fn outbox(&self) -> Vec<(String, String, i64)> {
         sqlx::query_as("SELECT channel, status, attempts FROM outbox ORDER BY id")
@@ -286,13 +254,30 @@ impl App {
             .await
             .unwrap()
     }
+    async fn call_as(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(method, path, Some(token), body).await
+    }
 }
 
-fn approved(case_id: i64) -> Message {
-    Message::CaseApproved {
-        case_id,
-        payout_cents: medclaim::money::Cents::new(12_345),
-    }
+/// Delivers what is queued so far (the approval texts of the set-up) and forgets it at the
+/// gateway; answers how many outbox rows there are, so the test looks at what comes after.
+async fn deliver_earlier(app: &TestApp, gateway: &Gateway) -> usize {
+    let clock = Arc::new(ManualClock::new(now_ms() + 1000));
+    let worker = app.worker(&clock);
+    while worker.tick().await.unwrap().sent > 0 {}
+    let rows = app.outbox().await;
+    assert!(
+        rows.iter().all(|(_, status, _)| status == "sent"),
+        "{rows:?}"
+    );
+    gateway.forget();
+    rows.len()
 }
 
 #[tokio::test]
@@ -301,25 +286,33 @@ async fn a_booking_reaches_the_phone_and_the_mailbox() {
         return;
     };
     let (gateway, url) = start_gateway().await;
-    let app = spawn_app(|s| {
+    let smtp_settings = smtp.settings();
+    let app = spawn_app(move |s| {
         s.notify.sms = Some(sms_settings(&url));
-        s.notify.smtp = Some(smtp.settings());
+        s.notify.smtp = Some(smtp_settings);
     })
     .await;
-    let (_, admin) = quick_user(&app.db, &app.keys, "admin", &[Role::Admin]).await;
-    let (zh, zh_token) = quick_user(&app.db, &app.keys, "2024001", &[Role::Student]).await;
-    let (en, en_token) = quick_user(&app.db, &app.keys, "2024002", &[Role::Student]).await;
-    sqlx::query("UPDATE users SET email = 'zhang@example.edu' WHERE id = $1")
-        .bind(zh)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
-    // The student sets where messages go and in which language.
-    let (status, bad) = app
-        .call(
+    let admin = app.fixture_admin().await.token;
+    let zh = app.student("2024001").await;
+    let en = app.student("2024002").await;
+    let zh_case = app.an_approved_case(&zh, 1000).await.id;
+    let en_case = app.an_approved_case(&en, 1000).await.id;
+    let earlier = deliver_earlier(&app, &gateway).await;
+    // The students set where messages go and in which language.
+    let (status, _) = app
+        .call_as(
             Method::PUT,
             "/api/v1/me/contact",
-            &en_token,
+            &zh.token,
+            Some(json!({"email": "zhang@example.edu"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, bad) = app
+        .call_as(
+            Method::PUT,
+            "/api/v1/me/contact",
+            &en.token,
             Some(json!({"email": "not an address"})),
         )
         .await;
@@ -328,10 +321,10 @@ async fn a_booking_reaches_the_phone_and_the_mailbox() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_email"))
     );
     let (status, contact) = app
-        .call(
+        .call_as(
             Method::PUT,
             "/api/v1/me/contact",
-            &en_token,
+            &en.token,
             Some(json!({"email": " li@example.edu ", "lang": "en"})),
         )
         .await;
@@ -342,27 +335,26 @@ async fn a_booking_reaches_the_phone_and_the_mailbox() {
     );
     let date = local_date(2);
     let (_, slot) = app
-        .call(
+        .call_as(
             Method::POST,
             "/api/v1/admin/slots",
             &admin,
             Some(json!({"date": date, "start": "09:00", "end": "09:30", "capacity": 5})),
         )
         .await;
-    for (user, token) in [(zh, &zh_token), (en, &en_token)] {
-        let case_id = approved_case(&app.db, user, 1000).await;
+    for (student, case_id) in [(&zh, zh_case), (&en, en_case)] {
         let (status, body) = app
-            .call(
+            .call_as(
                 Method::POST,
                 "/api/v1/bookings",
-                token,
+                &student.token,
                 Some(json!({"slot_id": slot["id"], "case_id": case_id})),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     // Queued in the booking's transaction; nothing is sent before the worker runs.
-    assert_eq!(app.outbox().await.len(), 4);
+    assert_eq!(app.outbox().await.len() - earlier, 4);
     assert!(gateway.requests().is_empty());
 
     let clock = Arc::new(ManualClock::new(now_ms() + 1000));
@@ -452,10 +444,10 @@ async fn a_booking_reaches_the_phone_and_the_mailbox() {
 async fn a_gateway_that_fails_twice_delivers_once_with_backoff() {
     let (gateway, url) = start_gateway().await;
     gateway.fail_next.store(2, Ordering::SeqCst);
-    let app = spawn_app(|s| s.notify.sms = Some(sms_settings(&url))).await;
-    let (student, _) = quick_user(&app.db, &app.keys, "2024001", &[Role::Student]).await;
-    let case_id = approved_case(&app.db, student, 1000).await;
-    app.notify(student, &approved(case_id)).await;
+    let app = spawn_app(move |s| s.notify.sms = Some(sms_settings(&url))).await;
+    let student = app.student("2024001").await;
+    // The approval texts the student.
+    app.an_approved_case(&student, 1000).await;
     let start = now_ms() + 1000;
     let clock = Arc::new(ManualClock::new(start));
     let worker = app.worker(&clock);
@@ -508,16 +500,16 @@ async fn a_gateway_that_fails_twice_delivers_once_with_backoff() {
 async fn a_dead_message_is_visible_and_an_admin_can_retry_it() {
     let (gateway, url) = start_gateway().await;
     gateway.fail_next.store(3, Ordering::SeqCst);
-    let app = spawn_app(|s| {
+    let app = spawn_app(move |s| {
         s.notify.sms = Some(sms_settings(&url));
         s.notify.max_attempts = 3;
     })
     .await;
-    let (_, admin) = quick_user(&app.db, &app.keys, "admin", &[Role::Admin]).await;
-    let (student, student_token) =
-        quick_user(&app.db, &app.keys, "2024001", &[Role::Student]).await;
-    let case_id = approved_case(&app.db, student, 1000).await;
-    app.notify(student, &approved(case_id)).await;
+    let admin = app.fixture_admin().await.token;
+    let student = app.student("2024001").await;
+    let student_token = student.token.clone();
+    // The approval texts the student.
+    app.an_approved_case(&student, 1000).await;
     let clock = Arc::new(ManualClock::new(now_ms() + 1000));
     let worker = app.worker(&clock);
     for _ in 0..3 {
@@ -535,7 +527,7 @@ async fn a_dead_message_is_visible_and_an_admin_can_retry_it() {
     );
 
     let (status, page) = app
-        .call(
+        .call_as(
             Method::GET,
             "/api/v1/admin/outbox?status=dead",
             &admin,
@@ -555,19 +547,21 @@ async fn a_dead_message_is_visible_and_an_admin_can_retry_it() {
     assert!(item["last_error"].as_str().unwrap().contains("503"));
     assert!(!page.to_string().contains("13800138000"));
     let (status, _) = app
-        .call(Method::GET, "/api/v1/admin/outbox", &student_token, None)
+        .call_as(Method::GET, "/api/v1/admin/outbox", &student_token, None)
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     let retry = format!("/api/v1/admin/outbox/{}/retry", item["id"]);
-    let (status, _) = app.call(Method::POST, &retry, &student_token, None).await;
+    let (status, _) = app
+        .call_as(Method::POST, &retry, &student_token, None)
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, again) = app.call(Method::POST, &retry, &admin, None).await;
+    let (status, again) = app.call_as(Method::POST, &retry, &admin, None).await;
     assert_eq!(
         (status, again["status"].as_str(), again["attempts"].as_i64()),
         (StatusCode::OK, Some("pending"), Some(0))
     );
-    let (status, refused) = app.call(Method::POST, &retry, &admin, None).await;
+    let (status, refused) = app.call_as(Method::POST, &retry, &admin, None).await;
     assert_eq!(
         (status, refused["error"]["code"].as_str()),
         (StatusCode::CONFLICT, Some("not_dead"))
@@ -586,15 +580,19 @@ async fn a_dead_message_is_visible_and_an_admin_can_retry_it() {
 #[tokio::test]
 async fn without_a_gateway_messages_are_kept_as_not_configured() {
     let app = spawn_app(|_| {}).await;
-    let (_, admin) = quick_user(&app.db, &app.keys, "admin", &[Role::Admin]).await;
-    let (student, _) = quick_user(&app.db, &app.keys, "2024001", &[Role::Student]).await;
-    sqlx::query("UPDATE users SET email = 'zhang@example.edu' WHERE id = $1")
-        .bind(student)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
-    let case_id = approved_case(&app.db, student, 1000).await;
-    app.notify(student, &approved(case_id)).await;
+    let admin = app.fixture_admin().await.token;
+    let student = app.student("2024001").await;
+    let (status, _) = app
+        .call_as(
+            Method::PUT,
+            "/api/v1/me/contact",
+            &student.token,
+            Some(json!({"email": "zhang@example.edu"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // The approval texts and mails the student.
+    app.an_approved_case(&student, 1000).await;
     let clock = Arc::new(ManualClock::new(now_ms() + 1000));
     let worker = app.worker(&clock);
     worker.tick().await.unwrap();
@@ -609,7 +607,7 @@ async fn without_a_gateway_messages_are_kept_as_not_configured() {
         ]
     );
     let (_, page) = app
-        .call(
+        .call_as(
             Method::GET,
             "/api/v1/admin/outbox?status=not_configured",
             &admin,
@@ -620,7 +618,7 @@ async fn without_a_gateway_messages_are_kept_as_not_configured() {
     assert!(page.to_string().contains("SMS gateway not configured"));
     // The in-app inbox got it regardless.
     let inbox: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE user_id = $1")
-        .bind(student)
+        .bind(student.id)
         .fetch_one(&app.db.pool)
         .await
         .unwrap();
@@ -631,11 +629,10 @@ async fn without_a_gateway_messages_are_kept_as_not_configured() {
 async fn a_restart_in_the_middle_of_delivery_loses_and_duplicates_nothing() {
     let (gateway, url) = start_gateway().await;
     gateway.hang_next.store(1, Ordering::SeqCst);
-    let app = spawn_app(|s| s.notify.sms = Some(sms_settings(&url))).await;
-    let (student, _) = quick_user(&app.db, &app.keys, "2024001", &[Role::Student]).await;
+    let app = spawn_app(move |s| s.notify.sms = Some(sms_settings(&url))).await;
+    let student = app.student("2024001").await;
     for _ in 0..3 {
-        let case_id = approved_case(&app.db, student, 1000).await;
-        app.notify(student, &approved(case_id)).await;
+        app.an_approved_case(&student, 1000).await;
     }
     let clock = Arc::new(ManualClock::new(now_ms() + 1000));
 
@@ -687,18 +684,17 @@ async fn a_restart_in_the_middle_of_delivery_loses_and_duplicates_nothing() {
 #[tokio::test]
 async fn the_reminder_fires_the_day_before_at_the_local_hour_once() {
     let (gateway, url) = start_gateway().await;
-    let app = spawn_app(|s| {
+    let app = spawn_app(move |s| {
         s.notify.sms = Some(sms_settings(&url));
         s.booking.reminder_hour = 18;
     })
     .await;
-    let (_, admin) = quick_user(&app.db, &app.keys, "admin", &[Role::Admin]).await;
-    let (keeps, keeps_token) = quick_user(&app.db, &app.keys, "2024001", &[Role::Student]).await;
-    let (cancels, cancels_token) =
-        quick_user(&app.db, &app.keys, "2024002", &[Role::Student]).await;
+    let admin = app.fixture_admin().await.token;
+    let keeps = app.student("2024001").await;
+    let cancels = app.student("2024002").await;
     let date = local_date(3);
     let (_, slot) = app
-        .call(
+        .call_as(
             Method::POST,
             "/api/v1/admin/slots",
             &admin,
@@ -706,13 +702,13 @@ async fn the_reminder_fires_the_day_before_at_the_local_hour_once() {
         )
         .await;
     let mut bookings = Vec::new();
-    for (user, token) in [(keeps, &keeps_token), (cancels, &cancels_token)] {
-        let case_id = approved_case(&app.db, user, 1000).await;
+    for student in [&keeps, &cancels] {
+        let case_id = app.an_approved_case(student, 1000).await.id;
         let (status, b) = app
-            .call(
+            .call_as(
                 Method::POST,
                 "/api/v1/bookings",
-                token,
+                &student.token,
                 Some(json!({"slot_id": slot["id"], "case_id": case_id})),
             )
             .await;
@@ -720,10 +716,10 @@ async fn the_reminder_fires_the_day_before_at_the_local_hour_once() {
         bookings.push(b);
     }
     let (status, _) = app
-        .call(
+        .call_as(
             Method::DELETE,
             &format!("/api/v1/bookings/{}", bookings[1]["id"]),
-            &cancels_token,
+            &cancels.token,
             None,
         )
         .await;
@@ -757,13 +753,13 @@ async fn the_reminder_fires_the_day_before_at_the_local_hour_once() {
         0,
         "not yet at 17:59"
     );
-    assert_eq!(reminders(keeps).await, 0);
+    assert_eq!(reminders(keeps.id).await, 0);
 
     clock.set(due);
     assert_eq!(worker.tick().await.unwrap().reminders, 1);
-    assert_eq!(reminders(keeps).await, 1);
+    assert_eq!(reminders(keeps.id).await, 1);
     assert_eq!(
-        reminders(cancels).await,
+        reminders(cancels.id).await,
         0,
         "a cancelled booking gets no reminder"
     );
@@ -784,7 +780,7 @@ async fn the_reminder_fires_the_day_before_at_the_local_hour_once() {
     assert_eq!(worker.tick().await.unwrap().reminders, 0);
     let restarted = app.worker(&clock);
     assert_eq!(restarted.tick().await.unwrap().reminders, 0);
-    assert_eq!(reminders(keeps).await, 1);
+    assert_eq!(reminders(keeps.id).await, 1);
     let states: Vec<String> =
         sqlx::query_scalar("SELECT status FROM booking_reminders ORDER BY booking_id")
             .fetch_all(&app.db.pool)
@@ -796,11 +792,16 @@ async fn the_reminder_fires_the_day_before_at_the_local_hour_once() {
 #[tokio::test]
 async fn several_workers_never_send_the_same_message_twice() {
     let (gateway, url) = start_gateway().await;
-    let app = spawn_app(|s| s.notify.sms = Some(sms_settings(&url))).await;
-    let (student, _) = quick_user(&app.db, &app.keys, "2024001", &[Role::Student]).await;
-    for _ in 0..30 {
-        let case_id = approved_case(&app.db, student, 1000).await;
-        app.notify(student, &approved(case_id)).await;
+    let app = spawn_app(move |s| s.notify.sms = Some(sms_settings(&url))).await;
+    // Thirty approvals, ten for each of three students (a student's uploads are rate-limited).
+    let (r1, r2) = app.fixture_reviewers().await;
+    for s in 1..=3 {
+        let student = app.student(&format!("202400{s}")).await;
+        for n in 0..10 {
+            let no = format!("W-{s}-{n}");
+            app.approved_case(&student, &r1, &r2, rated(Some(3)), &[inv(&no, 1000, 0)])
+                .await;
+        }
     }
     let clock = Arc::new(ManualClock::new(now_ms() + 1000));
     // Three instances claim from the same outbox at once, until it is empty.
@@ -839,17 +840,18 @@ async fn several_workers_never_send_the_same_message_twice() {
 #[tokio::test]
 async fn the_server_runs_the_worker_beside_it() {
     let (gateway, url) = start_gateway().await;
-    let app = spawn_app(|s| {
+    let app = spawn_app(move |s| {
         s.notify.sms = Some(sms_settings(&url));
         s.notify.worker = true;
         s.notify.poll_interval = Duration::from_millis(50);
     })
     .await;
-    let (_, admin) = quick_user(&app.db, &app.keys, "admin", &[Role::Admin]).await;
-    let (student, token) = quick_user(&app.db, &app.keys, "2024001", &[Role::Student]).await;
-    let case_id = approved_case(&app.db, student, 1000).await;
+    let admin = app.fixture_admin().await.token;
+    let student = app.student("2024001").await;
+    let token = student.token.clone();
+    let case_id = app.an_approved_case(&student, 1000).await.id;
     let (_, slot) = app
-        .call(
+        .call_as(
             Method::POST,
             "/api/v1/admin/slots",
             &admin,
@@ -857,7 +859,7 @@ async fn the_server_runs_the_worker_beside_it() {
         )
         .await;
     let (status, _) = app
-        .call(
+        .call_as(
             Method::POST,
             "/api/v1/bookings",
             &token,
@@ -876,9 +878,14 @@ async fn the_server_runs_the_worker_beside_it() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(
-        app.outbox().await,
-        [("sms".to_string(), "sent".to_string(), 1)]
-    );
-    assert_eq!(gateway.requests().len(), 1);
+    // The approval's text and the booking's, each sent once by the worker beside the server.
+    let sent = ("sms".to_string(), "sent".to_string(), 1);
+    assert_eq!(app.outbox().await, [sent.clone(), sent]);
+    let texts: Vec<String> = gateway
+        .requests()
+        .iter()
+        .map(|r| r.body["content"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts.iter().any(|t| t.contains("已预约")), "{texts:?}");
 }

@@ -25,7 +25,8 @@ pub(crate) async fn spawn_on_port(
     let port = free_port();
     let app = TestApp::spawn_with(Options {
         port: Some(port),
-        configure,
+        configure: configure
+            .map(|f| Box::new(f) as Box<dyn FnOnce(&mut medclaim::Settings) + Send>),
         ..Options::default()
     })
     .await;
@@ -306,6 +307,8 @@ async fn staff_with_a_passkey_must_use_it_when_configured() {
         .await;
     // Without a passkey yet, the password still works (so the first one can be added).
     app.login("rev-pk").await;
+    // A registered passkey, written directly: this test is about the password path once one
+    // exists (registration itself is driven through the virtual authenticator above).
     sqlx::query(
         "INSERT INTO passkeys (user_id, user_handle, credential_id, passkey_json, name, sign_count, created_at)
          VALUES ($1, 'h', 'c', '{}', 'key', 0, 0)",

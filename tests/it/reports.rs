@@ -52,7 +52,10 @@ impl Default for NewCase<'_> {
     }
 }
 
-/// Inserts a case with its invoices by SQL; answers the case id.
+/// Inserts a case with its invoices by SQL; answers the case id. Written directly because
+/// reports are about the past — cases approved, submitted and handed in at chosen moments of
+/// earlier days and months — which no operation can produce today; every other test has its
+/// cases made by the journeys in `fixtures.rs`.
 pub async fn insert_case(app: &TestApp, c: NewCase<'_>) -> i64 {
     let now = medclaim::db::now_ms();
     let submitted = c.first_submitted_at.or(c.approved_at).unwrap_or(now);
@@ -896,6 +899,7 @@ async fn dashboard_numbers_match_the_fixtures() {
     }
     let tomorrow = (chrono::Utc::now().with_timezone(&TZ).date_naive() + chrono::Duration::days(1))
         .to_string();
+    // Seats already taken, written directly like the cases above (bookings of these cases).
     for (start, booked) in [("09:00", 3), ("10:00", 1)] {
         sqlx::query(
             "INSERT INTO slots (slot_date, start_time, end_time, capacity, booked, created_at) VALUES ($1, $2, '11:00', 10, $3, 0)",

@@ -16,7 +16,7 @@ use crate::intake::{file_part, multipart, new_case, student};
 
 fn with(configure: fn(&mut medclaim::Settings)) -> Options {
     Options {
-        configure: Some(configure),
+        configure: Some(Box::new(configure)),
         ..Options::default()
     }
 }

@@ -6,7 +6,7 @@ use medclaim::http::auth::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::booking::{approved_case, local_date, open_slot, quick_user};
+use crate::booking::{local_date, open_slot, quick_user};
 use crate::common::{Options, TestApp, assert_error};
 
 /// The app without the outbox worker, so queued deliveries stay `pending` where a test looks.
@@ -18,19 +18,18 @@ async fn spawn() -> TestApp {
     .await
 }
 
-/// A student with an approved case, booked on `slot`; answers (user id, token, case, booking).
+/// A student whose case the review approved, booked on `slot`; answers (user id, token, case,
+/// booking).
 async fn booked_student(app: &TestApp, username: &str, slot: i64) -> (i64, String, i64, i64) {
-    let (id, token) = quick_user(&app.db, &app.keys, username, &[Role::Student]).await;
-    let case = approved_case(&app.db, id, 12_345).await;
-    let (status, booking) = app
-        .post(
-            "/api/v1/bookings",
-            &token,
-            json!({"slot_id": slot, "case_id": case}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{booking}");
-    (id, token, case, booking["id"].as_i64().unwrap())
+    let student = app.student(username).await;
+    let case = app.an_approved_case(&student, 12_345).await.id;
+    let booking = app.book(&student, slot, case).await;
+    (
+        student.id,
+        student.token,
+        case,
+        booking["id"].as_i64().unwrap(),
+    )
 }
 
 async fn count(db: &Db, sql: &'static str, id: i64) -> i64 {

@@ -522,7 +522,8 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
         let (a_name, b_name) = (format!("adm_a{round}"), format!("adm_b{round}"));
         let a = app.create_user(&a_name, "甲", &[Role::Admin]).await;
         let b = app.create_user(&b_name, "乙", &[Role::Admin]).await;
-        // Only these two are admins this round.
+        // Only these two are admins this round (the earlier rounds' survivors are set aside
+        // directly: demoting them through the API is what the race below tests).
         sqlx::query("DELETE FROM user_roles WHERE role = 'admin' AND user_id NOT IN ($1, $2)")
             .bind(a)
             .bind(b)

@@ -131,12 +131,29 @@ async fn invoice_rules_each_with_its_code_and_nothing_changed() {
         StatusCode::CONFLICT,
         "duplicate_invoice",
     );
-    // Blacklisted for anyone.
-    sqlx::query("INSERT INTO blacklist (user_id, invoice_no, created_at) VALUES ($1, 'BL-1', 0)")
-        .bind(other_id)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    // Blacklisted for anyone: a reviewer rejected another student's case holding BL-1 as fraud.
+    let other_student = crate::fixtures::Person {
+        id: other_id,
+        token: other.clone(),
+    };
+    let fraud = app
+        .submitted_case(
+            &other_student,
+            crate::fixtures::rated(Some(3)),
+            &[crate::fixtures::inv("BL-1", 100, 0)],
+        )
+        .await;
+    let (reviewer, _) = app.fixture_reviewers().await;
+    let version = app.review_case(&reviewer, fraud.id).await["version"].clone();
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/review/cases/{}", fraud.id),
+            &reviewer.token,
+            json!({"version": version, "level": 1, "decision": "reject",
+                   "reason": "伪造发票", "blacklist": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     assert_error(
         &add_invoice(&app, &token, case_id, "BL-1", "100", "0").await,
         StatusCode::CONFLICT,
@@ -336,13 +353,23 @@ async fn returned_case_edits_only_items_marked_may_edit_and_resubmits() {
         StatusCode::OK
     );
     // A reviewer returns it: R-1 rejected for good, R-2 may be fixed.
-    sqlx::query("UPDATE cases SET status = 'returned' WHERE id = $1")
-        .bind(case_id)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE invoices SET status = 'rejected', reason = '非正规医疗发票', may_edit = 0 WHERE id = $1").bind(first).execute(&app.db.pool).await.unwrap();
-    sqlx::query("UPDATE invoices SET status = 'rejected', reason = '金额与发票不符', may_edit = 1 WHERE id = $1").bind(second).execute(&app.db.pool).await.unwrap();
+    let (reviewer, _) = app.fixture_reviewers().await;
+    for (invoice, reason, may_edit) in [
+        (first, "非正规医疗发票", false),
+        (second, "金额与发票不符", true),
+    ] {
+        let version = app.review_case(&reviewer, case_id).await["version"].clone();
+        let (status, body) = app
+            .post(
+                &format!("/api/v1/review/invoices/{invoice}"),
+                &reviewer.token,
+                json!({"version": version, "level": 1, "decision": "reject",
+                       "reason": reason, "may_edit": may_edit}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // Every invoice decided: the case is returned to the student by itself.
 
     let c = case(&app, &token, case_id).await;
     assert_eq!(c["status"], "returned");
@@ -505,22 +532,24 @@ async fn payout_preview_counts_the_years_earlier_approved_cases() {
         case(&app, &token, case_id).await["payout_preview"]["payout_cents"],
         18_000
     );
-    // An approved case this year already used the deductible and 49,950.00 of the cap.
-    let year: i64 = sqlx::query_scalar("SELECT coverage_year FROM cases WHERE id = $1")
-        .bind(case_id)
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO cases (student_id, hospital, reason, visit_date, coverage_year, status, payout_cents, deductible_used_cents, created_at, updated_at)
-         VALUES ($1, 'h', 'r', $2, $3, 'approved', 4995000, 20000, 0, 0)",
-    )
-    .bind(student_id)
-    .bind(days_ago(10))
-    .bind(year)
-    .execute(&app.db.pool)
-    .await
-    .unwrap();
+    // An approved case this year already used the deductible and 49,950.00 of the cap:
+    // (55,700.00 − 200.00) × 90% at a level-1 hospital, approved through the review.
+    let me = crate::fixtures::Person {
+        id: student_id,
+        token: token.clone(),
+    };
+    let (r1, r2) = app.fixture_reviewers().await;
+    let earlier = app
+        .approved_case(
+            &me,
+            &r1,
+            &r2,
+            crate::fixtures::rated(Some(1)),
+            &[crate::fixtures::inv("P-0", 5_570_000, 0)],
+        )
+        .await;
+    let approved = case(&app, &token, earlier.id).await;
+    assert_eq!(approved["payout_cents"], 4_995_000, "{approved}");
     let p = case(&app, &token, case_id).await["payout_preview"].clone();
     assert_eq!(p["deductible_left_cents"], 0);
     assert_eq!(p["after_ratio_cents"], 36_000);

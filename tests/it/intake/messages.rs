@@ -1,12 +1,15 @@
 //! Notices, the inbox, the phone change by SMS code and support threads.
 
 use super::*;
+use crate::fixtures::{Person, inv, rated};
 
 #[tokio::test]
 async fn notices_list_valid_ones_by_priority_then_newest() {
     let app = TestApp::spawn().await;
     let (_, token) = student(&app, "2024001").await;
     let now = medclaim::db::now_ms();
+    // Written directly: the API publishes a notice now, and this test needs notices published
+    // at chosen moments (one still in the future) and one already expired.
     for (title, priority, published, until) in [
         ("old-low", 1, now - 50_000, None),
         ("new-low", 1, now - 10_000, None),
@@ -42,33 +45,51 @@ async fn notices_list_valid_ones_by_priority_then_newest() {
     assert!(html.contains("high") && !html.contains("expired"));
 }
 
-async fn notify(app: &TestApp, user_id: i64, title: &str) {
-    sqlx::query("INSERT INTO notifications (user_id, kind, title, body, created_at) VALUES ($1, 'case_approved', $2, 'body', 0)")
-        .bind(user_id)
-        .bind(title)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+/// `student`'s case is returned to them by a level-1 reviewer with `reason` (each return
+/// notifies the student); the case is submitted again, ready for the next return.
+async fn returned_with(
+    app: &TestApp,
+    student: &Person,
+    reviewer: &Person,
+    case: i64,
+    reason: &str,
+) {
+    app.return_case(reviewer, case, 1, reason).await;
+    app.submit(student, case).await;
 }
 
 #[tokio::test]
 async fn inbox_pages_counts_unread_and_marks_read() {
     let app = TestApp::spawn().await;
-    let (me, token) = student(&app, "2024001").await;
-    let (other, other_token) = student(&app, "2024002").await;
+    let me = app.student("2024001").await;
+    let other = app.student("2024002").await;
+    let token = me.token.clone();
+    let other_token = other.token.clone();
+    let (reviewer, _) = app.fixture_reviewers().await;
+    let mine = app
+        .submitted_case(&me, rated(Some(3)), &[inv("M-1", 10_000, 0)])
+        .await;
     for n in 0..5 {
-        notify(&app, me, &format!("mine {n}")).await;
+        returned_with(&app, &me, &reviewer, mine.id, &format!("mine {n}")).await;
     }
-    notify(&app, other, "theirs").await;
+    let theirs = app
+        .submitted_case(&other, rated(Some(3)), &[inv("T-1", 10_000, 0)])
+        .await;
+    returned_with(&app, &other, &reviewer, theirs.id, "theirs").await;
     let (status, first) = app.get("/api/v1/notifications?limit=3", &token).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(first["unread"], 5);
+    // Which return each message tells of (its reason is in the body).
     let titles = |v: &Value| {
         v["items"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|n| n["title"].as_str().unwrap().to_string())
+            .map(|n| {
+                let body = n["body"].as_str().unwrap();
+                let at = body.find("mine ").expect("the reason in the body");
+                body[at..at + 6].to_string()
+            })
             .collect::<Vec<_>>()
     };
     assert_eq!(titles(&first), ["mine 4", "mine 3", "mine 2"]);
