@@ -315,6 +315,8 @@ impl Application {
             self.state.files.clone(),
             self.state.leadership.clone(),
         );
+        let db = self.state.db.clone();
+        let sealer = crate::audit::spawn_sealer(db.clone());
         let leadership = self.state.leadership.clone();
         let app = router(self.state);
         let served = axum::serve(
@@ -328,6 +330,11 @@ impl Application {
             worker.stop(WORKER_GRACE).await;
         }
         sweeper.abort();
+        sealer.abort();
+        // What was written before the stop is sealed now rather than by the next start.
+        if let Err(e) = crate::audit::seal(&db).await {
+            tracing::warn!(error = %e, "sealing audit events at shutdown");
+        }
         leadership.resign().await;
         served?;
         Ok(())

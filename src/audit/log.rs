@@ -124,6 +124,8 @@ pub async fn page(
     cursor: Option<i64>,
     limit: i64,
 ) -> Result<(Vec<AuditEvent>, Option<i64>), sqlx::Error> {
+    // The log shows the chain: what was written up to now is sealed into it first.
+    super::seal(db).await?;
     // Only the conditions asked for, so each search can use its index (migration 0012).
     let mut conditions = vec!["seq < $1".to_string()];
     let mut next = 2;

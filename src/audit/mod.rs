@@ -1,6 +1,11 @@
-//! Hash-chained audit log. Every state change writes an event in the transaction that makes the
-//! change; each event's hash covers its fields and the previous event's hash, and `audit_head`
-//! (locked by the writer's UPDATE) keeps the chain from forking and remembers its tip.
+//! Hash-chained audit log, sealed off the write path. Every state change writes its event in
+//! the transaction that makes the change, as a row of its own: no shared row is touched, so
+//! writers never queue behind each other for the log. A sealer ([`seal`], run in the background
+//! by every instance and before every read of the chain) then gives the committed events their
+//! place in the chain, oldest first: a sequence number and a hash over the event's fields and
+//! the previous event's hash. `audit_head` (locked only by the sealer) keeps the chain from
+//! forking and remembers its tip, so a deleted tail is noticed. An event committed but not yet
+//! sealed (a crash between the two) stays in the table and is sealed by the next run.
 
 pub mod api;
 pub mod log;
@@ -57,33 +62,13 @@ fn event_hash(
     hex::encode(h.finalize())
 }
 
-/// Appends an event to the chain inside `tx`.
+/// Writes an event inside `tx`, waiting to be sealed into the chain ([`seal`]).
 pub async fn record(tx: &mut Tx, actor: &Actor, event: Event<'_>) -> Result<(), sqlx::Error> {
-    let head =
-        sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, last_hash")
-            .fetch_one(&mut **tx)
-            .await?;
-    let seq: i64 = head.try_get("seq")?;
-    let prev: String = head.try_get("last_hash")?;
-    let at = now_ms();
-    let hash = event_hash(
-        &prev,
-        seq,
-        at,
-        actor.id,
-        &actor.label,
-        event.action,
-        event.object_type,
-        &event.object_id,
-        &event.summary,
-        actor.addr.as_deref(),
-    );
     sqlx::query(
-        "INSERT INTO audit_events (seq, at, actor_id, actor, action, object_type, object_id, summary, client_addr, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO audit_events (at, actor_id, actor, action, object_type, object_id, summary, client_addr)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(seq)
-    .bind(at)
+    .bind(now_ms())
     .bind(actor.id)
     .bind(&actor.label)
     .bind(event.action)
@@ -91,15 +76,93 @@ pub async fn record(tx: &mut Tx, actor: &Actor, event: Event<'_>) -> Result<(), 
     .bind(&event.object_id)
     .bind(&event.summary)
     .bind(actor.addr.as_deref())
-    .bind(&prev)
-    .bind(&hash)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
-        .bind(&hash)
-        .execute(&mut **tx)
-        .await?;
     Ok(())
+}
+
+/// Events sealed per transaction of the sealer.
+const SEAL_BATCH: i64 = 500;
+
+/// Seals every committed event not yet in the chain, oldest first; answers how many. Safe to
+/// run from several instances at once: each batch locks `audit_head`, so the chain never forks.
+pub async fn seal(db: &Db) -> Result<u64, sqlx::Error> {
+    let mut sealed = 0;
+    loop {
+        // Cheap when there is nothing to do (a partial index holds only the pending events).
+        let pending: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM audit_events WHERE seq IS NULL LIMIT 1")
+                .fetch_optional(&db.pool)
+                .await?;
+        if pending.is_none() {
+            return Ok(sealed);
+        }
+        let mut tx = db.begin().await?;
+        let head = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, last_hash")
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut seq: i64 = head.try_get("seq")?;
+        let mut prev: String = head.try_get("last_hash")?;
+        let rows = sqlx::query(
+            "SELECT id, at, actor_id, actor, action, object_type, object_id, summary, client_addr
+             FROM audit_events WHERE seq IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(SEAL_BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            seq += 1;
+            let actor_id: Option<i64> = row.try_get("actor_id")?;
+            let client_addr: Option<String> = row.try_get("client_addr")?;
+            let hash = event_hash(
+                &prev,
+                seq,
+                row.try_get("at")?,
+                actor_id,
+                &row.try_get::<String, _>("actor")?,
+                &row.try_get::<String, _>("action")?,
+                &row.try_get::<String, _>("object_type")?,
+                &row.try_get::<String, _>("object_id")?,
+                &row.try_get::<String, _>("summary")?,
+                client_addr.as_deref(),
+            );
+            sqlx::query("UPDATE audit_events SET seq = $1, prev_hash = $2, hash = $3 WHERE id = $4")
+                .bind(seq)
+                .bind(&prev)
+                .bind(&hash)
+                .bind(row.try_get::<i64, _>("id")?)
+                .execute(&mut *tx)
+                .await?;
+            prev = hash;
+        }
+        sqlx::query("UPDATE audit_head SET seq = $1, last_hash = $2 WHERE id = 1")
+            .bind(seq)
+            .bind(&prev)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        sealed += rows.len() as u64;
+        if (rows.len() as i64) < SEAL_BATCH {
+            return Ok(sealed);
+        }
+    }
+}
+
+/// How often the background sealer looks for events to seal.
+pub const SEAL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Seals in the background every [`SEAL_INTERVAL`] until the task is aborted.
+pub fn spawn_sealer(db: Db) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(SEAL_INTERVAL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = seal(&db).await {
+                tracing::warn!(error = %e, "sealing audit events");
+            }
+        }
+    })
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -115,19 +178,23 @@ pub enum Verdict {
     },
 }
 
-/// Walks the whole chain in order and recomputes every hash.
+/// Seals what is pending, then walks the whole chain up to its head in order and recomputes
+/// every hash.
 pub async fn verify(db: &Db) -> anyhow::Result<Verdict> {
     use futures_util::TryStreamExt;
+    seal(db).await?;
     let head = sqlx::query("SELECT seq, last_hash FROM audit_head WHERE id = 1")
         .fetch_one(&db.pool)
         .await?;
     let head_seq: i64 = head.try_get("seq")?;
     let head_hash: String = head.try_get("last_hash")?;
 
+    // Events sealed after the head was read (the sealer runs on) are left for the next check.
     let mut rows = sqlx::query(
         "SELECT id, seq, at, actor_id, actor, action, object_type, object_id, summary, client_addr, prev_hash, hash
-         FROM audit_events ORDER BY seq",
+         FROM audit_events WHERE seq IS NOT NULL AND seq <= $1 ORDER BY seq",
     )
+    .bind(head_seq)
     .fetch(&db.pool);
     let mut expected_seq = 1;
     let mut prev = GENESIS.to_string();
@@ -146,8 +213,8 @@ pub async fn verify(db: &Db) -> anyhow::Result<Verdict> {
                 why: format!("event {expected_seq} is missing (next present is {seq})"),
             });
         }
-        let stored_prev: String = row.try_get("prev_hash")?;
-        if stored_prev != prev {
+        let stored_prev: Option<String> = row.try_get("prev_hash")?;
+        if stored_prev.as_deref() != Some(prev.as_str()) {
             return Ok(broken(
                 "does not link to the event before it (reordered or previous one changed)".into(),
             ));
@@ -166,7 +233,9 @@ pub async fn verify(db: &Db) -> anyhow::Result<Verdict> {
             &row.try_get::<String, _>("summary")?,
             client_addr.as_deref(),
         );
-        let stored: String = row.try_get("hash")?;
+        let Some(stored): Option<String> = row.try_get("hash")? else {
+            return Ok(broken("its hash is missing (edited)".into()));
+        };
         if computed != stored {
             return Ok(broken("content does not match its hash (edited)".into()));
         }

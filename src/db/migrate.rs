@@ -74,6 +74,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0020_invoice_qr",
         include_str!("../../migrations/0020_invoice_qr.sql"),
     ),
+    (
+        "0021_audit_sealer",
+        include_str!("../../migrations/0021_audit_sealer.sql"),
+    ),
 ];
 
 /// The one place the migrations' dialects differ: `{{id}}` is the identity column, and a line

@@ -266,3 +266,90 @@ async fn verifying_100000_events() {
         app.database_url.split(':').next().unwrap_or_default()
     );
 }
+
+async fn pending_and_head(db: &medclaim::db::Db) -> (i64, i64) {
+    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE seq IS NULL")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let head: i64 = sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    (pending, head)
+}
+
+/// Issue 19 item 3: a writer only inserts its event; the chain is sealed afterwards. Events
+/// committed by a process that died before any sealing are not lost: the next process seals
+/// them, in the order they were written, and the chain verifies.
+#[tokio::test]
+async fn events_committed_before_a_crash_are_sealed_by_the_next_process() {
+    use medclaim::audit::{Actor, Event, record};
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::common::fresh_database_url(dir.path()).await;
+    let db = medclaim::db::Db::connect(&url).await.unwrap();
+    medclaim::db::migrate(&db).await.unwrap();
+    // Twenty state changes commit their events; no sealer ever runs in this "process".
+    for n in 0..20 {
+        let mut tx = db.begin().await.unwrap();
+        record(
+            &mut tx,
+            &Actor::system("crash-test"),
+            Event {
+                action: "case.submit",
+                object_type: "case",
+                object_id: n.to_string(),
+                summary: format!("event {n}"),
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(pending_and_head(&db).await, (20, 0), "written, not sealed");
+    db.pool.close().await;
+
+    // The next process: `medclaim audit verify` seals what it finds, then checks the chain.
+    let out = crate::common::run_cli(dir.path(), &url, &["audit", "verify"], None).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("20"), "{stdout}");
+    let db = medclaim::db::Db::connect(&url).await.unwrap();
+    assert_eq!(pending_and_head(&db).await, (0, 20));
+    let order: Vec<String> = sqlx::query_scalar("SELECT summary FROM audit_events ORDER BY seq")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    let written: Vec<String> = (0..20).map(|n| format!("event {n}")).collect();
+    assert_eq!(order, written, "sealed in the order written");
+    // Sealing again finds nothing and changes nothing.
+    assert_eq!(medclaim::audit::seal(&db).await.unwrap(), 0);
+    assert_eq!(
+        medclaim::audit::verify(&db).await.unwrap(),
+        medclaim::audit::Verdict::Intact { events: 20 }
+    );
+}
+
+/// The server seals in the background: an event becomes part of the chain without anyone
+/// reading the log.
+#[tokio::test]
+async fn the_server_seals_events_in_the_background() {
+    let app = TestApp::spawn().await;
+    let student = app.student("2024001").await;
+    app.submitted_case(&student, CaseForm::default(), &[inv("S-1", 10_000, 0)])
+        .await;
+    let mut state = pending_and_head(&app.db).await;
+    for _ in 0..100 {
+        if state.0 == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        state = pending_and_head(&app.db).await;
+    }
+    assert_eq!(state.0, 0, "every event sealed within 5 s");
+    assert!(state.1 > 0);
+}
