@@ -98,9 +98,10 @@ pub async fn seal(db: &Db) -> Result<u64, sqlx::Error> {
             return Ok(sealed);
         }
         let mut tx = db.begin().await?;
-        let head = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, last_hash")
-            .fetch_one(&mut *tx)
-            .await?;
+        let head =
+            sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, last_hash")
+                .fetch_one(&mut *tx)
+                .await?;
         let mut seq: i64 = head.try_get("seq")?;
         let mut prev: String = head.try_get("last_hash")?;
         let rows = sqlx::query(
@@ -110,6 +111,7 @@ pub async fn seal(db: &Db) -> Result<u64, sqlx::Error> {
         .bind(SEAL_BATCH)
         .fetch_all(&mut *tx)
         .await?;
+        let mut sealed_rows: Vec<(i64, i64, String, String)> = Vec::with_capacity(rows.len());
         for row in &rows {
             seq += 1;
             let actor_id: Option<i64> = row.try_get("actor_id")?;
@@ -126,15 +128,10 @@ pub async fn seal(db: &Db) -> Result<u64, sqlx::Error> {
                 &row.try_get::<String, _>("summary")?,
                 client_addr.as_deref(),
             );
-            sqlx::query("UPDATE audit_events SET seq = $1, prev_hash = $2, hash = $3 WHERE id = $4")
-                .bind(seq)
-                .bind(&prev)
-                .bind(&hash)
-                .bind(row.try_get::<i64, _>("id")?)
-                .execute(&mut *tx)
-                .await?;
+            sealed_rows.push((row.try_get("id")?, seq, prev, hash.clone()));
             prev = hash;
         }
+        write_seals(&mut tx, &sealed_rows).await?;
         sqlx::query("UPDATE audit_head SET seq = $1, last_hash = $2 WHERE id = 1")
             .bind(seq)
             .bind(&prev)
@@ -146,6 +143,40 @@ pub async fn seal(db: &Db) -> Result<u64, sqlx::Error> {
             return Ok(sealed);
         }
     }
+}
+
+/// Gives each event `(id, seq, prev_hash, hash)` its place, in one statement per 100 events.
+async fn write_seals(tx: &mut Tx, seals: &[(i64, i64, String, String)]) -> Result<(), sqlx::Error> {
+    for chunk in seals.chunks(100) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(${}, ${}, ${}, ${})",
+                    4 * i + 1,
+                    4 * i + 2,
+                    4 * i + 3,
+                    4 * i + 4
+                )
+            })
+            .collect();
+        // Only placeholders are formatted in; every value is bound.
+        let sql = format!(
+            "WITH v (id, seq, prev_hash, hash) AS (VALUES {})
+             UPDATE audit_events SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
+             FROM v WHERE audit_events.id = v.id",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, seq, prev, hash) in chunk {
+            query = query
+                .bind(*id)
+                .bind(*seq)
+                .bind(prev.as_str())
+                .bind(hash.as_str());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// How often the background sealer looks for events to seal.
