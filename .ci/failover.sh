@@ -50,7 +50,7 @@ chmod 755 "$WORK"
 # The Patroni scope, also PostgreSQL's cluster_name: every process this run starts carries it (or
 # $WORK, which contains it) on its command line, which is how cleanup finds stragglers.
 SCOPE=$(basename "$WORK")
-ETCD_PID= PAT1_PID= PAT2_PID= PROXY_PID= MEDCLAIM_PID=
+ETCD_PID= PAT1_PID= PAT2_PID= PROXY_PID= MEDCLAIM_PID= LOAD_PID=
 # Sends SIGTERM to the given pids, waits up to $1 seconds for them, then SIGKILL.
 stop_pids() {
   local secs=$1 pid alive; shift
@@ -68,6 +68,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   set +e
+  stop_pids 5 "$LOAD_PID"
   stop_pids 10 "$MEDCLAIM_PID" "$PROXY_PID"
   # Patroni stops its PostgreSQL on SIGTERM (and needs etcd for that, so etcd goes last).
   stop_pids 15 "$PAT1_PID" "$PAT2_PID"
@@ -239,6 +240,7 @@ DATABASE_URL=postgres://postgres@127.0.0.1:$PROXY/medclaim
 # --- medclaim, through HAProxy ---------------------------------------------------------------
 say "medclaim serve --demo (DATABASE_URL=$DATABASE_URL)"
 mkdir -p "$WORK/medclaim"
+: >"$WORK/medclaim.log"
 # (The per-account upload limit is per process and meant for people: the load's four claimants
 # upload far more photos a minute than that.)
 DATABASE_URL=$DATABASE_URL RUST_LOG=${RUST_LOG:-warn} \
@@ -258,11 +260,15 @@ done
 say "medclaim at $APP"
 
 # --- the load, the kill and the checks -----------------------------------------------------------
+# (In the background with `wait`, so that a SIGTERM — `timeout` — reaches the trap at once.)
 python3 .ci/failover-load.py --app "$APP" \
   --node "pg1,$PG1,http://127.0.0.1:$API1,$WORK/pg1/data" \
   --node "pg2,$PG2,http://127.0.0.1:$API2,$WORK/pg2/data" \
   --psql "host=127.0.0.1 port=$PROXY user=postgres dbname=medclaim" \
-  --medclaim-pid "$MEDCLAIM_PID" --metrics-token failover
+  --medclaim-pid "$MEDCLAIM_PID" --metrics-token failover &
+LOAD_PID=$!
+wait "$LOAD_PID"
+LOAD_PID=
 
 # What medclaim met while the database was away (causes only: the log carries no personal data).
 unavailable_causes() {
