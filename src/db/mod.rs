@@ -68,7 +68,11 @@ impl Db {
             }
             Backend::Postgres => AnyPoolOptions::new().max_connections(16),
         };
+        // `test_before_acquire` (sqlx's default, spelled out): an idle connection is pinged
+        // before it is handed out and dropped when the ping fails, so connections to a
+        // PostgreSQL primary that died (failover) never reach a request a second time.
         let pool = pool_options
+            .test_before_acquire(true)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await
@@ -114,6 +118,28 @@ impl Db {
 /// Now, as Unix milliseconds.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// True when the error says the database cannot be used *right now*, not that the request is
+/// wrong: the connection was refused, reset or lost (`Io`, TLS), the pool found no connection
+/// in time or is shutting down, or PostgreSQL refused the work because it is not (or no longer)
+/// the primary or is going away — SQLSTATE 25006 `read_only_sql_transaction` (a standby, or a
+/// node being promoted), 57P01/57P02/57P03 (admin or crash shutdown, cannot connect now) and the
+/// 08 class (connection exceptions). During a PostgreSQL failover these are what the requests
+/// in flight meet; the HTTP layer answers them 503 `unavailable` with `Retry-After`.
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| is_unavailable_sqlstate(&code)),
+        _ => false,
+    }
+}
+
+fn is_unavailable_sqlstate(code: &str) -> bool {
+    matches!(code, "25006" | "57P01" | "57P02" | "57P03") || code.starts_with("08")
 }
 
 /// True when the error is a unique-constraint violation (both backends).

@@ -66,6 +66,14 @@ impl AppError {
         e.source = Some(cause);
         e
     }
+    /// 503 `unavailable` (the response carries `Retry-After`): the database cannot be reached
+    /// for a moment — see [`crate::db::is_unavailable`].
+    pub fn unavailable(cause: anyhow::Error) -> AppError {
+        let mut e = ErrorCode::Unavailable
+            .with_message("The database is briefly unavailable; try again in a few seconds.");
+        e.source = Some(cause);
+        e
+    }
 }
 
 impl std::fmt::Display for AppError {
@@ -77,7 +85,11 @@ impl std::fmt::Display for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         if let Some(cause) = &self.source {
-            tracing::error!(error = format!("{cause:#}"), "request failed");
+            if self.code == ErrorCode::Unavailable {
+                tracing::warn!(error = format!("{cause:#}"), "database unavailable");
+            } else {
+                tracing::error!(error = format!("{cause:#}"), "request failed");
+            }
         }
         let body = Body {
             error: Inner {
@@ -98,13 +110,27 @@ impl From<sqlx::Error> for AppError {
         if crate::db::is_unique_violation(&err) {
             return ErrorCode::Conflict.with_message("This would duplicate an existing record.");
         }
+        if crate::db::is_unavailable(&err) {
+            return AppError::unavailable(anyhow::Error::new(err).context("database"));
+        }
         AppError::internal(anyhow::Error::new(err).context("database"))
     }
 }
 
 impl From<anyhow::Error> for AppError {
+    /// A database error anywhere in the chain that means "unreachable right now" is 503
+    /// `unavailable`, as when it comes straight from sqlx; anything else is 500.
     fn from(err: anyhow::Error) -> AppError {
-        AppError::internal(err)
+        let unavailable = err.chain().any(|cause| {
+            cause
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(crate::db::is_unavailable)
+        });
+        if unavailable {
+            AppError::unavailable(err)
+        } else {
+            AppError::internal(err)
+        }
     }
 }
 
@@ -114,4 +140,78 @@ impl From<anyhow::Error> for AppError {
 pub struct ErrorBodySchema {
     /// `{"code": "snake_case", "message": "…", "fields": {"field": "why"}}`
     pub error: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    /// A database error with a SQLSTATE, as PostgreSQL answers it.
+    #[derive(Debug)]
+    struct Sqlstate(&'static str);
+
+    impl std::fmt::Display for Sqlstate {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Sqlstate {}
+
+    impl sqlx::error::DatabaseError for Sqlstate {
+        fn message(&self) -> &str {
+            "test"
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn code_of(err: sqlx::Error) -> (StatusCode, ErrorCode) {
+        let e = AppError::from(err);
+        (e.status, e.code)
+    }
+
+    #[test]
+    fn a_database_out_of_reach_is_503_unavailable() {
+        let unavailable = (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable);
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(code_of(sqlx::Error::Io(reset)), unavailable);
+        assert_eq!(code_of(sqlx::Error::PoolTimedOut), unavailable);
+        assert_eq!(code_of(sqlx::Error::PoolClosed), unavailable);
+        // A standby (or a node being promoted), shutdowns, connection exceptions.
+        for code in ["25006", "57P01", "57P02", "57P03", "08006", "08001"] {
+            let err = sqlx::Error::Database(Box::new(Sqlstate(code)));
+            assert_eq!(code_of(err), unavailable, "{code}");
+        }
+        // Through anyhow with context, as services wrap it.
+        let wrapped = anyhow::Error::new(sqlx::Error::PoolTimedOut).context("loading the case");
+        assert_eq!(AppError::from(wrapped).code, ErrorCode::Unavailable);
+    }
+
+    #[test]
+    fn other_database_errors_stay_500_or_their_own_code() {
+        // A syntax error or a failed cast is a bug: 500, not "try again".
+        for code in ["42601", "22P02"] {
+            let err = sqlx::Error::Database(Box::new(Sqlstate(code)));
+            assert_eq!(code_of(err).1, ErrorCode::Internal, "{code}");
+        }
+        assert_eq!(code_of(sqlx::Error::RowNotFound).1, ErrorCode::Internal);
+        let plain = anyhow::anyhow!("template: broken");
+        assert_eq!(AppError::from(plain).code, ErrorCode::Internal);
+    }
 }

@@ -255,6 +255,9 @@ error_codes! {
     // 503.
     /// Photo processing is at capacity; try again after `Retry-After`.
     Busy = "busy" => SERVICE_UNAVAILABLE,
+    /// The database cannot be reached for a moment (a lost connection, a PostgreSQL failover or
+    /// restart); try again after `Retry-After`.
+    Unavailable = "unavailable" => SERVICE_UNAVAILABLE,
 
     // 500.
     /// Something went wrong on our side (the cause is logged, never shown).

@@ -1,8 +1,8 @@
 //! The published OpenAPI document: the operations' own descriptions plus the answers the
 //! plumbing gives on their behalf — the bearer/session check (401), the CSRF header a cookie
 //! caller must send on writes (403), `ApiJson` (400/413/415/422), multipart uploads, path and
-//! query extraction (400) and a path naming nothing (404). The `Error` schema lists every code
-//! of the catalogue.
+//! query extraction (400), a path naming nothing (404) and a database out of reach (503
+//! `unavailable`). The `Error` schema lists every code of the catalogue.
 
 use serde_json::{Map, Value, json};
 
@@ -143,6 +143,35 @@ pub fn plumbing_statuses(method: &str, op: &mut Map<String, Value>) {
             "404",
             "No such resource, or not one the caller may see (`not_found`).",
         );
+    }
+    // Every operation reads or writes the database: while it cannot be reached (a lost
+    // connection, a PostgreSQL failover) the answer is 503 `unavailable` with `Retry-After`.
+    const UNAVAILABLE: &str = "The database is briefly unavailable, e.g. during a PostgreSQL \
+                               failover (`unavailable`); retry after `Retry-After` seconds.";
+    let responses = op
+        .entry("responses")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("responses is an object");
+    match responses
+        .get_mut("503")
+        .and_then(|r| r.get_mut("description"))
+    {
+        // The operation's own 503 (`busy`) keeps its description, with this one added.
+        Some(Value::String(own)) if !own.contains("`unavailable`") => {
+            own.push_str(" Or: ");
+            own.push_str(UNAVAILABLE);
+        }
+        Some(_) => {}
+        None => {
+            responses.insert(
+                "503".into(),
+                json!({
+                    "description": UNAVAILABLE,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+                }),
+            );
+        }
     }
 }
 

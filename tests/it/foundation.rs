@@ -45,6 +45,32 @@ async fn login_me_logout() {
     );
 }
 
+/// A database out of reach — here the pool closed under the running server, as a PostgreSQL
+/// failover leaves it for a few seconds (`.ci/failover.sh` does the real thing) — is answered
+/// 503 `unavailable` with `Retry-After`, never 500; `/readyz` says so too.
+#[tokio::test]
+async fn a_database_out_of_reach_is_503_unavailable_with_retry_after() {
+    let app = TestApp::spawn().await;
+    app.create_user("2024009", "李四", &[Role::Student]).await;
+    let token = app.login("2024009").await;
+    app.db.pool.close().await;
+
+    let resp = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(resp.headers().contains_key(reqwest::header::RETRY_AFTER));
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
 #[tokio::test]
 async fn unknown_user_and_wrong_password_look_the_same() {
     let app = TestApp::spawn().await;
