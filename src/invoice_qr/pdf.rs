@@ -139,8 +139,8 @@ fn image_bitmap(image: &lopdf::xobject::PdfImage<'_>) -> Option<DynamicImage> {
             let mut reader = ImageReader::new(std::io::Cursor::new(image.content));
             reader.set_format(image::ImageFormat::Jpeg);
             let mut limits = Limits::default();
-            limits.max_image_width = Some(w.max(1).min(8000));
-            limits.max_image_height = Some(h.max(1).min(8000));
+            limits.max_image_width = Some(8000);
+            limits.max_image_height = Some(8000);
             limits.max_alloc = Some(MAX_IMAGE_PIXELS * 4);
             reader.limits(limits);
             reader.decode().ok()
