@@ -1,7 +1,8 @@
 //! Invoice QR codes (issue 20): the code on an invoice photo is read when the photo is uploaded
 //! and kept with the invoice; `POST /api/v1/invoices/scan` reads one without storing anything.
 //! The photos are made here: a QR code of a real payload form (`qrcode` crate), turned by a
-//! few degrees onto a noisy, unevenly lit page, saved as JPEG.
+//! few degrees (or warped in perspective, blurred, in low light) onto a noisy, unevenly lit page,
+//! saved as JPEG. PDF e-invoices are made here too (lopdf).
 
 use medclaim::http::auth::Role;
 use reqwest::multipart::Form;
