@@ -18,6 +18,8 @@ use super::payload::{InvoiceQr, QrKind, compact_date, decimal_cents};
 
 /// All compressed streams of one PDF together inflate to this much at most.
 pub const MAX_INFLATED: usize = 16 * 1024 * 1024;
+/// Compressed input the bound check reads in all, over every stream.
+const MAX_SCANNED: usize = 64 * 1024 * 1024;
 /// Indirect objects one PDF may have (an e-invoice has a few dozen).
 pub const MAX_OBJECTS: usize = 20_000;
 /// Pages an invoice PDF may have.
@@ -91,6 +93,7 @@ fn check_bounds(bytes: &[u8]) -> Result<(), PdfRefusal> {
         return Err(PdfRefusal::TooComplex);
     }
     let mut inflated = 0usize;
+    let mut scanned = 0usize;
     let mut buf = vec![0u8; 64 * 1024];
     let mut at = 0;
     while let Some(found) = find(&bytes[at..], b"stream") {
@@ -105,7 +108,13 @@ fn check_bounds(bytes: &[u8]) -> Result<(), PdfRefusal> {
         };
         let mut inflater = flate2::bufread::ZlibDecoder::new(data);
         loop {
-            match inflater.read(&mut buf) {
+            let read = inflater.read(&mut buf);
+            // Streams may overlap (a `stream` keyword inside another's data): the input read
+            // is bounded too, so the scan stays linear in the file.
+            if scanned + inflater.total_in() as usize > MAX_SCANNED {
+                return Err(PdfRefusal::TooComplex);
+            }
+            match read {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     inflated += n;
@@ -115,6 +124,7 @@ fn check_bounds(bytes: &[u8]) -> Result<(), PdfRefusal> {
                 }
             }
         }
+        scanned += inflater.total_in() as usize;
     }
     Ok(())
 }
