@@ -1,6 +1,7 @@
-// medclaim student pages: shrink photos in the browser before upload (saves mobile data) and
-// check invoice amounts while they are typed. Loaded as a file (CSP: no inline script); every
-// page also works without it — the server checks everything again.
+// medclaim student pages: shrink photos in the browser before upload (saves mobile data), fill
+// in an invoice from the QR code on its photo, and check invoice amounts while they are typed.
+// Loaded as a file (CSP: no inline script); every page also works without it — the server
+// checks everything again.
 (function () {
   "use strict";
   var MAX_SIDE = 2560;
@@ -48,10 +49,57 @@
         dt.items.add(new File([blob], name, { type: "image/jpeg" }));
         input.files = dt.files;
       }
+      if (input.hasAttribute("data-scan")) {
+        scan(input, function () { pending--; setBusy(form, false); validate(form, false); });
+        return;
+      }
       pending--;
       setBusy(form, false);
       validate(form, false);
     });
+  }
+
+  // The invoice photo is also sent to the scan endpoint (nothing is stored there; the form still
+  // uploads the photo with the invoice): a readable QR code fills in the number and the amount,
+  // which stay editable. Without a code, or on any failure, the typed fields are left alone.
+  function scan(input, done) {
+    var form = input.form;
+    var file = input.files && input.files[0];
+    var status = form.querySelector(".qr-status");
+    var csrf = form.elements.csrf && form.elements.csrf.value;
+    if (!file || !status || !csrf || typeof fetch === "undefined" || typeof FormData === "undefined") { done(); return; }
+    var attr = function (k) { return status.getAttribute("data-" + k) || ""; };
+    status.textContent = attr("reading");
+    var body = new FormData();
+    body.append("photo", file, file.name);
+    fetch(input.getAttribute("data-scan"), {
+      method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf }, body: body
+    }).then(function (resp) {
+      return resp.ok ? resp.json() : null;
+    }).then(function (answer) {
+      var qr = answer && answer.found ? answer.qr : null;
+      var amount = qr && typeof qr.amount_cents === "number" ? (qr.amount_cents / 100).toFixed(2) : null;
+      if (!qr || (!qr.number && amount === null)) {
+        status.textContent = answer ? attr("none") : "";
+        status.removeAttribute("data-qr");
+        done();
+        return;
+      }
+      fill(form.elements.invoice_no, qr.number);
+      fill(form.elements.total, amount);
+      status.setAttribute("data-qr", "filled");
+      status.textContent = attr("filled").replace("{number}", qr.number || "—")
+        .replace("{amount}", amount === null ? "—" : amount).replace("{date}", qr.date || "—");
+      done();
+    }).catch(function () { status.textContent = ""; done(); });
+  }
+
+  // Fills a field from the QR code unless the student typed something else into it.
+  function fill(input, value) {
+    if (!input || value === null || value === undefined) return;
+    if (input.value.trim() !== "" && !input.hasAttribute("data-from-qr")) return;
+    input.value = value;
+    input.setAttribute("data-from-qr", "1");
   }
 
   document.addEventListener("change", function (e) {
@@ -107,6 +155,7 @@
     var form = e.target && e.target.form;
     if (!form || !form.hasAttribute("data-validate-invoice")) return;
     e.target.setAttribute("data-touched", "1");
+    e.target.removeAttribute("data-from-qr");
     validate(form, false);
   });
 

@@ -334,6 +334,9 @@ pub async fn invoice_upload(
     name: Option<String>,
 ) -> AppResult<Upload> {
     check_upload_allowance(state, owner)?;
+    if crate::storage::sniff(&bytes) == Some(crate::storage::Kind::Pdf) {
+        return pdf_invoice_upload(state, bytes, name).await;
+    }
     let (prepared, qr) = crate::storage::prepare_reading_async(
         &state.decodes,
         bytes,
@@ -341,6 +344,47 @@ pub async fn invoice_upload(
         crate::invoice_qr::decode::read,
     )
     .await?;
+    Ok(Upload { prepared, name, qr })
+}
+
+/// An e-invoice PDF: stored as it is, its QR image or text layer read on the blocking pool under
+/// the decode budget (skipped when the budget is configured smaller than the read needs); a PDF
+/// over the reading's bounds is refused with 422 `pdf_too_complex`.
+async fn pdf_invoice_upload(
+    state: &AppState,
+    bytes: Vec<u8>,
+    name: Option<String>,
+) -> AppResult<Upload> {
+    use crate::invoice_qr::pdf;
+    let cost = pdf::COST_MIB;
+    if cost > state.settings.image_decodes.memory_mib {
+        let prepared = crate::storage::prepare_async(&state.decodes, bytes).await?;
+        return Ok(Upload {
+            prepared,
+            name,
+            qr: None,
+        });
+    }
+    let permit = state
+        .decodes
+        .acquire(cost, crate::http::budget::busy)
+        .await?;
+    let (bytes, read) = tokio::task::spawn_blocking(move || {
+        let read = pdf::read(&bytes);
+        (bytes, read)
+    })
+    .await
+    .map_err(|e| AppError::internal(anyhow::anyhow!("pdf task: {e}")))?;
+    drop(permit);
+    let qr = read.map_err(|_| {
+        ErrorCode::PdfTooComplex
+            .with_message(format!(
+                "The PDF is too large or complex to read (at most {} pages).",
+                pdf::MAX_PAGES
+            ))
+            .with_field("photo", "too complex")
+    })?;
+    let prepared = crate::storage::prepare_async(&state.decodes, bytes).await?;
     Ok(Upload { prepared, name, qr })
 }
 

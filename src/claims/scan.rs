@@ -41,7 +41,7 @@ pub struct ScanResult {
               (status = 400, description = "`malformed_multipart`", body = ErrorBodySchema),
               (status = 401, body = ErrorBodySchema), (status = 403, body = ErrorBodySchema),
               (status = 413, body = ErrorBodySchema), (status = 415, body = ErrorBodySchema),
-              (status = 422, description = "`photo_required`, unreadable image", body = ErrorBodySchema),
+              (status = 422, description = "`photo_required`, unreadable image, `pdf_too_complex` (a PDF over the reading's bounds)", body = ErrorBodySchema),
               (status = 429, description = "`rate_limited`: too many uploads; see `Retry-After`", body = ErrorBodySchema),
               (status = 503, description = "`busy`: photo processing is at capacity; see `Retry-After`", body = ErrorBodySchema)))]
 async fn scan_invoice(

@@ -243,6 +243,8 @@ error_codes! {
     StorageQuotaExceeded = "storage_quota_exceeded" => UNPROCESSABLE_ENTITY,
     /// The image could not be decoded.
     UnreadableImage = "unreadable_image" => UNPROCESSABLE_ENTITY,
+    /// A PDF is over the bounds its reading keeps (compressed content, objects or pages).
+    PdfTooComplex = "pdf_too_complex" => UNPROCESSABLE_ENTITY,
     /// A FHIR resource is not valid (answered as an `OperationOutcome`).
     InvalidFhir = "invalid_fhir" => UNPROCESSABLE_ENTITY,
 

@@ -204,7 +204,7 @@ fn non_empty(text: &str) -> Option<String> {
 }
 
 /// `YYYYMMDD` (a real calendar day in a plausible year) → `YYYY-MM-DD`.
-fn compact_date(text: &str) -> Option<String> {
+pub(super) fn compact_date(text: &str) -> Option<String> {
     if !is_digits(text, 8..=8) {
         return None;
     }
@@ -215,7 +215,7 @@ fn compact_date(text: &str) -> Option<String> {
 }
 
 /// A plain non-negative decimal (`64.9`, `2851.41000`) → cents, rounded half-up. No floats.
-fn decimal_cents(text: &str) -> Option<Cents> {
+pub(super) fn decimal_cents(text: &str) -> Option<Cents> {
     let (int, frac) = text.split_once('.').unwrap_or((text, ""));
     if !is_digits(int, 1..=MAX_YUAN_DIGITS)
         || (text.contains('.') && !is_digits(frac, 1..=MAX_DECIMALS))

@@ -137,6 +137,8 @@ struct InvView {
     status: &'static str,
     reason: Option<String>,
     photo_url: Option<String>,
+    /// The invoice file is a PDF e-invoice: linked, not shown as a photo.
+    photo_pdf: bool,
     pending: bool,
     /// What the QR code says and how it compares, when the photo has a readable code.
     qr: Option<QrView>,
@@ -360,6 +362,7 @@ async fn case_page(
                 status: i.status.as_str(),
                 reason: i.reason.clone(),
                 photo_url: i.photo_file_id.map(|f| format!("/api/v1/files/{f}")),
+                photo_pdf: i.photo_pdf,
                 pending: i.status == InvoiceStatus::Pending,
                 qr: qr_view(tr, i),
             })

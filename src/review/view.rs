@@ -36,6 +36,8 @@ pub struct InvoiceView {
     pub reason: Option<String>,
     pub may_edit: bool,
     pub photo_file_id: Option<i64>,
+    /// The invoice file is a PDF (an e-invoice), shown as a link rather than a photo.
+    pub photo_pdf: bool,
     pub hospital_verified: bool,
     /// What the QR code on the photo says, when it has a readable one.
     pub qr: Option<InvoiceQr>,
@@ -124,6 +126,13 @@ pub async fn case_detail(state: &AppState, case_id: i64) -> AppResult<CaseDetail
     .bind(case_id)
     .fetch_all(pool)
     .await?;
+    let pdf_invoices: Vec<i64> = sqlx::query_scalar(
+        "SELECT i.id FROM invoices i JOIN files f ON f.id = i.photo_file_id
+         WHERE i.case_id = $1 AND f.mime = 'application/pdf'",
+    )
+    .bind(case_id)
+    .fetch_all(pool)
+    .await?;
     let decisions = store::decisions_of(pool, case_id).await?;
     let hospital_check = crate::hospitals::check(pool, &case.hospital).await?;
     Ok(CaseDetail {
@@ -169,6 +178,7 @@ pub async fn case_detail(state: &AppState, case_id: i64) -> AppResult<CaseDetail
                 reason: i.reason,
                 may_edit: i.may_edit == 1,
                 photo_file_id: i.photo_file_id,
+                photo_pdf: pdf_invoices.contains(&i.id),
                 hospital_verified: i.hospital_verified == 1,
             })
             .collect(),
