@@ -62,6 +62,24 @@ fn event_hash(
     hex::encode(h.finalize())
 }
 
+/// The hash of the event in `row` at place `seq` after `prev`.
+fn row_hash(prev: &str, seq: i64, row: &sqlx::any::AnyRow) -> Result<String, sqlx::Error> {
+    let actor_id: Option<i64> = row.try_get("actor_id")?;
+    let client_addr: Option<String> = row.try_get("client_addr")?;
+    Ok(event_hash(
+        prev,
+        seq,
+        row.try_get("at")?,
+        actor_id,
+        &row.try_get::<String, _>("actor")?,
+        &row.try_get::<String, _>("action")?,
+        &row.try_get::<String, _>("object_type")?,
+        &row.try_get::<String, _>("object_id")?,
+        &row.try_get::<String, _>("summary")?,
+        client_addr.as_deref(),
+    ))
+}
+
 /// Writes an event inside `tx`, waiting to be sealed into the chain ([`seal`]).
 pub async fn record(tx: &mut Tx, actor: &Actor, event: Event<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -114,20 +132,7 @@ pub async fn seal(db: &Db) -> Result<u64, sqlx::Error> {
         let mut sealed_rows: Vec<(i64, i64, String, String)> = Vec::with_capacity(rows.len());
         for row in &rows {
             seq += 1;
-            let actor_id: Option<i64> = row.try_get("actor_id")?;
-            let client_addr: Option<String> = row.try_get("client_addr")?;
-            let hash = event_hash(
-                &prev,
-                seq,
-                row.try_get("at")?,
-                actor_id,
-                &row.try_get::<String, _>("actor")?,
-                &row.try_get::<String, _>("action")?,
-                &row.try_get::<String, _>("object_type")?,
-                &row.try_get::<String, _>("object_id")?,
-                &row.try_get::<String, _>("summary")?,
-                client_addr.as_deref(),
-            );
+            let hash = row_hash(&prev, seq, row)?;
             sealed_rows.push((row.try_get("id")?, seq, prev, hash.clone()));
             prev = hash;
         }
@@ -250,20 +255,7 @@ pub async fn verify(db: &Db) -> anyhow::Result<Verdict> {
                 "does not link to the event before it (reordered or previous one changed)".into(),
             ));
         }
-        let actor_id: Option<i64> = row.try_get("actor_id")?;
-        let client_addr: Option<String> = row.try_get("client_addr")?;
-        let computed = event_hash(
-            &prev,
-            seq,
-            row.try_get("at")?,
-            actor_id,
-            &row.try_get::<String, _>("actor")?,
-            &row.try_get::<String, _>("action")?,
-            &row.try_get::<String, _>("object_type")?,
-            &row.try_get::<String, _>("object_id")?,
-            &row.try_get::<String, _>("summary")?,
-            client_addr.as_deref(),
-        );
+        let computed = row_hash(&prev, seq, &row)?;
         let Some(stored): Option<String> = row.try_get("hash")? else {
             return Ok(broken("its hash is missing (edited)".into()));
         };

@@ -74,6 +74,9 @@ fn rand_u64() -> u64 {
     h.finish()
 }
 
+/// A change to the settings before the app starts.
+pub type Configure = Box<dyn FnOnce(&mut Settings) + Send>;
+
 pub struct Options {
     pub login_per_minute: u32,
     /// Run the outbox worker in the background (off: the test ticks a worker itself).
@@ -86,7 +89,7 @@ pub struct Options {
     /// insurers on `http://127.0.0.1` may be registered).
     pub strict_partner_urls: bool,
     /// Any other setting, changed before the app starts.
-    pub configure: Option<Box<dyn FnOnce(&mut Settings) + Send>>,
+    pub configure: Option<Configure>,
     /// Where uploads go (default: the data directory).
     pub storage: Option<medclaim::config::StorageSettings>,
 }

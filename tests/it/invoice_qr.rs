@@ -339,10 +339,9 @@ async fn a_twelve_megapixel_photo_is_read_within_the_upload_limits_and_the_memor
     assert_eq!(cost, 151);
 
     let options = |memory_mib: u32| crate::common::Options {
-        configure: Some(match memory_mib {
-            151 => |s: &mut medclaim::Settings| s.image_decodes.memory_mib = 151,
-            _ => |s: &mut medclaim::Settings| s.image_decodes.memory_mib = 150,
-        }),
+        configure: Some(Box::new(move |s: &mut medclaim::Settings| {
+            s.image_decodes.memory_mib = memory_mib
+        })),
         ..crate::common::Options::default()
     };
     let app = TestApp::spawn_with(options(151)).await;

@@ -265,6 +265,19 @@ impl Outbox for TestApp {
     }
 }
 
+/// The student gives an e-mail address for their messages (我的 → contact).
+async fn set_email(app: &TestApp, student: &crate::fixtures::Person, email: &str) {
+    let (status, body) = app
+        .call_as(
+            Method::PUT,
+            "/api/v1/me/contact",
+            &student.token,
+            Some(json!({ "email": email })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 /// Delivers what is queued so far (the approval texts of the set-up) and forgets it at the
 /// gateway; answers how many outbox rows there are, so the test looks at what comes after.
 async fn deliver_earlier(app: &TestApp, gateway: &Gateway) -> usize {
@@ -299,15 +312,7 @@ async fn a_booking_reaches_the_phone_and_the_mailbox() {
     let en_case = app.an_approved_case(&en, 1000).await.id;
     let earlier = deliver_earlier(&app, &gateway).await;
     // The students set where messages go and in which language.
-    let (status, _) = app
-        .call_as(
-            Method::PUT,
-            "/api/v1/me/contact",
-            &zh.token,
-            Some(json!({"email": "zhang@example.edu"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    set_email(&app, &zh, "zhang@example.edu").await;
     let (status, bad) = app
         .call_as(
             Method::PUT,
@@ -582,15 +587,7 @@ async fn without_a_gateway_messages_are_kept_as_not_configured() {
     let app = spawn_app(|_| {}).await;
     let admin = app.fixture_admin().await.token;
     let student = app.student("2024001").await;
-    let (status, _) = app
-        .call_as(
-            Method::PUT,
-            "/api/v1/me/contact",
-            &student.token,
-            Some(json!({"email": "zhang@example.edu"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    set_email(&app, &student, "zhang@example.edu").await;
     // The approval texts and mails the student.
     app.an_approved_case(&student, 1000).await;
     let clock = Arc::new(ManualClock::new(now_ms() + 1000));
