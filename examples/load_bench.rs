@@ -15,8 +15,9 @@
 //! bash bench/load/run.sh                            # everything, both databases, 3 runs each
 //! ```
 //!
-//! Every run appends one JSON line to `DIR/results.jsonl`; `bench/load/run.sh` prints the
-//! medians. Results are in docs/BENCHMARKS.md.
+//! Every run appends one JSON line to `DIR/results.jsonl` (`LABEL` names the server build in
+//! it, e.g. `before`); `bench/load/run.sh` prints the medians. Results are in
+//! docs/BENCHMARKS.md.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -915,7 +916,7 @@ async fn run(dir: PathBuf, bin: PathBuf, scenario: String, args: Args) -> anyhow
                 Arc::new((0..8).map(|k| photo(100 + k, 1600, 1200)).collect());
             extra["photo_bytes"] = json!(photos.iter().map(Vec::len).sum::<usize>() / photos.len());
             let first = plan.next_claimant;
-            let want = if n == 0 { 800 } else { n };
+            let want = if n == 0 { 400 } else { n };
             plan.next_claimant += want;
             let tokens = tokens.clone();
             let visit_date = visit_date.clone();
@@ -1170,6 +1171,7 @@ async fn run(dir: PathBuf, bin: PathBuf, scenario: String, args: Args) -> anyhow
     let cpu_s = (cpu_after - cpu_before) as f64 / ticks;
     let result = json!({
         "scenario": scenario,
+        "label": std::env::var("LABEL").unwrap_or_else(|_| "now".into()),
         "backend": if plan.database_url.starts_with("postgres") { "postgres" } else { "sqlite" },
         "at": chrono::Utc::now().to_rfc3339(),
         "concurrency": concurrency,
@@ -1383,6 +1385,7 @@ async fn limit(dir: PathBuf, what: String, secs: u64, clients: usize) -> anyhow:
     let n = done.load(Ordering::Relaxed);
     let result = json!({
         "limit": what,
+        "label": "database",
         "backend": if db.backend == Backend::Postgres { "postgres" } else { "sqlite" },
         "at": chrono::Utc::now().to_rfc3339(),
         "clients": clients,

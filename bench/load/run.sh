@@ -8,7 +8,8 @@
 #   BACKENDS=sqlite SCENARIOS="list queue" RUNS=1 bash bench/load/run.sh
 #
 # Environment: OUT (data directories and results, default /tmp/medclaim-load), PG
-# (postgres://postgres@127.0.0.1:5432), STUDENTS, CASES, SECS (seconds per timed scenario).
+# (postgres://postgres@127.0.0.1:5432), STUDENTS, CASES, SECS (seconds per timed scenario),
+# MEDCLAIM_BIN and LABEL (a server build to compare, e.g. main before a change: LABEL=before).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/medclaim-load}
@@ -23,7 +24,7 @@ PGBENCH=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench | sort -V |
 
 cargo build --release --locked --bin medclaim --example load_bench
 B=target/release/examples/load_bench
-M=target/release/medclaim
+M=${MEDCLAIM_BIN:-target/release/medclaim}   # another build (LABEL=before) to compare with
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 for backend in $BACKENDS; do

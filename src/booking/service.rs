@@ -256,6 +256,31 @@ pub async fn delete_slot(state: &AppState, actor: &Actor, id: i64) -> AppResult<
     Ok(())
 }
 
+fn slot_full() -> AppError {
+    ErrorCode::SlotFull.with_message("This slot is full; pick another one.")
+}
+
+/// Whether the case has paper to hand in at all.
+fn may_book(case: &store::CaseBrief) -> AppResult<()> {
+    if case.insurer_id.is_some() {
+        return Err(ErrorCode::InsurerPays
+            .with_message("The insurer pays this case directly; there is nothing to hand in."));
+    }
+    Ok(())
+}
+
+/// Whether the slot takes bookings: not cancelled, not begun.
+fn bookable(tz: chrono_tz::Tz, slot: &SlotRow) -> AppResult<()> {
+    if slot.cancelled_at.is_some() {
+        return Err(slot_cancelled());
+    }
+    let starts = domain::slot_start_ms(tz, &slot.slot_date, &slot.start_time).unwrap_or(0);
+    if starts <= now_ms() {
+        return Err(ErrorCode::SlotInPast.with_message("This slot has already begun."));
+    }
+    Ok(())
+}
+
 /// Books `slot_id` for the student's approved case `case_id`.
 pub async fn book(
     state: &AppState,
@@ -265,33 +290,38 @@ pub async fn book(
 ) -> AppResult<BookingView> {
     let user_id = student.id.ok_or_else(AppError::unauthenticated)?;
     let tz = state.settings.time_zone;
+    // A slot that is already full is answered from reads alone, without queueing for the
+    // write lock: in a storm on a popular slot almost every request comes after it filled.
+    // The checks are the transaction's own, in its order, so the answer is the same.
+    if let Some(slot) = store::find_slot(&state.db.pool, slot_id).await?
+        && slot.booked >= slot.capacity
+    {
+        let case = store::own_case(&state.db.pool, case_id, user_id)
+            .await?
+            .ok_or_else(AppError::not_found)?;
+        may_book(&case)?;
+        case.status.apply(CaseEvent::Book)?;
+        bookable(tz, &slot)?;
+        return Err(slot_full());
+    }
     let mut tx = state.db.begin().await?;
     // Lock order everywhere: case, then slot, then the audit head.
-    let case = store::own_case(&mut tx, case_id, user_id)
+    let case = store::own_case(&mut *tx, case_id, user_id)
         .await?
         .ok_or_else(AppError::not_found)?;
-    if case.insurer_id.is_some() {
-        return Err(ErrorCode::InsurerPays
-            .with_message("The insurer pays this case directly; there is nothing to hand in."));
-    }
+    may_book(&case)?;
     advance(&mut tx, case.id, case.status, CaseEvent::Book).await??;
     let slot = store::find_slot(&mut *tx, slot_id)
         .await?
         .ok_or_else(slot_gone)?;
-    if slot.cancelled_at.is_some() {
-        return Err(slot_cancelled());
-    }
-    let starts = domain::slot_start_ms(tz, &slot.slot_date, &slot.start_time).unwrap_or(0);
-    if starts <= now_ms() {
-        return Err(ErrorCode::SlotInPast.with_message("This slot has already begun."));
-    }
+    bookable(tz, &slot)?;
     if !store::take_seat(&mut tx, slot.id).await? {
         // Cancelled by the office since it was read, or full.
         let now = store::find_slot(&mut *tx, slot.id).await?;
         if now.is_some_and(|s| s.cancelled_at.is_some()) {
             return Err(slot_cancelled());
         }
-        return Err(ErrorCode::SlotFull.with_message("This slot is full; pick another one."));
+        return Err(slot_full());
     }
     let booking_id = match store::insert_booking(&mut tx, slot.id, case.id, user_id).await {
         Ok(id) => id,

@@ -152,8 +152,8 @@ pub struct CaseBrief {
 }
 
 /// The student's own case (another student's answers `None`, like a missing one).
-pub async fn own_case(
-    tx: &mut Tx,
+pub async fn own_case<'e>(
+    exec: impl Executor<'e, Database = Any>,
     case_id: i64,
     student_id: i64,
 ) -> sqlx::Result<Option<CaseBrief>> {
@@ -162,7 +162,7 @@ pub async fn own_case(
     )
     .bind(case_id)
     .bind(student_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(exec)
     .await
 }
 

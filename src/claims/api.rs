@@ -158,28 +158,14 @@ async fn list_cases(
         .as_deref()
         .and_then(|c| c.parse::<i64>().ok())
         .unwrap_or(i64::MAX);
-    let rows = if user.reads_cases() {
-        sqlx::query_scalar::<_, CaseId>(
-            "SELECT id FROM cases WHERE id < $1 AND (status <> 'draft' OR student_id = $2)
-             ORDER BY id DESC LIMIT $3",
-        )
-        .bind(before)
-        .bind(user.id)
-        .bind(limit + 1)
-        .fetch_all(&state.db.pool)
-        .await?
+    let mut rows = if user.reads_cases() {
+        store::list_visible(&state.db.pool, user.id, before, limit + 1).await?
     } else {
-        store::list_cases(&state.db.pool, user.id, before, limit + 1)
-            .await?
-            .into_iter()
-            .map(|c| c.id)
-            .collect()
+        store::list_cases(&state.db.pool, user.id, before, limit + 1).await?
     };
     let more = rows.len() as i64 > limit;
-    let mut items = Vec::new();
-    for id in rows.into_iter().take(limit as usize) {
-        items.push(visible_case(&state, &user, id.get()).await?);
-    }
+    rows.truncate(limit as usize);
+    let items = view::load_many(&state.db, rows).await?;
     let next_cursor = if more {
         items.last().map(|c| c.id.to_string())
     } else {

@@ -208,12 +208,12 @@ async fn home_model(state: &AppState, user: &CurrentUser) -> Result<HomeModel, A
         None => Vec::new(),
     };
     let notices = crate::notices::store::valid_at(&state.db.pool, crate::db::now_ms(), 20).await?;
-    let mut cases = Vec::new();
-    for row in super::store::list_cases(&state.db.pool, user.id, i64::MAX, 50).await? {
-        if row.status != super::CaseStatus::Withdrawn {
-            cases.push(super::view::load(&state.db, row).await?);
-        }
-    }
+    let rows = super::store::list_cases(&state.db.pool, user.id, i64::MAX, 50).await?;
+    let rows = rows
+        .into_iter()
+        .filter(|row| row.status != super::CaseStatus::Withdrawn)
+        .collect();
+    let cases = super::view::load_many(&state.db, rows).await?;
     Ok((phone, notices, visits, cases))
 }
 

@@ -138,6 +138,25 @@ pub async fn find_case<'e>(
     .await
 }
 
+/// The cases `ids` (any owner: the caller has authorised the reader), in no particular order.
+pub async fn cases_by_ids<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    ids: &[CaseId],
+) -> sqlx::Result<Vec<CaseRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {CASE_COLUMNS} FROM cases WHERE id IN ({})",
+        placeholders(ids.len())
+    );
+    let mut query = sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    query.fetch_all(exec).await
+}
+
 /// The student's cases, newest first, keyset by id.
 pub async fn list_cases<'e>(
     exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
@@ -150,6 +169,24 @@ pub async fn list_cases<'e>(
     )))
     .bind(owner)
     .bind(before_id)
+    .bind(limit)
+    .fetch_all(exec)
+    .await
+}
+
+/// Every case staff may read, newest first, keyset by id: all but other people's drafts.
+pub async fn list_visible<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    viewer: i64,
+    before_id: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<CaseRow>> {
+    sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {CASE_COLUMNS} FROM cases WHERE id < $1 AND (status <> 'draft' OR student_id = $2)
+         ORDER BY id DESC LIMIT $3"
+    )))
+    .bind(before_id)
+    .bind(viewer)
     .bind(limit)
     .fetch_all(exec)
     .await
@@ -228,23 +265,68 @@ pub async fn find_invoice<'e>(
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct RecordRow {
+    pub case_id: CaseId,
     pub id: RecordId,
     pub file_id: FileId,
     pub mime: String,
     pub created_at: i64,
 }
 
-pub async fn records_of<'e>(
+/// `$1, $2, …, $n`: the placeholders of an `IN` list of `n` values (only numbers go into the
+/// SQL text; the values are bound).
+pub(crate) fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The records of the cases `ids`, in order of upload: one query for a whole list of cases.
+pub async fn records_of_cases<'e>(
     exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
-    case_id: CaseId,
+    ids: &[CaseId],
 ) -> sqlx::Result<Vec<RecordRow>> {
-    sqlx::query_as::<_, RecordRow>(
-        "SELECT r.id, r.file_id, f.mime, r.created_at FROM case_records r JOIN files f ON f.id = r.file_id
-         WHERE r.case_id = $1 ORDER BY r.id",
-    )
-    .bind(case_id)
-    .fetch_all(exec)
-    .await
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT r.case_id, r.id, r.file_id, f.mime, r.created_at FROM case_records r JOIN files f ON f.id = r.file_id
+         WHERE r.case_id IN ({}) ORDER BY r.id",
+        placeholders(ids.len())
+    );
+    let mut query = sqlx::query_as::<_, RecordRow>(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    query.fetch_all(exec).await
+}
+
+/// An invoice with the type of its photo (for the view's photo link).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct InvoiceWithPhoto {
+    #[sqlx(flatten)]
+    pub invoice: InvoiceRow,
+    pub photo_mime: Option<String>,
+}
+
+/// The invoices of the cases `ids` with their photos' types, in order of entry.
+pub async fn invoices_of_cases<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    ids: &[CaseId],
+) -> sqlx::Result<Vec<InvoiceWithPhoto>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {INVOICE_COLUMNS}, {QR_COLUMNS}, f.mime AS photo_mime FROM invoices i
+         LEFT JOIN files f ON f.id = i.photo_file_id WHERE i.case_id IN ({}) ORDER BY i.id",
+        placeholders(ids.len())
+    );
+    let mut query = sqlx::query_as::<_, InvoiceWithPhoto>(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    query.fetch_all(exec).await
 }
 
 /// Whether the student is covered in `year` (rule 1).
@@ -306,32 +388,55 @@ pub async fn check_invoice_no(
     Ok(())
 }
 
-/// What the student already used of the year's deductible and cap, from their other approved
-/// cases of the same coverage year.
-pub async fn year_usage<'e>(
+/// A case that counts against its student's year (approved, booked, completed or paid).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct CountedCase {
+    pub id: CaseId,
+    pub student_id: i64,
+    pub coverage_year: i64,
+    pub deductible_used_cents: Option<Cents>,
+    pub payout_cents: Option<Cents>,
+}
+
+/// The cases that count against the years of the students `students` (SPEC §4 rule 10); a
+/// case's year usage is the sum over the others of its student and year
+/// ([`year_usage_from`]).
+pub async fn counted_cases_of<'e>(
     exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
-    student_id: i64,
-    coverage_year: i64,
-    except_case: CaseId,
-) -> sqlx::Result<crate::policy::YearUsage> {
-    let row: (i64, i64) = sqlx::query_as(
-        "SELECT CAST(COALESCE(SUM(deductible_used_cents), 0) AS BIGINT), CAST(COALESCE(SUM(payout_cents), 0) AS BIGINT)
-         FROM cases WHERE student_id = $1 AND coverage_year = $2 AND id <> $3
-         AND status IN ('approved', 'booked', 'completed', 'paid')",
-    )
-    .bind(student_id)
-    .bind(coverage_year)
-    .bind(except_case)
-    .fetch_one(exec)
-    .await?;
-    Ok(crate::policy::YearUsage {
-        deductible_used_cents: Cents::new(row.0),
-        paid_cents: Cents::new(row.1),
-    })
+    students: &[i64],
+) -> sqlx::Result<Vec<CountedCase>> {
+    if students.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT id, student_id, coverage_year, deductible_used_cents, payout_cents FROM cases
+         WHERE student_id IN ({}) AND status IN ('approved', 'booked', 'completed', 'paid')",
+        placeholders(students.len())
+    );
+    let mut query = sqlx::query_as::<_, CountedCase>(sqlx::AssertSqlSafe(sql));
+    for id in students {
+        query = query.bind(*id);
+    }
+    query.fetch_all(exec).await
+}
+
+/// What the student's other counted cases of the year used: the deductible and the payouts.
+pub fn year_usage_from(counted: &[CountedCase], case: &CaseRow) -> crate::policy::YearUsage {
+    let others = counted.iter().filter(|c| {
+        c.student_id == case.student_id && c.coverage_year == case.coverage_year && c.id != case.id
+    });
+    let sum = |f: fn(&CountedCase) -> Option<Cents>| {
+        Cents::checked_sum(others.clone().filter_map(f)).expect("payouts are bounded at approval")
+    };
+    crate::policy::YearUsage {
+        deductible_used_cents: sum(|c| c.deductible_used_cents),
+        paid_cents: sum(|c| c.payout_cents),
+    }
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct DecisionRow {
+    pub case_id: CaseId,
     pub level: i64,
     pub result: String,
     #[sqlx(try_from = "crate::seal::SealedOpt")]
@@ -340,16 +445,22 @@ pub struct DecisionRow {
     pub created_at: i64,
 }
 
-/// Review decisions on a case, oldest first, for the timeline.
-pub async fn decisions_of<'e>(
+/// Review decisions on the cases `ids`, oldest first, for the timelines.
+pub async fn decisions_of_cases<'e>(
     exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
-    case_id: CaseId,
+    ids: &[CaseId],
 ) -> sqlx::Result<Vec<DecisionRow>> {
-    sqlx::query_as::<_, DecisionRow>(
-        "SELECT d.level, d.result, d.reason, i.invoice_no, d.created_at FROM review_decisions d
-         LEFT JOIN invoices i ON i.id = d.invoice_id WHERE d.case_id = $1 ORDER BY d.id",
-    )
-    .bind(case_id)
-    .fetch_all(exec)
-    .await
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT d.case_id, d.level, d.result, d.reason, i.invoice_no, d.created_at FROM review_decisions d
+         LEFT JOIN invoices i ON i.id = d.invoice_id WHERE d.case_id IN ({}) ORDER BY d.id",
+        placeholders(ids.len())
+    );
+    let mut query = sqlx::query_as::<_, DecisionRow>(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    query.fetch_all(exec).await
 }

@@ -179,29 +179,81 @@ fn entry(at_ms: i64, event: &str) -> TimelineEntry {
 
 /// Builds the whole view of a case (its rows already authorised).
 pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
-    let pool = &db.pool;
-    let status = case.status;
-    let editable = case.student_may_edit();
-    let records = store::records_of(pool, case.id)
+    Ok(load_many(db, vec![case])
         .await?
-        .into_iter()
-        .map(|r| RecordView {
+        .pop()
+        .expect("one view per case"))
+}
+
+/// Builds the views of `cases` (already authorised), in their order, with one query per kind
+/// of part (records, invoices, decisions, fee lines, the year's usage) for the whole list
+/// rather than one per case: a list of twenty cases costs about as much as one.
+pub async fn load_many(db: &crate::db::Db, cases: Vec<CaseRow>) -> sqlx::Result<Vec<CaseView>> {
+    use std::collections::HashMap;
+    let pool = &db.pool;
+    let ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
+    let mut students: Vec<i64> = cases.iter().map(|c| c.student_id).collect();
+    students.sort_unstable();
+    students.dedup();
+    let mut records: HashMap<CaseId, Vec<RecordView>> = HashMap::new();
+    for r in store::records_of_cases(pool, &ids).await? {
+        records.entry(r.case_id).or_default().push(RecordView {
             id: r.id,
             photo: PhotoView::new(r.file_id, r.mime),
-        })
-        .collect::<Vec<_>>();
-    let mut invoices = Vec::new();
-    for i in store::invoices_of(pool, case.id).await? {
-        let mime: Option<String> = match i.photo_file_id {
-            Some(f) => {
-                sqlx::query_scalar("SELECT mime FROM files WHERE id = $1")
-                    .bind(f)
-                    .fetch_optional(pool)
-                    .await?
-            }
+        });
+    }
+    let mut invoices: HashMap<CaseId, Vec<(store::InvoiceRow, Option<String>)>> = HashMap::new();
+    for i in store::invoices_of_cases(pool, &ids).await? {
+        invoices
+            .entry(i.invoice.case_id)
+            .or_default()
+            .push((i.invoice, i.photo_mime));
+    }
+    let mut decisions: HashMap<CaseId, Vec<store::DecisionRow>> = HashMap::new();
+    for d in store::decisions_of_cases(pool, &ids).await? {
+        decisions.entry(d.case_id).or_default().push(d);
+    }
+    let mut fee_lines = fee_lines_of_cases(pool, &ids).await?;
+    let counted = store::counted_cases_of(pool, &students).await?;
+    let policy = crate::policy::store::current(pool).await?;
+    let mut views = Vec::with_capacity(cases.len());
+    for case in cases {
+        let insurer = match case.insurer_id {
+            Some(id) => Some(insurer_view(pool, case.id, id).await?),
             None => None,
         };
-        invoices.push(InvoiceView {
+        let id = case.id;
+        let parts = Parts {
+            records: records.remove(&id).unwrap_or_default(),
+            invoices: invoices.remove(&id).unwrap_or_default(),
+            decisions: decisions.remove(&id).unwrap_or_default(),
+            fee_lines: fee_lines.remove(&id).unwrap_or_default(),
+            insurer,
+            usage: store::year_usage_from(&counted, &case),
+        };
+        views.push(build(case, parts, &policy));
+    }
+    Ok(views)
+}
+
+/// What a case's view is made of besides its row.
+struct Parts {
+    records: Vec<RecordView>,
+    invoices: Vec<(store::InvoiceRow, Option<String>)>,
+    decisions: Vec<store::DecisionRow>,
+    fee_lines: Vec<FeeLineView>,
+    insurer: Option<InsurerView>,
+    usage: crate::policy::YearUsage,
+}
+
+fn build(case: CaseRow, parts: Parts, policy: &crate::policy::Policy) -> CaseView {
+    let status = case.status;
+    let editable = case.student_may_edit();
+    let records = parts.records;
+    let invoices: Vec<InvoiceView> = parts
+        .invoices
+        .into_iter()
+        .map(|(i, mime)| InvoiceView {
             qr: i.qr.get(),
             id: i.id,
             covered_cents: i.total_cents - i.self_pay_cents,
@@ -214,10 +266,8 @@ pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
             photo: i
                 .photo_file_id
                 .map(|f| PhotoView::new(FileId::new(f.get()), mime.unwrap_or_default())),
-        });
-    }
-    let policy = crate::policy::store::current(pool).await?;
-    let usage = store::year_usage(pool, case.student_id, case.coverage_year, case.id).await?;
+        })
+        .collect();
     // Rejected invoices the student may still fix go back to review on resubmission; final
     // rejections do not count.
     let covered = invoices
@@ -227,11 +277,11 @@ pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
         .sum::<Option<Cents>>()
         .expect("invoice amounts are bounded at entry");
     let payout_preview = compute_payout(
-        &policy,
+        policy,
         case.hospital_level
             .unwrap_or(crate::policy::HospitalLevel::UNRATED),
         covered,
-        usage,
+        parts.usage,
     );
     let mut timeline = vec![entry(case.created_at, "created")];
     if let Some(t) = case.first_submitted_at {
@@ -242,7 +292,7 @@ pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
     {
         timeline.push(entry(latest, "resubmitted"));
     }
-    let decisions = store::decisions_of(pool, case.id).await?;
+    let decisions = parts.decisions;
     let since = case.submitted_at.unwrap_or(0);
     let recall = status == CaseStatus::Submitted
         && case.insurer_id.is_none()
@@ -267,11 +317,7 @@ pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
     if let Some(t) = case.paid_at {
         timeline.push(entry(t, "paid"));
     }
-    let fee_lines = fee_lines_of(pool, case.id).await?;
-    let insurer = match case.insurer_id {
-        Some(id) => Some(insurer_view(pool, case.id, id).await?),
-        None => None,
-    };
+    let (fee_lines, insurer) = (parts.fee_lines, parts.insurer);
     timeline.sort_by_key(|e| e.at_ms);
     let actions = Actions {
         edit: editable,
@@ -279,7 +325,7 @@ pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
         submit: editable && !records.is_empty() && !invoices.is_empty(),
         recall,
     };
-    Ok(CaseView {
+    CaseView {
         id: case.id,
         status,
         source: case.source,
@@ -308,7 +354,7 @@ pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
         created_at: rfc3339(case.created_at),
         submitted_at: case.submitted_at.map(rfc3339),
         updated_at: rfc3339(case.updated_at),
-    })
+    }
 }
 
 async fn insurer_view(
@@ -351,18 +397,37 @@ async fn insurer_view(
 
 /// The hospital's fee lines of a case claimed from a visit (none for other cases).
 pub async fn fee_lines_of(pool: &sqlx::AnyPool, case_id: CaseId) -> sqlx::Result<Vec<FeeLineView>> {
+    Ok(fee_lines_of_cases(pool, &[case_id])
+        .await?
+        .remove(&case_id)
+        .unwrap_or_default())
+}
+
+/// The fee lines of the cases `ids` (claimed from visits), in the hospital's order.
+pub async fn fee_lines_of_cases(
+    pool: &sqlx::AnyPool,
+    ids: &[CaseId],
+) -> sqlx::Result<std::collections::HashMap<CaseId, Vec<FeeLineView>>> {
     use crate::seal::{Sealed, SealedOpt};
-    Ok(sqlx::query_as::<_, (SealedOpt, Sealed, Cents)>(
-        "SELECT code, display, amount_cents FROM case_fee_lines WHERE case_id = $1 ORDER BY line_no",
-    )
-    .bind(case_id)
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(|(code, display, amount_cents)| FeeLineView {
-        code: code.into(),
-        display: display.into(),
-        amount_cents,
-    })
-    .collect())
+    let mut lines = std::collections::HashMap::<CaseId, Vec<FeeLineView>>::new();
+    if ids.is_empty() {
+        return Ok(lines);
+    }
+    let sql = format!(
+        "SELECT case_id, code, display, amount_cents FROM case_fee_lines WHERE case_id IN ({}) ORDER BY case_id, line_no",
+        store::placeholders(ids.len())
+    );
+    let mut query =
+        sqlx::query_as::<_, (CaseId, SealedOpt, Sealed, Cents)>(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    for (case_id, code, display, amount_cents) in query.fetch_all(pool).await? {
+        lines.entry(case_id).or_default().push(FeeLineView {
+            code: code.into(),
+            display: display.into(),
+            amount_cents,
+        });
+    }
+    Ok(lines)
 }

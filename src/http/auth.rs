@@ -91,7 +91,13 @@ impl CurrentUser {
         if token.is_empty() || token.len() > 128 {
             return Ok(None);
         }
-        let Some(session) = find_session(&state.db.pool, token).await? else {
+        // The session, its person and their roles in one round trip (one row per role).
+        let rows = find_session(&state.db.pool, token).await?;
+        let roles: Vec<Role> = rows
+            .iter()
+            .filter_map(|r| r.role.as_deref()?.parse().ok())
+            .collect();
+        let Some(session) = rows.into_iter().next() else {
             return Ok(None);
         };
         let now = now_ms();
@@ -99,15 +105,10 @@ impl CurrentUser {
         if session.revoked_at.is_some()
             || now >= session.expires_at
             || now - session.last_seen_at > idle_ms
+            || session.active != 1
         {
             return Ok(None);
         }
-        let Some(user) = find_session_user(&state.db.pool, session.user_id)
-            .await?
-            .filter(|u| u.active == 1)
-        else {
-            return Ok(None);
-        };
         if now - session.last_seen_at > 60_000 {
             touch_session(&state.db.pool, session.id, now).await?;
         }
@@ -123,13 +124,12 @@ impl CurrentUser {
                 return Err(ErrorCode::CsrfFailed.with_message("Missing or wrong CSRF token."));
             }
         }
-        let roles = roles_of(&state.db.pool, user.id).await?;
         Ok(Some(CurrentUser {
-            id: user.id,
-            username: user.username,
-            name: user.name,
+            id: session.user_id,
+            username: session.username,
+            name: session.name,
             roles,
-            lang: user.lang,
+            lang: session.lang,
             session_id: session.id,
             csrf_token: session.csrf_token,
             addr: client_ip(parts).map(|ip| ip.to_string()),
@@ -325,6 +325,7 @@ pub fn same_token(a: &str, b: &str) -> bool {
         == 0
 }
 
+/// A session with its person, and one of their roles (`None`: they hold none).
 #[derive(Debug, Clone, FromRow)]
 struct SessionRow {
     id: i64,
@@ -334,38 +335,25 @@ struct SessionRow {
     expires_at: i64,
     revoked_at: Option<i64>,
     reauth_at: Option<i64>,
-}
-
-#[derive(Debug, Clone, FromRow)]
-struct SessionUser {
-    id: i64,
     username: String,
     name: String,
     lang: String,
     active: i64,
+    role: Option<String>,
 }
 
 async fn find_session<'e>(
     exec: impl Executor<'e, Database = Any>,
     token: &str,
-) -> sqlx::Result<Option<SessionRow>> {
+) -> sqlx::Result<Vec<SessionRow>> {
     sqlx::query_as::<_, SessionRow>(
-        "SELECT id, user_id, csrf_token, last_seen_at, expires_at, revoked_at, reauth_at FROM sessions WHERE token_hash = $1",
+        "SELECT s.id, s.user_id, s.csrf_token, s.last_seen_at, s.expires_at, s.revoked_at, s.reauth_at,
+                u.username, u.name, u.lang, u.active, r.role
+         FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN user_roles r ON r.user_id = u.id
+         WHERE s.token_hash = $1 ORDER BY r.role",
     )
     .bind(sha256_hex(token.as_bytes()))
-    .fetch_optional(exec)
-    .await
-}
-
-async fn find_session_user<'e>(
-    exec: impl Executor<'e, Database = Any>,
-    id: i64,
-) -> sqlx::Result<Option<SessionUser>> {
-    sqlx::query_as::<_, SessionUser>(
-        "SELECT id, username, name, lang, active FROM users WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(exec)
+    .fetch_all(exec)
     .await
 }
 

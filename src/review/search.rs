@@ -28,6 +28,7 @@ use crate::http::auth::RequireRole;
 use crate::http::auth::Staff;
 use crate::http::web::rfc3339;
 use crate::http::{AppResult, AppState, ErrorCode};
+use crate::ids::CaseId;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(search))
@@ -130,55 +131,72 @@ pub async fn run(state: &AppState, q: &str) -> AppResult<Vec<CaseHit>> {
     .fetch_all(pool)
     .await?;
     let mut seen = std::collections::HashSet::new();
-    let mut hits = Vec::new();
+    let mut found = Vec::new();
     for (ids, matched) in [
         (by_invoice, "invoice_no"),
         (by_student_id, "student_id"),
         (by_name, "student_name"),
     ] {
         for id in ids {
-            if hits.len() >= MAX_CASES || !seen.insert(id) {
-                continue;
-            }
-            if let Some(hit) = load_hit(state, id, matched).await? {
-                hits.push(hit);
+            if found.len() < MAX_CASES && seen.insert(id) {
+                found.push((CaseId::new(id), matched));
             }
         }
     }
-    Ok(hits)
+    load_hits(state, found).await
 }
 
-async fn load_hit(state: &AppState, id: i64, matched: &'static str) -> AppResult<Option<CaseHit>> {
+/// The hits' cases, students and invoices: three queries for the whole answer.
+async fn load_hits(
+    state: &AppState,
+    found: Vec<(CaseId, &'static str)>,
+) -> AppResult<Vec<CaseHit>> {
+    use std::collections::HashMap;
     let pool = &state.db.pool;
-    let Some(case) = store::find_case(pool, id).await? else {
-        return Ok(None);
-    };
-    let (username, name) = store::student_of(pool, case.student_id).await?;
-    let invoices = store::invoices_of(pool, id).await?;
-    Ok(Some(CaseHit {
-        id,
-        status: case.status,
-        hospital: case.hospital,
-        visit_date: case.visit_date,
-        submitted_at: case.submitted_at.map(rfc3339),
-        payout_cents: case.payout_cents,
-        student: StudentRef {
-            id: case.student_id,
-            username,
-            name,
-        },
-        invoices: invoices
-            .into_iter()
-            .map(|i| InvoiceHit {
-                id: i.id,
-                invoice_no: i.invoice_no,
-                total_cents: i.total_cents,
-                self_pay_cents: i.self_pay_cents,
-                status: i.status,
-            })
-            .collect(),
-        matched,
-    }))
+    let ids: Vec<CaseId> = found.iter().map(|(id, _)| *id).collect();
+    let mut cases: HashMap<CaseId, _> = crate::claims::store::cases_by_ids(pool, &ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let mut students: Vec<i64> = cases.values().map(|c| c.student_id).collect();
+    students.sort_unstable();
+    students.dedup();
+    let names = store::students_of(pool, &students).await?;
+    let mut invoices: HashMap<CaseId, Vec<InvoiceHit>> = HashMap::new();
+    for i in crate::claims::store::invoices_of_cases(pool, &ids).await? {
+        let i = i.invoice;
+        invoices.entry(i.case_id).or_default().push(InvoiceHit {
+            id: i.id.get(),
+            invoice_no: i.invoice_no.to_string(),
+            total_cents: i.total_cents,
+            self_pay_cents: i.self_pay_cents,
+            status: i.status,
+        });
+    }
+    let mut hits = Vec::with_capacity(found.len());
+    for (id, matched) in found {
+        let Some(case) = cases.remove(&id) else {
+            continue;
+        };
+        let (username, name) = names.get(&case.student_id).cloned().unwrap_or_default();
+        hits.push(CaseHit {
+            id: id.get(),
+            status: case.status,
+            hospital: case.hospital,
+            visit_date: case.visit_date,
+            submitted_at: case.submitted_at.map(rfc3339),
+            payout_cents: case.payout_cents,
+            student: StudentRef {
+                id: case.student_id,
+                username,
+                name,
+            },
+            invoices: invoices.remove(&id).unwrap_or_default(),
+            matched,
+        });
+    }
+    Ok(hits)
 }
 
 /// Cases matching an invoice number, a student id or part of a student's name.

@@ -315,6 +315,30 @@ pub async fn student_of<'e>(
         .await
 }
 
+/// Student id (学号) and name of each of the people `ids`.
+pub async fn students_of<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    ids: &[i64],
+) -> sqlx::Result<std::collections::HashMap<i64, (String, String)>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let sql = format!(
+        "SELECT id, username, name FROM users WHERE id IN ({})",
+        crate::claims::store::placeholders(ids.len())
+    );
+    let mut query = sqlx::query_as::<_, (i64, String, String)>(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    Ok(query
+        .fetch_all(exec)
+        .await?
+        .into_iter()
+        .map(|(id, username, name)| (id, (username, name)))
+        .collect())
+}
+
 #[derive(Debug, FromRow)]
 pub struct QueueRow {
     pub id: i64,
