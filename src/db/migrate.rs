@@ -78,6 +78,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0021_audit_sealer",
         include_str!("../../migrations/0021_audit_sealer.sql"),
     ),
+    (
+        "0022_invoice_date",
+        include_str!("../../migrations/0022_invoice_date.sql"),
+    ),
 ];
 
 /// The one place the migrations' dialects differ: `{{id}}` is the identity column, and a line
