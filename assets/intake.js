@@ -60,8 +60,9 @@
   }
 
   // The invoice photo is also sent to the scan endpoint (nothing is stored there; the form still
-  // uploads the photo with the invoice): a readable QR code fills in the number and the amount,
-  // which stay editable. Without a code, or on any failure, the typed fields are left alone.
+  // uploads the photo with the invoice): a readable QR code fills in the number, the amount and
+  // the invoice date, which stay editable. Without a code, or on any failure, the typed fields
+  // are left alone.
   function scan(input, done) {
     var form = input.form;
     var file = input.files && input.files[0];
@@ -79,7 +80,8 @@
     }).then(function (answer) {
       var qr = answer && answer.found ? answer.qr : null;
       var amount = qr && typeof qr.amount_cents === "number" ? (qr.amount_cents / 100).toFixed(2) : null;
-      if (!qr || (!qr.number && amount === null)) {
+      var date = qr && typeof qr.date === "string" && inRange(form.elements.invoice_date, qr.date) ? qr.date : null;
+      if (!qr || (!qr.number && amount === null && date === null)) {
         status.textContent = answer ? attr("none") : "";
         status.removeAttribute("data-qr");
         done();
@@ -87,11 +89,20 @@
       }
       fill(form.elements.invoice_no, qr.number);
       fill(form.elements.total, amount);
+      fill(form.elements.invoice_date, date);
       status.setAttribute("data-qr", "filled");
       status.textContent = attr("filled").replace("{number}", qr.number || "—")
         .replace("{amount}", amount === null ? "—" : amount).replace("{date}", qr.date || "—");
       done();
     }).catch(function () { status.textContent = ""; done(); });
+  }
+
+  // A QR date the date input would refuse (outside its min/max: the claim window) is not filled
+  // in; the server does not take it either.
+  function inRange(input, date) {
+    if (!input || !/^\d{4}-\d{2}-\d{2}$/.test(date)) return false;
+    var min = input.getAttribute("min"), max = input.getAttribute("max");
+    return (!min || date >= min) && (!max || date <= max);
   }
 
   // Fills a field from the QR code unless the student typed something else into it.

@@ -11,8 +11,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::domain::{CaseFacts, CaseStatus, InvoiceFacts, RuleError, parse_cents_text};
-use super::service::{self, Upload};
+use super::domain::{
+    CaseFacts, CaseStatus, InvoiceFacts, RuleError, parse_cents_text, parse_invoice_date,
+};
+use super::service::{self, InvoiceChange, Upload};
 use super::store;
 use super::view::{self, CaseView, InvoiceView, RecordView};
 use crate::http::auth::CurrentUser;
@@ -228,6 +230,8 @@ pub struct InvoiceForm {
     pub invoice_no: Option<String>,
     pub total_cents: Option<Result<Cents, RuleError>>,
     pub self_pay_cents: Option<Result<Cents, RuleError>>,
+    /// Sent: `YYYY-MM-DD`, or empty / `null` for none.
+    pub invoice_date: Option<Result<Option<chrono::NaiveDate>, RuleError>>,
     pub photo: Option<(Vec<u8>, Option<String>)>,
 }
 
@@ -242,6 +246,14 @@ pub async fn read_multipart(
 
 fn text(field: Option<(Vec<u8>, Option<String>)>) -> Option<String> {
     field.map(|(b, _)| String::from_utf8_lossy(&b).into_owned())
+}
+
+fn json_date(v: Option<&Value>) -> Option<Result<Option<chrono::NaiveDate>, RuleError>> {
+    v.map(|v| match v {
+        Value::Null => Ok(None),
+        Value::String(s) => parse_invoice_date(s),
+        _ => Err(RuleError::InvalidInvoiceDate),
+    })
 }
 
 fn json_cents(field: &'static str, v: Option<&Value>) -> Option<Result<Cents, RuleError>> {
@@ -272,6 +284,7 @@ async fn read_invoice_form(state: &AppState, req: Request) -> AppResult<InvoiceF
             total_cents: text(f.remove("total_cents")).map(|s| parse_cents_text("total_cents", &s)),
             self_pay_cents: text(f.remove("self_pay_cents"))
                 .map(|s| parse_cents_text("self_pay_cents", &s)),
+            invoice_date: text(f.remove("invoice_date")).map(|s| parse_invoice_date(&s)),
             photo: f
                 .remove("photo")
                 .or_else(|| f.remove("file"))
@@ -292,6 +305,7 @@ async fn read_invoice_form(state: &AppState, req: Request) -> AppResult<InvoiceF
                 .map(str::to_string),
             total_cents: json_cents("total_cents", v.get("total_cents")),
             self_pay_cents: json_cents("self_pay_cents", v.get("self_pay_cents")),
+            invoice_date: json_date(v.get("invoice_date")),
             photo: None,
         })
     }
@@ -320,6 +334,16 @@ pub async fn invoice_upload(
     name: Option<String>,
 ) -> AppResult<Upload> {
     check_upload_allowance(state, owner)?;
+    read_invoice(state, bytes, name).await
+}
+
+/// An invoice photo or PDF prepared and its QR code read, under the decode budget; whose
+/// allowance it spends is the caller's to check (uploads, or the scan's own bucket).
+pub async fn read_invoice(
+    state: &AppState,
+    bytes: Vec<u8>,
+    name: Option<String>,
+) -> AppResult<Upload> {
     if crate::storage::sniff(&bytes) == Some(crate::storage::Kind::Pdf) {
         return pdf_invoice_upload(state, bytes, name).await;
     }
@@ -440,9 +464,12 @@ fn invoice_of(case: CaseView, invoice_id: InvoiceId) -> AppResult<InvoiceView> {
         .ok_or_else(AppError::not_found)
 }
 
-/// Add an invoice: multipart `invoice_no, total_cents, self_pay_cents, photo`.
+/// Add an invoice: multipart `invoice_no, total_cents, self_pay_cents, invoice_date, photo`.
+/// `invoice_date` (开票日期, `YYYY-MM-DD`) is optional; left out or empty, the date on the
+/// photo's QR code is stored when there is one. A date that is not a calendar date, is in the
+/// future or is older than the claim window: 422 `invalid_invoice_date`.
 #[utoipa::path(post, path = "/api/v1/cases/{id}/invoices", tag = "claims", security(("bearer" = [])), params(("id" = i64, Path)),
-    request_body(content_type = "multipart/form-data", description = "`invoice_no`, `total_cents`, `self_pay_cents`, `photo`"),
+    request_body(content_type = "multipart/form-data", description = "`invoice_no`, `total_cents`, `self_pay_cents`, `invoice_date` (optional, `YYYY-MM-DD`), `photo`"),
     responses((status = 201, body = InvoiceView), (status = 404, body = ErrorBodySchema), (status = 409, body = ErrorBodySchema),
               (status = 413, body = ErrorBodySchema), (status = 415, body = ErrorBodySchema), (status = 422, body = ErrorBodySchema),
               (status = 429, description = "`rate_limited`: too many uploads; see `Retry-After`", body = ErrorBodySchema),
@@ -461,7 +488,9 @@ async fn add_invoice(
         field: "total_cents",
     }))?;
     let self_pay = form.self_pay_cents.unwrap_or(Ok(Cents::ZERO))?;
-    let facts = InvoiceFacts::parse(form.invoice_no.as_deref().unwrap_or(""), total, self_pay)?;
+    let date = form.invoice_date.transpose()?.flatten();
+    let facts =
+        InvoiceFacts::parse(form.invoice_no.as_deref().unwrap_or(""), total, self_pay)?.dated(date);
     let (bytes, name) = form.photo.ok_or(RuleError::PhotoRequired)?;
     let photo = invoice_upload(&state, user.id, bytes, name).await?;
     let invoice_id = service::add_invoice(&state, &user, id, facts, photo).await?;
@@ -469,9 +498,10 @@ async fn add_invoice(
     Ok((StatusCode::CREATED, Json(invoice_of(case, invoice_id)?)))
 }
 
-/// Change an invoice marked may-edit (multipart or JSON; photo optional).
+/// Change an invoice marked may-edit (multipart or JSON; photo optional). `invoice_date`: a
+/// `YYYY-MM-DD` sets it, empty (or JSON `null`) clears it, absent keeps it.
 #[utoipa::path(patch, path = "/api/v1/invoices/{id}", tag = "claims", security(("bearer" = [])), params(("id" = i64, Path)),
-    request_body(content_type = "multipart/form-data", description = "any of `invoice_no`, `total_cents`, `self_pay_cents`, `photo`"),
+    request_body(content_type = "multipart/form-data", description = "any of `invoice_no`, `total_cents`, `self_pay_cents`, `invoice_date` (`YYYY-MM-DD`, empty to clear), `photo`; or the same as JSON"),
     responses((status = 200, body = InvoiceView), (status = 404, body = ErrorBodySchema), (status = 409, body = ErrorBodySchema),
               (status = 422, body = ErrorBodySchema),
               (status = 429, description = "`rate_limited`: too many uploads; see `Retry-After`", body = ErrorBodySchema),
@@ -486,13 +516,17 @@ async fn update_invoice(
         .await?
         .ok_or_else(AppError::not_found)?;
     let form = read_invoice_form(&state, req).await?;
-    let total = form.total_cents.transpose()?;
-    let self_pay = form.self_pay_cents.transpose()?;
-    let photo = match form.photo {
-        Some((bytes, name)) => Some(invoice_upload(&state, user.id, bytes, name).await?),
-        None => None,
+    let change = InvoiceChange {
+        total_cents: form.total_cents.transpose()?,
+        self_pay_cents: form.self_pay_cents.transpose()?,
+        invoice_date: form.invoice_date.transpose()?,
+        invoice_no: form.invoice_no,
+        photo: match form.photo {
+            Some((bytes, name)) => Some(invoice_upload(&state, user.id, bytes, name).await?),
+            None => None,
+        },
     };
-    service::update_invoice(&state, &user, id, form.invoice_no, total, self_pay, photo).await?;
+    service::update_invoice(&state, &user, id, change).await?;
     let case = visible_case(&state, &user, invoice.case_id.get()).await?;
     Ok(Json(invoice_of(case, id)?))
 }

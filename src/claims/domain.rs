@@ -142,6 +142,10 @@ pub enum RuleError {
     NotInsured,
     #[error("visit date is in the future or older than the claim window")]
     VisitDateOutOfRange,
+    #[error(
+        "invoice date must be a date YYYY-MM-DD, not in the future nor older than the claim window"
+    )]
+    InvalidInvoiceDate,
     #[error("self-paid part exceeds the total")]
     SelfPayExceedsTotal,
     #[error("amount must be a positive whole number of cents")]
@@ -168,6 +172,7 @@ impl RuleError {
         match self {
             RuleError::NotInsured => ErrorCode::NotInsured,
             RuleError::VisitDateOutOfRange => ErrorCode::VisitDateOutOfRange,
+            RuleError::InvalidInvoiceDate => ErrorCode::InvalidInvoiceDate,
             RuleError::SelfPayExceedsTotal => ErrorCode::SelfPayExceedsTotal,
             RuleError::InvalidAmount { .. } => ErrorCode::InvalidAmount,
             RuleError::PhotoRequired => ErrorCode::PhotoRequired,
@@ -183,6 +188,7 @@ impl RuleError {
     pub fn field(&self) -> Option<&'static str> {
         match self {
             RuleError::VisitDateOutOfRange => Some("visit_date"),
+            RuleError::InvalidInvoiceDate => Some("invoice_date"),
             RuleError::SelfPayExceedsTotal => Some("self_pay_cents"),
             RuleError::InvalidAmount { field } | RuleError::Invalid { field, .. } => Some(field),
             RuleError::PhotoRequired => Some("photo"),
@@ -283,12 +289,15 @@ impl CaseFacts {
 /// keep every sum over a case's or a year's invoices far from overflowing.
 pub const MAX_INVOICE_CENTS: Cents = Cents::new(10_000_000_000_000);
 
-/// An invoice's number and amounts, checked (rule 2, apart from the photo and the lookups).
+/// An invoice's number and amounts, checked (rule 2, apart from the photo and the lookups),
+/// and its date when the student gave one (checked against today by [`check_invoice_date`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvoiceFacts {
     pub invoice_no: InvoiceNo,
     pub total_cents: Cents,
     pub self_pay_cents: Cents,
+    /// 开票日期, optional.
+    pub invoice_date: Option<chrono::NaiveDate>,
 }
 
 impl InvoiceFacts {
@@ -315,12 +324,50 @@ impl InvoiceFacts {
             invoice_no,
             total_cents,
             self_pay_cents,
+            invoice_date: None,
         })
+    }
+
+    /// The same facts dated `invoice_date` (`None`: no date given).
+    pub fn dated(self, invoice_date: Option<chrono::NaiveDate>) -> InvoiceFacts {
+        InvoiceFacts {
+            invoice_date,
+            ..self
+        }
     }
 
     pub fn covered_cents(&self) -> Cents {
         self.total_cents - self.self_pay_cents
     }
+}
+
+/// An invoice date as typed or sent: `YYYY-MM-DD`, a real calendar date; empty means none.
+pub fn parse_invoice_date(s: &str) -> Result<Option<chrono::NaiveDate>, RuleError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    // `%Y` alone would take five-digit and signed years; the form is exactly ten characters.
+    if s.len() != 10 {
+        return Err(RuleError::InvalidInvoiceDate);
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| RuleError::InvalidInvoiceDate)
+}
+
+/// The invoice date's range, as rule 1 bounds the visit date: not after today, not older than
+/// the claim window (an invoice older than that could not be claimed with its visit anyway).
+pub fn check_invoice_date(
+    date: chrono::NaiveDate,
+    today: chrono::NaiveDate,
+    window_days: i64,
+) -> Result<(), RuleError> {
+    let oldest = today - chrono::Duration::days(window_days);
+    if date > today || date < oldest {
+        return Err(RuleError::InvalidInvoiceDate);
+    }
+    Ok(())
 }
 
 /// An invoice number (发票号码): 1–64 characters without surrounding spaces, compared exactly
@@ -428,6 +475,31 @@ mod tests {
         assert!(parse_yuan("t", "1.234").is_err());
         assert!(parse_yuan("t", "-1").is_err());
         assert!(parse_yuan("t", "1e3").is_err());
+    }
+
+    #[test]
+    fn invoice_dates() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let d = |s: &str| parse_invoice_date(s).unwrap().unwrap();
+        assert_eq!(parse_invoice_date("  "), Ok(None));
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "26-11-01",
+            "2026/11/01",
+            "+2026-11-01",
+            "x",
+        ] {
+            assert_eq!(
+                parse_invoice_date(bad).unwrap_err().code(),
+                "invalid_invoice_date",
+                "{bad}"
+            );
+        }
+        assert!(check_invoice_date(d("2026-11-25"), today, 365).is_ok());
+        assert!(check_invoice_date(d("2025-11-25"), today, 365).is_ok());
+        assert!(check_invoice_date(d("2025-11-24"), today, 365).is_err());
+        assert!(check_invoice_date(d("2026-11-26"), today, 365).is_err());
     }
 
     #[test]

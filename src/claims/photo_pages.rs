@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::api::{invoice_upload, read_multipart, upload};
-use super::domain::{InvoiceFacts, RuleError, parse_yuan};
+use super::domain::{InvoiceFacts, RuleError, parse_invoice_date, parse_yuan};
 use super::pages::{CsrfOnly, act, check_csrf, error_page, load, message};
 use super::service;
 use super::view::CaseView;
@@ -107,11 +107,33 @@ pub(super) async fn records_upload(
 
 // ---- invoices ----
 
+/// The invoice date input's range (`min`, `max`): the claim window up to today, as the server
+/// checks it.
+pub struct DateRange {
+    pub oldest: String,
+    pub today: String,
+}
+
+impl DateRange {
+    fn of(state: &AppState) -> DateRange {
+        let today = chrono::Utc::now()
+            .with_timezone(&state.settings.time_zone)
+            .date_naive();
+        let oldest = today - chrono::Duration::days(state.settings.claim_window_days);
+        DateRange {
+            oldest: oldest.format("%Y-%m-%d").to_string(),
+            today: today.format("%Y-%m-%d").to_string(),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct InvoiceInput {
     pub invoice_no: String,
     pub total: String,
     pub self_pay: String,
+    /// `YYYY-MM-DD` (a date input) or empty.
+    pub invoice_date: String,
 }
 
 #[derive(Template)]
@@ -125,11 +147,13 @@ struct Invoices<'a> {
     case: CaseView,
     action: String,
     form: InvoiceInput,
+    dates: DateRange,
     save_label: String,
     photo_required: bool,
 }
 
 fn invoices_view<'a>(
+    state: &AppState,
     tr: Tr,
     user: &'a CurrentUser,
     case: CaseView,
@@ -145,6 +169,7 @@ fn invoices_view<'a>(
         action: format!("/app/cases/{}/invoices", case.id),
         case,
         form,
+        dates: DateRange::of(state),
         save_label: tr.t("intake.add_this_invoice"),
         photo_required: true,
     }
@@ -158,6 +183,7 @@ pub(super) async fn invoices_page(
 ) -> Response {
     match load(&state, &user, id).await {
         Ok(case) => render(&invoices_view(
+            &state,
             tr,
             &user,
             case,
@@ -188,6 +214,7 @@ async fn read_invoice_page_form(
     input.invoice_no = take_text(&mut f, "invoice_no");
     input.total = take_text(&mut f, "total");
     input.self_pay = take_text(&mut f, "self_pay");
+    input.invoice_date = take_text(&mut f, "invoice_date");
     Ok(f.remove("photo").filter(|(b, _)| !b.is_empty()))
 }
 
@@ -214,7 +241,8 @@ pub(super) async fn invoice_add(
         load(&state, &user, id).await?;
         let photo = read_invoice_page_form(&state, &user, multipart, &mut input).await?;
         let (total, self_pay) = parse_amounts(&input)?;
-        let facts = InvoiceFacts::parse(&input.invoice_no, total, self_pay)?;
+        let date = parse_invoice_date(&input.invoice_date)?;
+        let facts = InvoiceFacts::parse(&input.invoice_no, total, self_pay)?.dated(date);
         let (bytes, name) = photo.ok_or(RuleError::PhotoRequired)?;
         service::add_invoice(
             &state,
@@ -234,6 +262,7 @@ pub(super) async fn invoice_add(
             Ok(case) => (
                 e.status,
                 render(&invoices_view(
+                    &state,
                     tr,
                     &user,
                     case,
@@ -258,6 +287,7 @@ struct InvoiceEdit<'a> {
     invoice_id: InvoiceId,
     case_id: CaseId,
     form: InvoiceInput,
+    dates: DateRange,
     save_label: String,
     photo_required: bool,
 }
@@ -281,7 +311,9 @@ pub(super) async fn invoice_edit_page(
                 invoice_no: inv.invoice_no.into_string(),
                 total: inv.total_cents.to_string(),
                 self_pay: inv.self_pay_cents.to_string(),
+                invoice_date: inv.invoice_date.unwrap_or_default(),
             },
+            dates: DateRange::of(&state),
             save_label: tr.t("intake.save"),
             photo_required: false,
         }),
@@ -307,20 +339,19 @@ pub(super) async fn invoice_edit(
     let result = async {
         let photo = read_invoice_page_form(&state, &user, multipart, &mut input).await?;
         let (total, self_pay) = parse_amounts(&input)?;
+        let date = parse_invoice_date(&input.invoice_date)?;
         let photo = match photo {
             Some((bytes, name)) => Some(invoice_upload(&state, user.id, bytes, name).await?),
             None => None,
         };
-        service::update_invoice(
-            &state,
-            &user,
-            id,
-            Some(input.invoice_no.clone()),
-            Some(total),
-            Some(self_pay),
+        let change = service::InvoiceChange {
+            invoice_no: Some(input.invoice_no.clone()),
+            total_cents: Some(total),
+            self_pay_cents: Some(self_pay),
+            invoice_date: Some(date),
             photo,
-        )
-        .await
+        };
+        service::update_invoice(&state, &user, id, change).await
     }
     .await;
     match result {
@@ -336,6 +367,7 @@ pub(super) async fn invoice_edit(
                 invoice_id: id,
                 case_id: inv.case_id,
                 form: input,
+                dates: DateRange::of(&state),
                 save_label: tr.t("intake.save"),
                 photo_required: false,
             };

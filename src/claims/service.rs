@@ -2,7 +2,9 @@
 //! JSON API and the pages. Each runs in one transaction with its audit event; a refused
 //! request changes nothing.
 
-use super::domain::{CaseFacts, CaseStatus, InvoiceFacts, InvoiceStatus, RuleError};
+use super::domain::{
+    CaseFacts, CaseStatus, InvoiceFacts, InvoiceStatus, RuleError, check_invoice_date,
+};
 use super::lifecycle::{CaseEvent, InvoiceEvent, Level, TransitionError};
 use super::store::{self, CaseRow, bump_version};
 use crate::audit::{self, Event};
@@ -40,6 +42,29 @@ pub(super) async fn check_eligible(
         return Err(RuleError::NotInsured.into());
     }
     Ok(())
+}
+
+/// The date an invoice is stored with: the student's, checked against today; when they gave
+/// none, the date on the photo's QR code if it would pass the same check (a date the student
+/// never typed does not refuse their invoice; it stays in `qr_date` for the reviewer).
+fn invoice_date(
+    state: &AppState,
+    typed: Option<chrono::NaiveDate>,
+    qr: Option<&InvoiceQr>,
+) -> Result<Option<chrono::NaiveDate>, RuleError> {
+    let window = state.settings.claim_window_days;
+    if let Some(date) = typed {
+        check_invoice_date(date, today(state), window)?;
+        return Ok(Some(date));
+    }
+    Ok(qr
+        .and_then(|q| q.date.as_deref())
+        .and_then(|d| super::domain::parse_invoice_date(d).ok().flatten())
+        .filter(|d| check_invoice_date(*d, today(state), window).is_ok()))
+}
+
+fn date_text(date: Option<chrono::NaiveDate>) -> Option<String> {
+    date.map(|d| d.format("%Y-%m-%d").to_string())
 }
 
 /// The student's own case, locked for change: 404 when absent or not theirs, 409
@@ -269,6 +294,7 @@ pub async fn add_invoice(
     facts: InvoiceFacts,
     photo: Upload,
 ) -> AppResult<InvoiceId> {
+    let date = invoice_date(state, facts.invoice_date, photo.qr.as_ref())?;
     let mut tx = state.db.begin().await?;
     editable_case(&mut tx, user, case_id).await?;
     store::lock_invoice_no(&mut tx, state.db.backend, &facts.invoice_no).await?;
@@ -286,8 +312,8 @@ pub async fn add_invoice(
     .await?;
     let now = now_ms();
     let id: InvoiceId = sqlx::query_scalar(
-        "INSERT INTO invoices (case_id, invoice_no, total_cents, self_pay_cents, photo_file_id, status, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6) RETURNING id",
+        "INSERT INTO invoices (case_id, invoice_no, total_cents, self_pay_cents, photo_file_id, status, created_at, updated_at, invoice_date)
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $7) RETURNING id",
     )
     .bind(case_id)
     .bind(&facts.invoice_no)
@@ -295,6 +321,7 @@ pub async fn add_invoice(
     .bind(facts.self_pay_cents)
     .bind(file_id)
     .bind(now)
+    .bind(date_text(date))
     .fetch_one(&mut *tx)
     .await?;
     store::set_invoice_qr(&mut tx, id, photo.qr.as_ref()).await?;
@@ -326,16 +353,33 @@ async fn editable_invoice(
     Ok(invoice)
 }
 
-/// Changes an invoice; fields left `None` keep their value. An edited invoice is pending again.
+/// What a student's invoice edit changes; fields left `None` keep their value.
+#[derive(Default)]
+pub struct InvoiceChange {
+    pub invoice_no: Option<String>,
+    pub total_cents: Option<Cents>,
+    pub self_pay_cents: Option<Cents>,
+    /// `Some(None)` clears the date.
+    pub invoice_date: Option<Option<chrono::NaiveDate>>,
+    pub photo: Option<Upload>,
+}
+
+/// Changes an invoice. An edited invoice is pending again. An unchanged date is not checked
+/// again (a returned case may be edited after its window); an empty one is taken from a new
+/// photo's QR code, as when the invoice was added.
 pub async fn update_invoice(
     state: &AppState,
     user: &CurrentUser,
     invoice_id: InvoiceId,
-    invoice_no: Option<String>,
-    total_cents: Option<Cents>,
-    self_pay_cents: Option<Cents>,
-    photo: Option<Upload>,
+    change: InvoiceChange,
 ) -> AppResult<()> {
+    let InvoiceChange {
+        invoice_no,
+        total_cents,
+        self_pay_cents,
+        invoice_date: new_date,
+        photo,
+    } = change;
     let mut tx = state.db.begin().await?;
     let old = editable_invoice(&mut tx, user, invoice_id).await?;
     let facts = InvoiceFacts::parse(
@@ -343,6 +387,19 @@ pub async fn update_invoice(
         total_cents.unwrap_or(old.total_cents),
         self_pay_cents.unwrap_or(old.self_pay_cents),
     )?;
+    let old_date = old
+        .invoice_date
+        .as_deref()
+        .and_then(|d| super::domain::parse_invoice_date(d).ok().flatten());
+    let date = match new_date {
+        None => old_date,
+        Some(d) if d.is_some() && d == old_date => d,
+        Some(d) => invoice_date(state, d, None)?,
+    };
+    let date = match (date, &photo) {
+        (None, Some(p)) => invoice_date(state, None, p.qr.as_ref())?,
+        (date, _) => date,
+    };
     store::lock_invoice_no(&mut tx, state.db.backend, &facts.invoice_no).await?;
     store::check_invoice_no(&mut tx, &facts.invoice_no, Some(invoice_id)).await?;
     if let Some(p) = &photo {
@@ -365,7 +422,7 @@ pub async fn update_invoice(
     };
     sqlx::query(
         "UPDATE invoices SET invoice_no = $1, total_cents = $2, self_pay_cents = $3, photo_file_id = $4,
-         status = $7, reason = NULL, updated_at = $5 WHERE id = $6",
+         status = $7, reason = NULL, updated_at = $5, invoice_date = $8 WHERE id = $6",
     )
     .bind(&facts.invoice_no)
     .bind(facts.total_cents)
@@ -374,6 +431,7 @@ pub async fn update_invoice(
     .bind(now_ms())
     .bind(invoice_id)
     .bind(old.status.apply(InvoiceEvent::StudentEdit)?)
+    .bind(date_text(date))
     .execute(&mut *tx)
     .await?;
     if let Some(p) = &photo {

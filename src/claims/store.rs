@@ -205,12 +205,14 @@ pub struct InvoiceRow {
     pub reason: Option<String>,
     pub may_edit: i64,
     pub created_at: i64,
+    /// 开票日期 `YYYY-MM-DD`, when known (migration 0022).
+    pub invoice_date: Option<String>,
     #[sqlx(flatten)]
     pub qr: StoredQr,
 }
 
 const INVOICE_COLUMNS: &str = "i.id, i.case_id, i.invoice_no, i.total_cents, i.self_pay_cents, i.photo_file_id, \
-     i.status, i.reason, i.may_edit, i.created_at";
+     i.status, i.reason, i.may_edit, i.created_at, i.invoice_date";
 
 /// Keeps what the QR code of an invoice's new photo says (`None`: no readable code).
 pub async fn set_invoice_qr(

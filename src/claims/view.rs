@@ -48,6 +48,10 @@ pub struct InvoiceView {
     pub self_pay_cents: Cents,
     /// total − self-paid.
     pub covered_cents: Cents,
+    /// 开票日期 `YYYY-MM-DD`: as the student gave it, else from the photo's QR code; `null`
+    /// when neither.
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub invoice_date: Option<String>,
     pub status: InvoiceStatus,
     /// Rejection reason, when rejected.
     pub reason: Option<String>,
@@ -260,6 +264,7 @@ fn build(case: CaseRow, parts: Parts, policy: &crate::policy::Policy) -> CaseVie
             invoice_no: i.invoice_no,
             total_cents: i.total_cents,
             self_pay_cents: i.self_pay_cents,
+            invoice_date: i.invoice_date,
             status: i.status,
             reason: i.reason,
             may_edit: editable && i.may_edit == 1,

@@ -58,6 +58,12 @@ pub struct Settings {
     /// (`MEDCLAIM_UPLOADS_PER_MINUTE` 20, `MEDCLAIM_UPLOAD_BURST` 40).
     pub uploads_per_minute: u32,
     pub upload_burst: u32,
+    /// Invoice QR scans per account (`POST /api/v1/invoices/scan`, which stores nothing): a
+    /// bucket of their own, so the wizard's prefill scan does not spend the upload allowance
+    /// the same photo needs a moment later (`MEDCLAIM_SCANS_PER_MINUTE` 20,
+    /// `MEDCLAIM_SCAN_BURST` 40). Each scan still waits for its share of the decode budget.
+    pub scans_per_minute: u32,
+    pub scan_burst: u32,
     /// Stored bytes allowed per case and per account (`MEDCLAIM_CASE_QUOTA_MB` 200,
     /// `MEDCLAIM_ACCOUNT_QUOTA_MB` 1000).
     pub case_quota_bytes: i64,
@@ -122,6 +128,8 @@ impl Settings {
             storage: StorageSettings::from_env(),
             uploads_per_minute: env_u64("MEDCLAIM_UPLOADS_PER_MINUTE", 20) as u32,
             upload_burst: env_u64("MEDCLAIM_UPLOAD_BURST", 40) as u32,
+            scans_per_minute: env_u64("MEDCLAIM_SCANS_PER_MINUTE", 20) as u32,
+            scan_burst: env_u64("MEDCLAIM_SCAN_BURST", 40) as u32,
             case_quota_bytes: env_u64("MEDCLAIM_CASE_QUOTA_MB", 200).saturating_mul(1024 * 1024)
                 as i64,
             account_quota_bytes: env_u64("MEDCLAIM_ACCOUNT_QUOTA_MB", 1000)

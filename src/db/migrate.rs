@@ -79,6 +79,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../migrations/0021_audit_sealer.sql"),
     ),
     (
+        "0022_invoice_date",
+        include_str!("../../migrations/0022_invoice_date.sql"),
+    ),
+    (
         "0023_queue_index",
         include_str!("../../migrations/0023_queue_index.sql"),
     ),

@@ -175,6 +175,8 @@ error_codes! {
     SelfPayExceedsTotal = "self_pay_exceeds_total" => UNPROCESSABLE_ENTITY,
     /// The visit date is in the future or older than the claim window.
     VisitDateOutOfRange = "visit_date_out_of_range" => UNPROCESSABLE_ENTITY,
+    /// The invoice date is not a date, is in the future or is older than the claim window.
+    InvalidInvoiceDate = "invalid_invoice_date" => UNPROCESSABLE_ENTITY,
     /// A photo is needed.
     PhotoRequired = "photo_required" => UNPROCESSABLE_ENTITY,
     /// A case needs a record photo and an invoice before submitting.

@@ -39,6 +39,8 @@ pub struct AppState {
     pub activation_limiter: Arc<limiter::AddressLimiter>,
     /// Uploads per account; per process, like the address limit.
     pub upload_limiter: Arc<limiter::KeyedLimiter<i64>>,
+    /// Invoice QR scans per account (they store nothing); per process, like uploads.
+    pub scan_limiter: Arc<limiter::KeyedLimiter<i64>>,
     /// Bounds the memory image decoding may take, across all requests.
     pub decodes: Arc<budget::DecodeBudget>,
     /// Where uploads are stored (sealed): a directory or an S3-compatible bucket.
@@ -61,6 +63,10 @@ impl AppState {
             per_minute: settings.uploads_per_minute,
             burst: settings.upload_burst,
         };
+        let scans = limiter::LimiterSettings {
+            per_minute: settings.scans_per_minute,
+            burst: settings.scan_burst,
+        };
         let metrics = Arc::new(metrics::Metrics::default());
         let login_limiter = Arc::new(limiter::SignInLimiter::new(logins, &db));
         AppState {
@@ -71,6 +77,7 @@ impl AppState {
             login_limiter,
             activation_limiter: Arc::new(limiter::AddressLimiter::new(activations)),
             upload_limiter: Arc::new(limiter::KeyedLimiter::new(uploads)),
+            scan_limiter: Arc::new(limiter::KeyedLimiter::new(scans)),
             decodes: Arc::new(budget::DecodeBudget::new(settings.image_decodes)),
             files,
             settings: Arc::new(settings),

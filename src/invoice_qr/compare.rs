@@ -7,16 +7,20 @@ use serde::Serialize;
 use super::payload::InvoiceQr;
 use crate::money::Cents;
 
-/// An invoice dated further than this from the visit is pointed out.
+/// An invoice dated further than this from the visit is pointed out (SPEC §4: the visit is what
+/// is claimed; an invoice issued long before or after it is worth a look).
 pub const DATE_TOLERANCE_DAYS: i64 = 30;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct QrDifference {
-    /// `number`, `total` or `date`.
+    /// `number`, `total`, `invoice_date` (the typed invoice date is not the QR's) or `date`
+    /// (the invoice is dated more than [`DATE_TOLERANCE_DAYS`] from the visit).
     pub field: &'static str,
-    /// What was typed: the invoice number, the total in yuan (`12.34`), or the visit date.
+    /// What was typed: the invoice number, the total in yuan (`12.34`), the invoice date, or
+    /// (for `date`) the visit date.
     pub typed: String,
-    /// What the QR code says, in the same form.
+    /// What the QR code says, in the same form; for `date` the invoice date held against the
+    /// visit: the QR's, or the typed one when the code carries no date.
     pub qr: String,
 }
 
@@ -26,6 +30,8 @@ pub struct Typed<'a> {
     pub total: Cents,
     /// The case's visit date, `YYYY-MM-DD`.
     pub visit_date: &'a str,
+    /// The invoice date stored with the invoice, `YYYY-MM-DD`, when there is one.
+    pub invoice_date: Option<&'a str>,
 }
 
 /// The differences between the typed invoice and its QR code; empty means "QR matches".
@@ -51,14 +57,24 @@ pub fn differences(qr: &InvoiceQr, typed: &Typed<'_>) -> Vec<QrDifference> {
         });
     }
     let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
-    if let Some(date) = &qr.date
+    if let (Some(date), Some(typed_date)) = (&qr.date, typed.invoice_date)
+        && day(date) != day(typed_date)
+    {
+        out.push(QrDifference {
+            field: "invoice_date",
+            typed: typed_date.to_string(),
+            qr: date.clone(),
+        });
+    }
+    // The QR's date is the one to trust; the typed one stands in when the code has none.
+    if let Some(date) = qr.date.as_deref().or(typed.invoice_date)
         && let (Some(invoice), Some(visit)) = (day(date), day(typed.visit_date))
         && (invoice - visit).num_days().abs() > DATE_TOLERANCE_DAYS
     {
         out.push(QrDifference {
             field: "date",
             typed: typed.visit_date.to_string(),
-            qr: date.clone(),
+            qr: date.to_string(),
         });
     }
     out
@@ -87,6 +103,14 @@ mod tests {
             invoice_no: no,
             total: Cents::new(total),
             visit_date: visit,
+            invoice_date: None,
+        }
+    }
+
+    fn dated<'a>(no: &'a str, total: i64, visit: &'a str, date: &'a str) -> Typed<'a> {
+        Typed {
+            invoice_date: Some(date),
+            ..typed(no, total, visit)
         }
     }
 
@@ -119,6 +143,33 @@ mod tests {
                 ("date", "2020-12-24", "2021-01-24"),
             ]
         );
+    }
+
+    #[test]
+    fn the_typed_invoice_date_is_held_against_the_qr_date() {
+        let qr = parse(FISCAL);
+        let same = dated("1052432406110", 285_141, "2021-01-20", "2021-01-24");
+        assert_eq!(differences(&qr, &same), []);
+        let got = differences(
+            &qr,
+            &dated("1052432406110", 285_141, "2021-01-20", "2021-01-23"),
+        );
+        assert_eq!(
+            got,
+            [QrDifference {
+                field: "invoice_date",
+                typed: "2021-01-23".into(),
+                qr: "2021-01-24".into(),
+            }]
+        );
+        // A code without a date: the typed invoice date is still held against the visit.
+        let url = parse("https://example.cn/v?fphm=80100798");
+        let far = dated("80100798", 1, "2021-01-20", "2021-03-01");
+        let got: Vec<_> = differences(&url, &far)
+            .into_iter()
+            .map(|d| (d.field, d.typed, d.qr))
+            .collect();
+        assert_eq!(got, [("date", "2021-01-20".into(), "2021-03-01".into())]);
     }
 
     #[test]

@@ -149,7 +149,9 @@ pub enum ColumnKind {
 }
 
 /// (Chinese heading, English heading, kind, width in characters) of each payout column.
-pub const PAYOUT_COLUMNS: [(&str, &str, ColumnKind, f64); 17] = [
+/// The invoice date came later (issue 20) and is the last column, so every earlier column keeps
+/// its place for sheets that read the export by position.
+pub const PAYOUT_COLUMNS: [(&str, &str, ColumnKind, f64); 18] = [
     ("学号", "Student ID", ColumnKind::Text, 12.0),
     ("姓名", "Name", ColumnKind::Text, 10.0),
     ("班级", "Class", ColumnKind::Text, 14.0),
@@ -167,6 +169,7 @@ pub const PAYOUT_COLUMNS: [(&str, &str, ColumnKind, f64); 17] = [
     ("报销金额", "Payout", ColumnKind::Money, 13.0),
     ("状态", "Status", ColumnKind::Text, 8.0),
     ("现场确认日期", "Hand-in date", ColumnKind::Text, 12.0),
+    ("开票日期", "Invoice date", ColumnKind::Text, 11.0),
 ];
 
 pub fn payout_headers(lang: Lang) -> Vec<&'static str> {

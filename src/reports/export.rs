@@ -103,6 +103,9 @@ impl PayoutFormatter {
             row.handed_in_at
                 .map(|ms| Cell::Text(local_date(ms, self.tz)))
                 .unwrap_or(Cell::Empty),
+            row.invoice_date
+                .as_deref()
+                .map_or(Cell::Empty, |d| Cell::Text(d.to_string())),
         ]
     }
 }

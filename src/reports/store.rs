@@ -29,6 +29,7 @@ pub struct PayoutRow {
     pub invoice_no: String,
     pub total_cents: Cents,
     pub self_pay_cents: Cents,
+    pub invoice_date: Option<String>,
 }
 
 /// Approved invoices of cases approved in `range`, by approval time, case and invoice.
@@ -40,7 +41,7 @@ pub fn payout_rows<'a>(
         "SELECT c.id AS case_id, c.student_id, u.username, u.name, u.class_name, u.phone_enc,
                 u.id_number_enc, c.hospital, c.hospital_level, c.visit_date, c.status,
                 c.payout_cents, c.approved_at, c.handed_in_at,
-                i.invoice_no, i.total_cents, i.self_pay_cents
+                i.invoice_no, i.total_cents, i.self_pay_cents, i.invoice_date
          FROM cases c
          JOIN users u ON u.id = c.student_id
          JOIN invoices i ON i.case_id = c.id AND i.status = 'approved'

@@ -115,6 +115,7 @@ pub fn qr_differences(inv: &InvoiceRow, visit_date: &str) -> Vec<QrDifference> {
         invoice_no: &inv.invoice_no,
         total: inv.total_cents,
         visit_date,
+        invoice_date: inv.invoice_date.as_deref(),
     };
     differences(&qr, &typed)
 }

@@ -134,6 +134,8 @@ struct InvView {
     total: String,
     self_pay: String,
     covered: String,
+    /// 开票日期, when known.
+    invoice_date: Option<String>,
     status: &'static str,
     reason: Option<String>,
     photo_url: Option<String>,
@@ -359,6 +361,7 @@ async fn case_page(
                 total: i.total_cents.to_string(),
                 self_pay: i.self_pay_cents.to_string(),
                 covered: i.covered_cents.to_string(),
+                invoice_date: i.invoice_date.clone(),
                 status: i.status.as_str(),
                 reason: i.reason.clone(),
                 photo_url: i.photo_file_id.map(|f| format!("/api/v1/files/{f}")),

@@ -24,13 +24,15 @@ pub struct InvoiceRow {
     pub reason: Option<String>,
     pub may_edit: i64,
     pub hospital_verified: i64,
+    /// 开票日期 `YYYY-MM-DD`, when known (migration 0022).
+    pub invoice_date: Option<String>,
     /// What the QR code on the photo said (issue 20).
     #[sqlx(flatten)]
     pub qr: StoredQr,
 }
 
 const INVOICE_COLUMNS: &str = "i.id, i.case_id, i.invoice_no, i.total_cents, i.self_pay_cents, i.photo_file_id, \
-     i.status, i.reason, i.may_edit, i.hospital_verified";
+     i.status, i.reason, i.may_edit, i.hospital_verified, i.invoice_date";
 
 pub async fn find_case<'e>(
     exec: impl Executor<'e, Database = Any>,

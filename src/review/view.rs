@@ -32,6 +32,9 @@ pub struct InvoiceView {
     pub self_pay_cents: Cents,
     /// total − self-paid.
     pub covered_cents: Cents,
+    /// 开票日期 `YYYY-MM-DD`, when known.
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub invoice_date: Option<String>,
     pub status: InvoiceStatus,
     pub reason: Option<String>,
     pub may_edit: bool,
@@ -41,8 +44,8 @@ pub struct InvoiceView {
     pub hospital_verified: bool,
     /// What the QR code on the photo says, when it has a readable one.
     pub qr: Option<InvoiceQr>,
-    /// Where the typed invoice differs from its QR code (number, total, date far from the
-    /// visit); empty with a `qr` means "QR matches".
+    /// Where the typed invoice differs from its QR code (number, total, invoice date) and an
+    /// invoice date far from the visit; empty with a `qr` means "QR matches".
     pub qr_differences: Vec<QrDifference>,
 }
 
@@ -174,6 +177,7 @@ pub async fn case_detail(state: &AppState, case_id: i64) -> AppResult<CaseDetail
                 invoice_no: i.invoice_no,
                 total_cents: i.total_cents,
                 self_pay_cents: i.self_pay_cents,
+                invoice_date: i.invoice_date,
                 status: i.status,
                 reason: i.reason,
                 may_edit: i.may_edit == 1,

@@ -12,13 +12,13 @@ use serde_json::Value;
 use crate::common::{TestApp, assert_error};
 use crate::intake::{file_part, jpeg, multipart, new_case, student};
 
-const FISCAL: &str = "CZ-EI-31,1.1.0,356765121,1052432406110,406210,20210124,2851.41000";
+pub(crate) const FISCAL: &str = "CZ-EI-31,1.1.0,356765121,1052432406110,406210,20210124,2851.41000";
 const DIGITAL: &str = "01,32,,24312000000123456789,1234.56,20240615,,B7C1";
 const VAT: &str = "01,10,011001605111,80100798,64.9,20161018,85342965681116380258,BE2D";
 
 /// How a generated photo is taken.
 #[derive(Clone, Copy)]
-struct Shot {
+pub(crate) struct Shot {
     /// Rotation of the code on the page, degrees.
     degrees: f64,
     /// Pixels per QR module.
@@ -35,7 +35,7 @@ struct Shot {
     blur: f32,
 }
 
-const PLAIN: Shot = Shot {
+pub(crate) const PLAIN: Shot = Shot {
     degrees: 7.0,
     module: 6.0,
     noise: 30,
@@ -46,7 +46,7 @@ const PLAIN: Shot = Shot {
 };
 
 /// A `w`×`h` JPEG "photo" of a page with `payload`'s QR code on it.
-fn qr_photo(payload: &str, shot: Shot, w: u32, h: u32) -> Vec<u8> {
+pub(crate) fn qr_photo(payload: &str, shot: Shot, w: u32, h: u32) -> Vec<u8> {
     let code = qrcode::QrCode::new(payload.as_bytes()).expect("payload fits a QR code");
     let modules = code.width() as f64;
     let colors = code.to_colors();
@@ -106,7 +106,7 @@ async fn add_invoice_photo(
     body
 }
 
-async fn scan(app: &TestApp, token: &str, photo: Vec<u8>) -> (StatusCode, Value) {
+pub(crate) async fn scan(app: &TestApp, token: &str, photo: Vec<u8>) -> (StatusCode, Value) {
     let form = Form::new().part("photo", file_part(photo, "scan.jpg", "image/jpeg"));
     multipart(app, Method::POST, "/api/v1/invoices/scan", token, form).await
 }
@@ -373,13 +373,13 @@ async fn a_twelve_megapixel_photo_is_read_within_the_upload_limits_and_the_memor
 }
 
 /// A fiscal e-receipt payload numbered `no`, dated three days ago, of `amount` yuan.
-fn recent_receipt(no: &str, amount: &str) -> String {
+pub(crate) fn recent_receipt(no: &str, amount: &str) -> String {
     let date = crate::intake::days_ago(3).replace('-', "");
     format!("CZ-EI-11,1.1.0,110601,{no},a1b2c3,{date},{amount}")
 }
 
 /// Submits `case_id` (which has its invoices) after adding a record photo.
-async fn submit(app: &TestApp, token: &str, case_id: i64) {
+pub(crate) async fn submit(app: &TestApp, token: &str, case_id: i64) {
     assert_eq!(
         crate::intake::add_record(app, token, case_id).await.0,
         StatusCode::CREATED
@@ -453,7 +453,8 @@ async fn reviewers_see_whether_the_typed_invoice_matches_its_qr_code() {
 
 /// Issue 20's "not done until", as a new user would: on a phone-sized Chromium a student chooses
 /// the photo of a fiscal e-receipt first and sees its number, amount and date filled in (a photo
-/// without a code changes nothing and says so), submits; the level-1 reviewer sees "QR matches".
+/// without a code changes nothing and says so), submits; the level-1 reviewer sees "QR matches"
+/// and the invoice date the QR filled in.
 /// In a second claim the student retypes the total, and the reviewer sees the difference.
 /// axe-core runs on every page visited.
 #[tokio::test]
@@ -469,18 +470,22 @@ async fn a_phone_fills_the_invoice_from_its_qr_code_and_the_reviewer_sees_whethe
     b.assert_accessible("student home on a phone").await;
     let matching = claim_in_browser(&b, dir.path(), "2000000101", "123.45000", None).await;
     let retyped = claim_in_browser(&b, dir.path(), "2000000102", "880.00000", Some("888")).await;
-    let totals: Vec<(i64, Option<i64>)> = sqlx::query_as(
-        "SELECT total_cents, qr_amount_cents FROM invoices WHERE case_id IN ($1, $2) ORDER BY case_id",
+    let totals: Vec<(i64, Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT total_cents, qr_amount_cents, invoice_date FROM invoices WHERE case_id IN ($1, $2) ORDER BY case_id",
     )
     .bind(matching)
     .bind(retyped)
     .fetch_all(&app.db.pool)
     .await
     .unwrap();
+    let visit = Some(crate::intake::days_ago(3));
     assert_eq!(
         totals,
-        [(12_345, Some(12_345)), (88_800, Some(88_000))],
-        "one upload each: the photo stored with the invoice carries the QR"
+        [
+            (12_345, Some(12_345), visit.clone()),
+            (88_800, Some(88_000), visit)
+        ],
+        "one upload each: the photo stored with the invoice carries the QR, its date the form's"
     );
     assert_eq!(
         b.console_errors().await,
@@ -501,6 +506,11 @@ async fn a_phone_fills_the_invoice_from_its_qr_code_and_the_reviewer_sees_whethe
             .await;
         let check = b.text(".qr-check").await;
         assert!(check.contains(expected), "case {case_id}: {check}");
+        let date = b.text(".invoice-date").await;
+        assert!(
+            date.contains(&crate::intake::days_ago(3)),
+            "case {case_id}: the invoice date from the QR is shown: {date}"
+        );
     }
     b.stop().await;
 }
@@ -558,8 +568,12 @@ async fn claim_in_browser(
     .await;
     assert_eq!(b.text("#qr-status").await, "未识别到二维码，请手动填写。");
     assert_eq!(
-        (value("#invoice_no").await, value("#total").await),
-        (String::new(), String::new())
+        (
+            value("#invoice_no").await,
+            value("#total").await,
+            value("#invoice_date").await
+        ),
+        (String::new(), String::new(), String::new())
     );
 
     // The receipt: number, amount and date from its QR code.
@@ -577,8 +591,12 @@ async fn claim_in_browser(
     .await;
     let yuan = format!("{:.2}", amount.parse::<f64>().unwrap());
     assert_eq!(
-        (value("#invoice_no").await, value("#total").await),
-        (no.to_string(), yuan.clone())
+        (
+            value("#invoice_no").await,
+            value("#total").await,
+            value("#invoice_date").await
+        ),
+        (no.to_string(), yuan.clone(), visit.clone())
     );
     let status = b.text("#qr-status").await;
     assert!(

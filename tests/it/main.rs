@@ -24,6 +24,7 @@ mod instances;
 mod insurers;
 mod intake;
 mod invoice_qr;
+mod invoice_qr_date;
 mod ledger;
 mod lifecycle;
 mod notice_files;

@@ -85,8 +85,8 @@ pub async fn insert_case(app: &TestApp, c: NewCase<'_>) -> i64 {
     .unwrap();
     for (no, total, self_pay, status) in c.invoices {
         sqlx::query(
-            "INSERT INTO invoices (case_id, invoice_no, total_cents, self_pay_cents, status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            "INSERT INTO invoices (case_id, invoice_no, total_cents, self_pay_cents, status, created_at, updated_at, invoice_date)
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
         )
         .bind(id)
         .bind(*no)
@@ -94,6 +94,7 @@ pub async fn insert_case(app: &TestApp, c: NewCase<'_>) -> i64 {
         .bind(*self_pay)
         .bind(*status)
         .bind(now)
+        .bind(c.visit_date)
         .execute(&app.db.pool)
         .await
         .unwrap();
@@ -264,7 +265,8 @@ async fn payouts_xlsx_reads_back_with_values_totals_and_chinese() {
             "医保金额",
             "报销金额",
             "状态",
-            "现场确认日期"
+            "现场确认日期",
+            "开票日期"
         ]
     );
     // Header, three approved invoices (not the rejected one, not other months), totals.
@@ -281,6 +283,7 @@ async fn payouts_xlsx_reads_back_with_values_totals_and_chinese() {
     assert_eq!(text(&a1[8]), "2026-10-02");
     assert_eq!(text(&a1[9]), "2026-10-15");
     assert_eq!(text(&a1[10]), "INV-A1");
+    assert_eq!(text(&a1[17]), "2026-10-02", "the invoice date, last");
     assert_eq!(cents(&a1[11]), 100_000);
     assert_eq!(cents(&a1[12]), 20_000);
     assert_eq!(cents(&a1[13]), 80_000);
