@@ -84,6 +84,10 @@ struct Plan {
     next_claimant: usize,
     /// Visit numbers already pushed.
     next_visit: usize,
+    /// Roster rows already imported: every import run brings new people, not the last roster
+    /// again (which would only update).
+    #[serde(default)]
+    next_import: usize,
 }
 
 fn plan_path(dir: &Path) -> PathBuf {
@@ -120,7 +124,7 @@ fn name(n: usize) -> String {
     let g: Vec<char> = GIVEN.chars().collect();
     let a = g[(n / s.len()) % g.len()];
     let b = g[(n / (s.len() * g.len()) + n) % g.len()];
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         format!("{}{a}", s[n % s.len()])
     } else {
         format!("{}{a}{b}", s[n % s.len()])
@@ -400,7 +404,9 @@ async fn seed(dir: PathBuf, students: usize, cases: usize) -> anyhow::Result<()>
             .map(|(s, _)| s.clone())
             .unwrap()
     };
-    let invoices_of = |i: usize| 3 + usize::from(i % 3 == 0);
+    let invoices_of = |i: usize| 3 + usize::from(i.is_multiple_of(3));
+    // Medical text is sealed at rest, as the server writes it (one sealing serves every row).
+    let reason = medclaim::seal::seal("上呼吸道感染");
     let first_case_id = next_id(&db, "cases").await?;
     let first_invoice_id = next_id(&db, "invoices").await?;
     let hospitals = [
@@ -433,7 +439,7 @@ async fn seed(dir: PathBuf, students: usize, cases: usize) -> anyhow::Result<()>
                     _ => 0,
                 };
                 format!(
-                    "({}, {}, '{hospital}', {level}, '上呼吸道感染', '{}', {year}, '{status}', {review_level}, {}, 1, {created}, {submitted}, {submitted}, {created}, {}, {})",
+                    "({}, {}, '{hospital}', {level}, '{reason}', '{}', {year}, '{status}', {review_level}, {}, 1, {created}, {submitted}, {submitted}, {created}, {}, {})",
                     first_case_id + i as i64,
                     first_student_id + (i % students) as i64,
                     visit.format("%Y-%m-%d"),
@@ -533,6 +539,9 @@ async fn seed(dir: PathBuf, students: usize, cases: usize) -> anyhow::Result<()>
     ] {
         bump_sequence(&db, table).await?;
     }
+    // What every start runs first (nothing is left to seal: marks the steps done), so the
+    // server's first start is an ordinary one.
+    medclaim::seal::migrate::seal_existing(&db, &keys, &dir, storage::path_of).await?;
     if db.backend == Backend::Postgres {
         sqlx::query("ANALYZE").execute(&db.pool).await?;
     } else {
@@ -560,6 +569,7 @@ async fn seed(dir: PathBuf, students: usize, cases: usize) -> anyhow::Result<()>
         next_approved: 0,
         next_storm: 0,
         next_claimant: 0,
+        next_import: 0,
         next_visit: 0,
     };
     save_plan(&dir, &plan)?;
@@ -1081,8 +1091,10 @@ async fn run(dir: PathBuf, bin: PathBuf, scenario: String, args: Args) -> anyhow
         "import" => {
             let admin = admin_token(&base).await?;
             let rows = if n == 0 { 100_000 } else { n };
+            let first = plan.next_import;
+            plan.next_import += rows;
             let mut csv = String::from("student_id,name,class,phone,id_number,status\n");
-            for k in 0..rows {
+            for k in first..first + rows {
                 let m = 900_000 + k;
                 csv.push_str(&format!(
                     "2026{m:06},{},2026级{}班,137{m:08},{},在读\n",
@@ -1311,7 +1323,7 @@ async fn list_tx(db: &Db, token_hash: &str, student: i64) -> sqlx::Result<()> {
             .fetch_all(&db.pool)
             .await?;
     let _: Vec<(i64, String, String, i64)> = sqlx::query_as(
-        "SELECT c.id, c.status, c.hospital, COALESCE(SUM(i.total_cents), 0) FROM cases c LEFT JOIN invoices i ON i.case_id = c.id
+        "SELECT c.id, c.status, c.hospital, CAST(COALESCE(SUM(i.total_cents), 0) AS BIGINT) FROM cases c LEFT JOIN invoices i ON i.case_id = c.id
          WHERE c.student_id = $1 GROUP BY c.id, c.status, c.hospital, c.created_at ORDER BY c.created_at DESC LIMIT 100",
     )
     .bind(student)

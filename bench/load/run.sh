@@ -22,7 +22,7 @@ BACKENDS=${BACKENDS:-sqlite postgres}
 SCENARIOS=${SCENARIOS:-idle list queue search-number search-name claim hub book-hot book-spread storm limits export import}
 PGBENCH=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench | sort -V | tail -n 1)
 
-cargo build --release --locked --bin medclaim --example load_bench
+[ -n "${NO_BUILD:-}" ] || cargo build --release --locked --bin medclaim --example load_bench
 B=target/release/examples/load_bench
 M=${MEDCLAIM_BIN:-target/release/medclaim}   # another build (LABEL=before) to compare with
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -51,7 +51,7 @@ for backend in $BACKENDS; do
           "$B" limit "$dir" booking-spread 10
           if [ "$backend" = postgres ]; then
             # The same booking statements through pgbench (16 clients), the reference tool.
-            vars=$(python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); a=p["ranges"]["approved"]; print(f"-D first_case={p[\"first_case_id\"]} -D approved_start={a[0]} -D approved={a[1]-a[0]} -D first_student={p[\"first_student_id\"]} -D students={p[\"students\"]}")' "$dir/plan.json")
+            vars=$(python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); a=p["ranges"]["approved"]; c, s, n = p["first_case_id"], p["first_student_id"], p["students"]; print(f"-D first_case={c} -D approved_start={a[0]} -D approved={a[1]-a[0]} -D first_student={s} -D students={n}")' "$dir/plan.json")
             hot=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["hot_slot"])' "$dir/plan.json")
             for slots in 1 1000; do
               first=$hot; [ "$slots" = 1000 ] && first=$((hot + 1))

@@ -1,6 +1,6 @@
 //! `GET /api/v1/search?q=` for staff: cases with their invoices, found by invoice number
-//! (exact or prefix), student id (exact or prefix) or student name (substring, e.g. a Chinese
-//! given name). Drafts are the student's own business and never shown.
+//! (exact or prefix), student id (exact or prefix) or student name (its beginning, else any part
+//! of it, e.g. a Chinese given name). Drafts are the student's own business and never shown.
 //!
 //! Which index serves which query (so it stays fast with a million invoices):
 //! - invoice number, exact and prefix: a range `invoice_no >= q AND invoice_no < q⁺` (q with
@@ -9,9 +9,12 @@
 //!   a plain `LIKE 'q%'` would not use the index on either. Then `cases` by primary key.
 //! - student id, exact and prefix: the same range on the UNIQUE index of `users (username)`,
 //!   then `cases_student_idx (student_id, created_at)`.
-//! - student name substring: `LIKE '%q%'` cannot use a btree; it scans `users` only — one row
-//!   per student (tens of thousands), never the invoices — then reaches the cases through
-//!   `cases_student_idx` and the invoices through `invoices_case_idx (case_id)`.
+//! - student name: names starting with q (a full name, a surname) by the same range on
+//!   `users_name_idx (name)`; only when none does, the substring `LIKE '%q%'` (a given name
+//!   alone), which cannot use a btree and scans `users` — one row per student, never the
+//!   invoices. Either way the cases come through `cases_student_idx` and the invoices through
+//!   `invoices_case_idx (case_id)`. Digits that found an invoice or a student id are not
+//!   looked for among the names.
 
 use crate::money::Cents;
 use axum::Json;
@@ -121,15 +124,43 @@ pub async fn run(state: &AppState, q: &str) -> AppResult<Vec<CaseHit>> {
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    let by_name: Vec<i64> = sqlx::query_scalar(
-        "SELECT c.id FROM users u JOIN cases c ON c.student_id = u.id
-         WHERE u.name LIKE $1 ESCAPE '\\' AND c.status <> 'draft'
-         ORDER BY c.id DESC LIMIT $2",
-    )
-    .bind(format!("%{}%", like_escape(q)))
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
+    // Digits alone are a number being looked up: when they found an invoice or a student id,
+    // names (which a scan of every person would search) are not asked.
+    let number_found = q.bytes().all(|b| b.is_ascii_digit())
+        && !(by_invoice.is_empty() && by_student_id.is_empty());
+    let by_name: Vec<i64> = if number_found {
+        Vec::new()
+    } else {
+        // The people first, then their cases by the student index (not every case tested
+        // against its student's name). Names starting with the query (a full name, a surname)
+        // are read from the name index; only when none does is every name searched for the
+        // query inside it (a given name alone).
+        let starting: Vec<i64> = sqlx::query_scalar(
+            "SELECT c.id FROM cases c
+             WHERE c.student_id IN (SELECT u.id FROM users u WHERE u.name >= $1 AND u.name < $2)
+               AND c.status <> 'draft'
+             ORDER BY c.id DESC LIMIT $3",
+        )
+        .bind(q)
+        .bind(&hi)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+        if starting.is_empty() {
+            sqlx::query_scalar(
+                "SELECT c.id FROM cases c
+                 WHERE c.student_id IN (SELECT u.id FROM users u WHERE u.name LIKE $1 ESCAPE '\\')
+                   AND c.status <> 'draft'
+                 ORDER BY c.id DESC LIMIT $2",
+            )
+            .bind(format!("%{}%", like_escape(q)))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        } else {
+            starting
+        }
+    };
     let mut seen = std::collections::HashSet::new();
     let mut found = Vec::new();
     for (ids, matched) in [

@@ -388,7 +388,10 @@ pub async fn queue_stats<'e>(
     status: &str,
 ) -> sqlx::Result<(i64, Option<i64>)> {
     sqlx::query_as(
-        "SELECT COUNT(*), MIN(submitted_at) FROM cases WHERE status = $1 AND insurer_id IS NULL",
+        // The queue's own conditions, so the count is read from its partial index alone
+        // (migration 0023).
+        "SELECT COUNT(*), MIN(submitted_at) FROM cases
+         WHERE status = $1 AND insurer_id IS NULL AND submitted_at IS NOT NULL",
     )
     .bind(status)
     .fetch_one(exec)

@@ -1,19 +1,22 @@
 //! Uploads: the type is decided by the content (JPEG, PNG, WebP, PDF); images are decoded under
 //! pixel limits, turned upright by their EXIF orientation, scaled down and re-encoded (so EXIF
-//! and GPS are gone), with a thumbnail; files are stored sealed (each with its own key, see
+//! and GPS are gone) — an upright JPEG that needs no scaling is kept as sent with its
+//! metadata cut out instead ([`jpeg`]) — with a thumbnail; files are stored sealed (each with its own key, see
 //! `crate::seal`) and named by a keyed hash of their content in the upload store
 //! ([`crate::db::FileStore`]: `<data_dir>/files/` by default — outside any web root — or an
 //! S3-compatible bucket), and served only through `GET /api/v1/files/{id}`, never by a bucket
 //! URL.
 
 pub mod api;
+mod jpeg;
 pub mod transfer;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use axum::http::StatusCode;
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use image::metadata::Orientation;
+use image::{ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 use crate::http::budget::DecodeBudget;
 
@@ -157,19 +160,30 @@ pub fn prepare_reading<T: Default>(
         return Ok((pdf, T::default()));
     };
     let mut decoder = open_image(bytes, format)?;
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let color = decoder.color_type();
     let mut img = DynamicImage::from_decoder(decoder).map_err(classify)?;
-    if img.width() > MAX_SIDE || img.height() > MAX_SIDE {
+    let scaled = img.width() > MAX_SIDE || img.height() > MAX_SIDE;
+    if scaled {
         // Area averaging straight into the smaller bitmap (no full-size float buffers).
         img = img.thumbnail(MAX_SIDE, MAX_SIDE);
     }
     img.apply_orientation(orientation);
     let read = read(&img);
-    // PNG stays lossless (screenshots of e-invoices); photos become JPEG.
+    // An upright JPEG of a size we keep is kept as sent, without its metadata (unless it is
+    // heavier than a byte a pixel: then the re-encoding is smaller).
+    let as_sent = (format == ImageFormat::Jpeg
+        && !scaled
+        && orientation == Orientation::NoTransforms
+        && matches!(color, ColorType::Rgb8 | ColorType::L8))
+    .then(|| jpeg::without_metadata(bytes))
+    .flatten()
+    .filter(|kept| kept.len() as u64 <= u64::from(img.width()) * u64::from(img.height()));
+    // PNG stays lossless (screenshots of e-invoices); other photos become JPEG.
     let (mime, out) = if format == ImageFormat::Png {
         ("image/png", encode_png(&img)?)
+    } else if let Some(kept) = as_sent {
+        ("image/jpeg", kept)
     } else {
         ("image/jpeg", encode_jpeg(&img, 85)?)
     };

@@ -69,12 +69,12 @@ fn png_claiming(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
-/// A JPEG with an EXIF block: orientation 6 (turn 90° clockwise) and a GPS position.
-fn jpeg_with_exif(w: u32, h: u32) -> Vec<u8> {
+/// A JPEG with an EXIF block: an orientation (6: turn 90° clockwise) and a GPS position.
+fn jpeg_with_exif(w: u32, h: u32, orientation: u8) -> Vec<u8> {
     // TIFF header (big endian), IFD0 with Orientation=6 and a GPS IFD pointer.
     let mut t: Vec<u8> = b"MM\0\x2a\0\0\0\x08".to_vec();
     t.extend_from_slice(&2u16.to_be_bytes());
-    t.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0]); // Orientation SHORT 6
+    t.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, orientation, 0, 0]); // Orientation
     t.extend_from_slice(&[0x88, 0x25, 0, 4, 0, 0, 0, 1, 0, 0, 0, 38]); // GPS IFD at 38
     t.extend_from_slice(&0u32.to_be_bytes());
     // GPS IFD: GPSLatitudeRef = "N", and a marker string the output must not carry.
@@ -199,7 +199,7 @@ async fn photos_are_turned_upright_scaled_and_stripped_of_exif() {
     let app = TestApp::spawn().await;
     let (_, token) = student(&app, "2024001").await;
     let case_id = new_case(&app, &token).await;
-    let original = jpeg_with_exif(80, 40);
+    let original = jpeg_with_exif(80, 40, 6);
     assert!(
         original.windows(16).any(|w| w == b"GPS-SECRET-SPOT!"),
         "fixture carries GPS data"
@@ -251,6 +251,51 @@ async fn photos_are_turned_upright_scaled_and_stripped_of_exif() {
         .to_vec();
     let t = image::load_from_memory(&thumb).unwrap();
     assert!(t.width() <= 320 && t.height() <= 320);
+}
+
+/// An upright photo that needs no scaling is stored as it was sent, only without its EXIF
+/// (issue 19 item 2): the same pixels, nothing re-encoded.
+#[tokio::test]
+async fn upright_photos_are_kept_as_sent_without_their_metadata() {
+    let app = TestApp::spawn().await;
+    let (_, token) = student(&app, "2024001").await;
+    let case_id = new_case(&app, &token).await;
+    let original = jpeg_with_exif(640, 480, 1);
+    let (status, rec) = upload_record(
+        &app,
+        &token,
+        case_id,
+        original.clone(),
+        "upright.jpg",
+        "image/jpeg",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{rec}");
+    let stored = fetch(&app, &token, rec["url"].as_str().unwrap())
+        .await
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    assert!(!stored.windows(4).any(|w| w == b"Exif"), "EXIF removed");
+    assert!(
+        !stored.windows(16).any(|w| w == b"GPS-SECRET-SPOT!"),
+        "GPS removed"
+    );
+    assert!(stored.len() < original.len());
+    assert_eq!(
+        image::load_from_memory(&stored).unwrap().to_rgb8(),
+        image::load_from_memory(&original).unwrap().to_rgb8(),
+        "the picture as sent"
+    );
+    let thumb = fetch(&app, &token, rec["thumb_url"].as_str().unwrap())
+        .await
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let t = image::load_from_memory(&thumb).unwrap();
+    assert_eq!((t.width(), t.height()), (320, 240), "the thumbnail is made");
 }
 
 #[tokio::test]
