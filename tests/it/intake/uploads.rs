@@ -30,6 +30,11 @@ async fn fetch(app: &TestApp, token: &str, url: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// The body of a stored file (a photo or its thumbnail).
+async fn fetch_bytes(app: &TestApp, token: &str, url: &str) -> Vec<u8> {
+    fetch(app, token, url).await.bytes().await.unwrap().to_vec()
+}
+
 /// A PNG header claiming `w`×`h` pixels, with a tiny (valid) compressed body: a decompression
 /// bomb's shape without its bytes.
 fn png_claiming(w: u32, h: u32) -> Vec<u8> {
@@ -207,12 +212,7 @@ async fn photos_are_turned_upright_scaled_and_stripped_of_exif() {
     let (status, rec) =
         upload_record(&app, &token, case_id, original, "exif.jpg", "image/jpeg").await;
     assert_eq!(status, StatusCode::CREATED, "{rec}");
-    let stored = fetch(&app, &token, rec["url"].as_str().unwrap())
-        .await
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
+    let stored = fetch_bytes(&app, &token, rec["url"].as_str().unwrap()).await;
     assert!(!stored.windows(4).any(|w| w == b"Exif"), "EXIF removed");
     assert!(
         !stored.windows(16).any(|w| w == b"GPS-SECRET-SPOT!"),
@@ -235,20 +235,10 @@ async fn photos_are_turned_upright_scaled_and_stripped_of_exif() {
     assert!(big.len() < 25 * 1024 * 1024);
     let (status, rec) = upload_record(&app, &token, case_id, big, "phone.jpg", "image/jpeg").await;
     assert_eq!(status, StatusCode::CREATED, "{rec}");
-    let stored = fetch(&app, &token, rec["url"].as_str().unwrap())
-        .await
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
+    let stored = fetch_bytes(&app, &token, rec["url"].as_str().unwrap()).await;
     let img = image::load_from_memory(&stored).unwrap();
     assert_eq!((img.width(), img.height()), (4096, 2731));
-    let thumb = fetch(&app, &token, rec["thumb_url"].as_str().unwrap())
-        .await
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
+    let thumb = fetch_bytes(&app, &token, rec["thumb_url"].as_str().unwrap()).await;
     let t = image::load_from_memory(&thumb).unwrap();
     assert!(t.width() <= 320 && t.height() <= 320);
 }
@@ -271,12 +261,7 @@ async fn upright_photos_are_kept_as_sent_without_their_metadata() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{rec}");
-    let stored = fetch(&app, &token, rec["url"].as_str().unwrap())
-        .await
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
+    let stored = fetch_bytes(&app, &token, rec["url"].as_str().unwrap()).await;
     assert!(!stored.windows(4).any(|w| w == b"Exif"), "EXIF removed");
     assert!(
         !stored.windows(16).any(|w| w == b"GPS-SECRET-SPOT!"),
@@ -288,12 +273,7 @@ async fn upright_photos_are_kept_as_sent_without_their_metadata() {
         image::load_from_memory(&original).unwrap().to_rgb8(),
         "the picture as sent"
     );
-    let thumb = fetch(&app, &token, rec["thumb_url"].as_str().unwrap())
-        .await
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
+    let thumb = fetch_bytes(&app, &token, rec["thumb_url"].as_str().unwrap()).await;
     let t = image::load_from_memory(&thumb).unwrap();
     assert_eq!((t.width(), t.height()), (320, 240), "the thumbnail is made");
 }
