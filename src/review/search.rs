@@ -94,6 +94,20 @@ fn like_escape(s: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// The case ids `sql` finds for a key in `[from, to)` (`$1`, `$2`), at most `limit` (`$3`).
+async fn in_range(
+    pool: &sqlx::AnyPool,
+    sql: &'static str,
+    (from, to, limit): (&str, &str, i64),
+) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar(sql)
+        .bind(from)
+        .bind(to)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}
+
 pub async fn run(state: &AppState, q: &str) -> AppResult<Vec<CaseHit>> {
     let q = q.trim();
     if q.is_empty() || q.chars().count() > 64 {
@@ -104,25 +118,21 @@ pub async fn run(state: &AppState, q: &str) -> AppResult<Vec<CaseHit>> {
     let pool = &state.db.pool;
     let hi = prefix_end(q);
     let limit = MAX_CASES as i64;
-    let by_invoice: Vec<i64> = sqlx::query_scalar(
+    let by_invoice = in_range(
+        pool,
         "SELECT DISTINCT i.case_id FROM invoices i JOIN cases c ON c.id = i.case_id
          WHERE i.invoice_no >= $1 AND i.invoice_no < $2 AND c.status <> 'draft'
          ORDER BY i.case_id DESC LIMIT $3",
+        (q, &hi, limit),
     )
-    .bind(q)
-    .bind(&hi)
-    .bind(limit)
-    .fetch_all(pool)
     .await?;
-    let by_student_id: Vec<i64> = sqlx::query_scalar(
+    let by_student_id = in_range(
+        pool,
         "SELECT c.id FROM users u JOIN cases c ON c.student_id = u.id
          WHERE u.username >= $1 AND u.username < $2 AND c.status <> 'draft'
          ORDER BY c.id DESC LIMIT $3",
+        (q, &hi, limit),
     )
-    .bind(q)
-    .bind(&hi)
-    .bind(limit)
-    .fetch_all(pool)
     .await?;
     // Digits alone are a number being looked up: when they found an invoice or a student id,
     // names (which a scan of every person would search) are not asked.
@@ -135,16 +145,14 @@ pub async fn run(state: &AppState, q: &str) -> AppResult<Vec<CaseHit>> {
         // against its student's name). Names starting with the query (a full name, a surname)
         // are read from the name index; only when none does is every name searched for the
         // query inside it (a given name alone).
-        let starting: Vec<i64> = sqlx::query_scalar(
+        let starting = in_range(
+            pool,
             "SELECT c.id FROM cases c
              WHERE c.student_id IN (SELECT u.id FROM users u WHERE u.name >= $1 AND u.name < $2)
                AND c.status <> 'draft'
              ORDER BY c.id DESC LIMIT $3",
+            (q, &hi, limit),
         )
-        .bind(q)
-        .bind(&hi)
-        .bind(limit)
-        .fetch_all(pool)
         .await?;
         if starting.is_empty() {
             sqlx::query_scalar(
