@@ -143,6 +143,25 @@ fn invoice_no(j: usize) -> String {
 /// A photo-like JPEG (smooth light, texture, fine noise; a sheet of paper with lines of
 /// "text") of about 200 KB, as a phone camera's shrunk upload.
 fn photo(seed: u64, width: u32, height: u32) -> Vec<u8> {
+    photo_with(seed, width, height, None)
+}
+
+/// An invoice as photographed: [`photo`] with the invoice's QR code printed near the paper's
+/// top left, 4 pixels a module (a 2 cm code on an A5 invoice that fills most of the frame).
+fn invoice_photo(seed: u64, width: u32, height: u32) -> Vec<u8> {
+    let payload = format!(
+        "01,10,011001605111,{:08},236.50,20261201,8534296568111638{:04},BE2D",
+        80_100_000 + seed,
+        seed % 10_000
+    );
+    photo_with(seed, width, height, Some(&payload))
+}
+
+fn photo_with(seed: u64, width: u32, height: u32, qr: Option<&str>) -> Vec<u8> {
+    const MODULE: u32 = 4;
+    let code = qr.map(|text| qrcode::QrCode::new(text.as_bytes()).expect("payload fits a QR code"));
+    let colors = code.as_ref().map(|c| (c.width() as u32, c.to_colors()));
+    let (qx, qy) = (width * 16 / 100, height * 12 / 100);
     let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
     let mut noise = move || {
         state = state
@@ -155,7 +174,18 @@ fn photo(seed: u64, width: u32, height: u32) -> Vec<u8> {
         let light = 150.0 + 60.0 * (1.0 - (fx - 0.4).powi(2) - (fy - 0.5).powi(2));
         let paper = (0.12..0.88).contains(&fx) && (0.08..0.92).contains(&fy);
         let line = paper && (y / 9) % 4 == 0 && ((x / 7 + y / 36 + seed as u32) % 11) < 8;
-        let base = if line {
+        // The code with its quiet zone of 4 modules: the lines of text keep out of it.
+        let module = colors.as_ref().and_then(|(side, colors)| {
+            let (mx, my) = ((x.checked_sub(qx)? / MODULE), (y.checked_sub(qy)? / MODULE));
+            if mx >= side + 8 || my >= side + 8 {
+                return None;
+            }
+            let inside = (4..side + 4).contains(&mx) && (4..side + 4).contains(&my);
+            Some(inside && colors[((my - 4) * side + mx - 4) as usize] == qrcode::Color::Dark)
+        });
+        let base = if let Some(dark) = module {
+            if dark { 45.0 } else { light + 30.0 }
+        } else if line {
             60.0
         } else if paper {
             light + 30.0
@@ -922,9 +952,14 @@ async fn run(dir: PathBuf, bin: PathBuf, scenario: String, args: Args) -> anyhow
             )
         }
         "claim" => {
+            // Record photos without a code, invoice photos with one, as on paper.
             let photos: Arc<Vec<Vec<u8>>> =
                 Arc::new((0..8).map(|k| photo(100 + k, 1600, 1200)).collect());
+            let invoices: Arc<Vec<Vec<u8>>> =
+                Arc::new((0..8).map(|k| invoice_photo(200 + k, 1600, 1200)).collect());
             extra["photo_bytes"] = json!(photos.iter().map(Vec::len).sum::<usize>() / photos.len());
+            extra["invoice_photo_bytes"] =
+                json!(invoices.iter().map(Vec::len).sum::<usize>() / invoices.len());
             let first = plan.next_claimant;
             let want = if n == 0 { 400 } else { n };
             plan.next_claimant += want;
@@ -936,6 +971,7 @@ async fn run(dir: PathBuf, bin: PathBuf, scenario: String, args: Args) -> anyhow
                     let student = (first + n) % students;
                     let token = tokens[student].clone();
                     let photos = photos.clone();
+                    let invoices = invoices.clone();
                     let visit_date = visit_date.clone();
                     Box::pin(async move {
                         let (status, case) = send_json(&client, format!("{base}/api/v1/cases"), &token,
@@ -959,7 +995,7 @@ async fn run(dir: PathBuf, bin: PathBuf, scenario: String, args: Args) -> anyhow
                             .text("invoice_no", format!("LB{:018}", first + n))
                             .text("total_cents", "23650")
                             .text("self_pay_cents", "0")
-                            .part("photo", jpeg_part(photos[(n + 3) % 8].clone()));
+                            .part("photo", jpeg_part(invoices[(n + 3) % 8].clone()));
                         let (status, _) = send_form(
                             &client,
                             format!("{base}/api/v1/cases/{id}/invoices"),
@@ -1416,7 +1452,7 @@ async fn limit(dir: PathBuf, what: String, secs: u64, clients: usize) -> anyhow:
 
 fn usage() -> ! {
     eprintln!(
-        "usage: load_bench seed DIR [STUDENTS [CASES]]\n       load_bench run DIR MEDCLAIM_BIN SCENARIO [CONCURRENCY [COUNT [SECS]]]\n       load_bench limit DIR booking-hot|booking-spread|list [SECS [CLIENTS]]\n       load_bench photo FILE\nscenarios: {SCENARIOS}"
+        "usage: load_bench seed DIR [STUDENTS [CASES]]\n       load_bench run DIR MEDCLAIM_BIN SCENARIO [CONCURRENCY [COUNT [SECS]]]\n       load_bench limit DIR booking-hot|booking-spread|list [SECS [CLIENTS]]\n       load_bench photo FILE [invoice]\n       load_bench pipeline [ROUNDS]\nscenarios: {SCENARIOS}"
     );
     std::process::exit(2)
 }
@@ -1464,9 +1500,77 @@ async fn main() -> anyhow::Result<()> {
         }
         Some("photo") => {
             // The upload the claim scenario sends, for comparing codecs outside the server.
-            std::fs::write(arg(2).unwrap_or_else(|| usage()), photo(100, 1600, 1200))?;
+            let bytes = match arg(3) {
+                Some("invoice") => invoice_photo(200, 1600, 1200),
+                _ => photo(100, 1600, 1200),
+            };
+            std::fs::write(arg(2).unwrap_or_else(|| usage()), bytes)?;
             Ok(())
         }
+        Some("pipeline") => pipeline(num(2, 30)?),
         _ => usage(),
     }
+}
+
+/// The upload pipeline on the claim scenario's photo, in this process on one core: what one
+/// record photo and one invoice photo (with its QR search) cost, and the parts of it. Medians
+/// of `rounds` runs, ms.
+fn pipeline(rounds: usize) -> anyhow::Result<()> {
+    let bytes = photo(100, 1600, 1200);
+    let invoice = invoice_photo(200, 1600, 1200);
+    let median = |f: &mut dyn FnMut()| {
+        let mut times: Vec<f64> = (0..rounds.max(1))
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    };
+    let fail = |e: medclaim::http::AppError| anyhow::anyhow!("{e:?}");
+    storage::prepare(&bytes).map_err(fail)?;
+    let decoded = image::load_from_memory(&bytes)?;
+    let record = median(&mut || {
+        storage::prepare(&bytes).expect("prepare");
+    });
+    let (_, found) = storage::prepare_reading(
+        &invoice,
+        medclaim::invoice_qr::decode::SIDE,
+        medclaim::invoice_qr::decode::read,
+    )
+    .map_err(fail)?;
+    anyhow::ensure!(found.is_some(), "the invoice photo's QR code is not found");
+    let with_code = median(&mut || {
+        storage::prepare_reading(
+            &invoice,
+            medclaim::invoice_qr::decode::SIDE,
+            medclaim::invoice_qr::decode::read,
+        )
+        .expect("prepare");
+    });
+    let without_code = median(&mut || {
+        storage::prepare_reading(
+            &bytes,
+            medclaim::invoice_qr::decode::SIDE,
+            medclaim::invoice_qr::decode::read,
+        )
+        .expect("prepare");
+    });
+    let decode = median(&mut || {
+        image::load_from_memory(&bytes).expect("decode");
+    });
+    let qr = median(&mut || {
+        medclaim::invoice_qr::decode::read(&decoded);
+    });
+    println!(
+        "{}",
+        json!({
+            "photo": "1600x1200", "photo_bytes": bytes.len(), "rounds": rounds,
+            "record_ms": record, "invoice_with_code_ms": with_code, "invoice_without_code_ms": without_code,
+            "decode_ms": decode, "failed_qr_search_ms": qr,
+        })
+    );
+    Ok(())
 }

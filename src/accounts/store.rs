@@ -1,5 +1,7 @@
 //! SQL for users, roles and sessions.
 
+use std::collections::HashMap;
+
 use sqlx::{Any, Executor, FromRow};
 
 use super::domain::{IdNumber, Phone};
@@ -106,39 +108,102 @@ pub fn open_id_number(keys: &Keys, user: &UserRow) -> Option<String> {
 }
 
 pub async fn insert_user(tx: &mut Tx, keys: &Keys, user: &NewUser) -> sqlx::Result<i64> {
+    let ids = insert_users(tx, keys, std::slice::from_ref(user)).await?;
+    Ok(ids[0])
+}
+
+/// Rows per multi-row statement of a bulk write (a roster import): well under either
+/// database's limit on bound values.
+const BATCH: usize = 200;
+
+/// Inserts `users` with their roles, a few hundred to a statement, and answers their ids in
+/// the same order.
+pub async fn insert_users(tx: &mut Tx, keys: &Keys, users: &[NewUser]) -> sqlx::Result<Vec<i64>> {
+    const COLUMNS: usize = 11;
     let now = now_ms();
-    let (phone_enc, phone_bidx) = seal_phone(keys, &user.username, user.phone.as_ref());
-    let (id_enc, id_bidx) = seal_id_number(keys, &user.username, user.id_number.as_ref());
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO users (username, name, class_name, phone_enc, phone_bidx, id_number_enc, id_number_bidx,
-                            enrolment_status, password_hash, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
-    )
-    .bind(&user.username)
-    .bind(&user.name)
-    .bind(user.class_name.as_deref())
-    .bind(phone_enc)
-    .bind(phone_bidx)
-    .bind(id_enc)
-    .bind(id_bidx)
-    .bind(&user.enrolment_status)
-    .bind(user.password_hash.as_deref())
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?;
-    for role in &user.roles {
-        add_role(tx, id, *role).await?;
+    let mut ids = Vec::with_capacity(users.len());
+    for chunk in users.chunks(BATCH) {
+        let sql = format!(
+            "INSERT INTO users (username, name, class_name, phone_enc, phone_bidx, id_number_enc, id_number_bidx,
+                                enrolment_status, password_hash, created_at, updated_at)
+             VALUES {} RETURNING id, username",
+            crate::db::row_placeholders(chunk.len(), COLUMNS)
+        );
+        let mut query = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
+        for user in chunk {
+            let (phone_enc, phone_bidx) = seal_phone(keys, &user.username, user.phone.as_ref());
+            let (id_enc, id_bidx) = seal_id_number(keys, &user.username, user.id_number.as_ref());
+            query = query
+                .bind(user.username.clone())
+                .bind(user.name.clone())
+                .bind(user.class_name.clone())
+                .bind(phone_enc)
+                .bind(phone_bidx)
+                .bind(id_enc)
+                .bind(id_bidx)
+                .bind(user.enrolment_status.clone())
+                .bind(user.password_hash.clone())
+                .bind(now)
+                .bind(now);
+        }
+        // RETURNING gives the rows in no promised order: match them by login name.
+        let inserted: HashMap<String, i64> = query
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .map(|(id, username)| (username, id))
+            .collect();
+        ids.extend(chunk.iter().map(|u| inserted[&u.username]));
     }
-    Ok(id)
+    let roles: Vec<(i64, Role)> = users
+        .iter()
+        .zip(&ids)
+        .flat_map(|(u, id)| u.roles.iter().map(move |r| (*id, *r)))
+        .collect();
+    add_roles(tx, &roles).await?;
+    Ok(ids)
 }
 
 pub async fn add_role(tx: &mut Tx, user_id: i64, role: Role) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(user_id)
-        .bind(role.as_str())
-        .execute(&mut **tx)
-        .await?;
+    add_roles(tx, &[(user_id, role)]).await
+}
+
+/// Gives each user its role (those who have it already keep it), a few hundred to a statement.
+pub async fn add_roles(tx: &mut Tx, roles: &[(i64, Role)]) -> sqlx::Result<()> {
+    for chunk in roles.chunks(BATCH) {
+        let sql = format!(
+            "INSERT INTO user_roles (user_id, role) VALUES {} ON CONFLICT DO NOTHING",
+            crate::db::row_placeholders(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (user_id, role) in chunk {
+            query = query.bind(*user_id).bind(role.as_str());
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
+}
+
+/// The users among `usernames` that exist, by login name: one query per few hundred names.
+pub async fn find_by_usernames(
+    tx: &mut Tx,
+    usernames: &[&str],
+) -> sqlx::Result<HashMap<String, UserRow>> {
+    let mut found = HashMap::with_capacity(usernames.len());
+    for chunk in usernames.chunks(BATCH) {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username IN ({})",
+            crate::db::placeholders(chunk.len())
+        );
+        let mut query = sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql));
+        for name in chunk {
+            query = query.bind(name.to_string());
+        }
+        for user in query.fetch_all(&mut **tx).await? {
+            found.insert(user.username.clone(), user);
+        }
+    }
+    Ok(found)
 }
 
 pub async fn set_password(tx: &mut Tx, user_id: i64, hash: &str) -> sqlx::Result<()> {

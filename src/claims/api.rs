@@ -351,6 +351,7 @@ pub async fn read_invoice(
         &state.decodes,
         bytes,
         crate::invoice_qr::decode::COST_MIB,
+        crate::invoice_qr::decode::SIDE,
         crate::invoice_qr::decode::read,
     )
     .await?;

@@ -274,14 +274,7 @@ pub struct RecordRow {
     pub created_at: i64,
 }
 
-/// `$1, $2, …, $n`: the placeholders of an `IN` list of `n` values (only numbers go into the
-/// SQL text; the values are bound).
-pub(crate) fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+pub(crate) use crate::db::placeholders;
 
 /// The records of the cases `ids`, in order of upload: one query for a whole list of cases.
 pub async fn records_of_cases<'e>(

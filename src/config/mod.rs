@@ -68,6 +68,9 @@ pub struct Settings {
     /// `MEDCLAIM_ACCOUNT_QUOTA_MB` 1000).
     pub case_quota_bytes: i64,
     pub account_quota_bytes: i64,
+    /// How far the review queue counts its waiting cases (`MEDCLAIM_QUEUE_COUNT_LIMIT`
+    /// 10,000): beyond it the queue says "10,000+", so the page costs the same at any length.
+    pub queue_count_limit: i64,
     /// Bearer token `/metrics` requires (`MEDCLAIM_METRICS_TOKEN`); unset: no `/metrics`.
     pub metrics_token: Option<String>,
     /// Image decoding: how many at once and how much memory together.
@@ -134,6 +137,8 @@ impl Settings {
                 as i64,
             account_quota_bytes: env_u64("MEDCLAIM_ACCOUNT_QUOTA_MB", 1000)
                 .saturating_mul(1024 * 1024) as i64,
+            queue_count_limit: env_u64("MEDCLAIM_QUEUE_COUNT_LIMIT", 10_000).clamp(1, 1 << 40)
+                as i64,
             staff_passkey_required: env_flag("MEDCLAIM_STAFF_PASSKEY_REQUIRED"),
             reauth_window: Duration::from_secs(env_u64("MEDCLAIM_REAUTH_WINDOW_SECS", 300)),
             metrics_token: std::env::var("MEDCLAIM_METRICS_TOKEN")

@@ -115,6 +115,27 @@ impl Db {
     }
 }
 
+/// `$1, $2, …, $n`: the placeholders of an `IN` list of `n` values (only numbers go into the
+/// SQL text; the values are bound).
+pub fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1, …, $w), ($w+1, …, $2w), …`: the `VALUES` of a multi-row insert of `rows` rows of
+/// `width` columns.
+pub fn row_placeholders(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Now, as Unix milliseconds.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -61,8 +61,10 @@ pub struct QueueItem {
 pub struct QueuePage {
     pub items: Vec<QueueItem>,
     pub next_cursor: Option<String>,
-    /// Cases waiting at this level.
+    /// Cases waiting at this level, counted up to the configured limit (10,000 by default).
     pub waiting: i64,
+    /// More cases than `waiting` wait: the count stopped at its limit ("10,000+").
+    pub waiting_more: bool,
     pub oldest_submitted_at: Option<String>,
     /// How long the oldest case has waited, in seconds.
     pub oldest_age_seconds: Option<i64>,
@@ -95,7 +97,8 @@ pub async fn load_queue(
     } else {
         None
     };
-    let (waiting, oldest) = store::queue_stats(&state.db.pool, status).await?;
+    let limit = state.settings.queue_count_limit;
+    let (counted, oldest) = store::queue_stats(&state.db.pool, status, limit + 1).await?;
     Ok(QueuePage {
         items: rows
             .into_iter()
@@ -114,7 +117,8 @@ pub async fn load_queue(
             })
             .collect(),
         next_cursor,
-        waiting,
+        waiting: counted.min(limit),
+        waiting_more: counted > limit,
         oldest_submitted_at: oldest.map(rfc3339),
         oldest_age_seconds: oldest.map(|o| ((now_ms() - o) / 1000).max(0)),
     })

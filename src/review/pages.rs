@@ -61,6 +61,7 @@ struct QueuePageT<'a> {
     level: i64,
     level_label: String,
     waiting: i64,
+    waiting_more: bool,
     oldest_age: Option<String>,
     rows: Vec<QueueRowView>,
     next_cursor: Option<String>,
@@ -109,6 +110,7 @@ async fn queue_page(
         level: level.as_i64(),
         level_label: tr.t(&format!("review.level{}", level.as_i64())),
         waiting: page.waiting,
+        waiting_more: page.waiting_more,
         oldest_age: page.oldest_age_seconds.map(|s| age_text(tr, s)),
         rows: page
             .items

@@ -386,14 +386,19 @@ pub async fn queue<'e>(
 pub async fn queue_stats<'e>(
     exec: impl Executor<'e, Database = Any>,
     status: &str,
+    limit: i64,
 ) -> sqlx::Result<(i64, Option<i64>)> {
     sqlx::query_as(
-        // The queue's own conditions, so the count is read from its partial index alone
-        // (migration 0023).
-        "SELECT COUNT(*), MIN(submitted_at) FROM cases
-         WHERE status = $1 AND insurer_id IS NULL AND submitted_at IS NOT NULL",
+        // The queue's own conditions, so both are read from its partial index alone
+        // (migration 0023): the oldest is its first entry, and the count stops at `limit`.
+        "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM cases
+                   WHERE status = $1 AND insurer_id IS NULL AND submitted_at IS NOT NULL
+                   LIMIT $2) AS counted),
+                (SELECT MIN(submitted_at) FROM cases
+                  WHERE status = $1 AND insurer_id IS NULL AND submitted_at IS NOT NULL)",
     )
     .bind(status)
+    .bind(limit)
     .fetch_one(exec)
     .await
 }

@@ -127,11 +127,16 @@ pub async fn apply_students(
 ) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let mut tx = db.begin().await?;
+    // Who is on the roster already, a few hundred names to a query; the new ones are inserted
+    // a few hundred to a statement, and the old ones given the student role likewise.
+    let usernames: Vec<&str> = rows.iter().map(|r| r.username.as_str()).collect();
+    let existing = store::find_by_usernames(&mut tx, &usernames).await?;
+    let mut new_users = Vec::new();
+    let mut students = Vec::new();
     for row in rows {
-        let existing = store::find_by_username(&mut *tx, row.username.as_str()).await?;
-        match existing {
+        match existing.get(row.username.as_str()) {
             None => {
-                let user = NewUser {
+                new_users.push(NewUser {
                     username: row.username.as_str().to_string(),
                     name: row.name.clone(),
                     class_name: row.class_name.clone(),
@@ -140,8 +145,7 @@ pub async fn apply_students(
                     enrolment_status: row.status.to_string(),
                     password_hash: None,
                     roles: vec![Role::Student],
-                };
-                store::insert_user(&mut tx, keys, &user).await?;
+                });
                 report.created += 1;
             }
             Some(user) => {
@@ -179,10 +183,12 @@ pub async fn apply_students(
                     .await?;
                     report.updated += 1;
                 }
-                store::add_role(&mut tx, user.id, Role::Student).await?;
+                students.push((user.id, Role::Student));
             }
         }
     }
+    store::insert_users(&mut tx, keys, &new_users).await?;
+    store::add_roles(&mut tx, &students).await?;
     let event = Event {
         action: "roster.import",
         object_type: "roster",

@@ -1,8 +1,10 @@
 //! Uploads: the type is decided by the content (JPEG, PNG, WebP, PDF); images are decoded under
 //! pixel limits, turned upright by their EXIF orientation, scaled down and re-encoded (so EXIF
 //! and GPS are gone) — an upright JPEG that needs no scaling is kept as sent with its
-//! metadata cut out instead ([`jpeg`]) — with a thumbnail; files are stored sealed (each with its own key, see
-//! `crate::seal`) and named by a keyed hash of their content in the upload store
+//! metadata cut out instead ([`jpeg`]) — with a thumbnail. JPEGs are decoded and encoded by
+//! libjpeg-turbo ([`turbo`]), at the smallest DCT scale that gives the pixels used. Files are
+//! stored sealed (each with its own key, see `crate::seal`) and named by a keyed hash of their
+//! content in the upload store
 //! ([`crate::db::FileStore`]: `<data_dir>/files/` by default — outside any web root — or an
 //! S3-compatible bucket), and served only through `GET /api/v1/files/{id}`, never by a bucket
 //! URL.
@@ -10,6 +12,7 @@
 pub mod api;
 mod jpeg;
 pub mod transfer;
+mod turbo;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -140,13 +143,15 @@ pub fn bitmap_bytes(bytes: &[u8]) -> Result<Option<u64>, AppError> {
 /// bitmap is held once; it is scaled down before it is turned upright, so a rotation copies
 /// the small image, not the large one.
 pub fn prepare(bytes: &[u8]) -> Result<Prepared, AppError> {
-    prepare_reading(bytes, |_| ()).map(|(prepared, ())| prepared)
+    prepare_reading(bytes, 0, |_| ()).map(|(prepared, ())| prepared)
 }
 
 /// [`prepare`], and `read` run on the upright, scaled-down photo (not on a PDF, which answers
-/// `T::default()`): one decode serves both.
+/// `T::default()`): one decode serves both. `read_side` is the longest side `read` needs (0:
+/// none), so a JPEG kept as sent is decoded at no more than that and the thumbnail need.
 pub fn prepare_reading<T: Default>(
     bytes: &[u8],
+    read_side: u32,
     read: impl FnOnce(&DynamicImage) -> T,
 ) -> Result<(Prepared, T), AppError> {
     let Some(format) = image_format(sniff(bytes).ok_or_else(unsupported)?) else {
@@ -162,51 +167,68 @@ pub fn prepare_reading<T: Default>(
     let mut decoder = open_image(bytes, format)?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let color = decoder.color_type();
-    let mut img = DynamicImage::from_decoder(decoder).map_err(classify)?;
-    let scaled = img.width() > MAX_SIDE || img.height() > MAX_SIDE;
-    if scaled {
+    let (width, height) = decoder.dimensions();
+    let scaled = width > MAX_SIDE || height > MAX_SIDE;
+    // libjpeg-turbo takes the JPEGs it can turn into RGB or grey straight (CMYK goes by
+    // `image`).
+    let turbo = format == ImageFormat::Jpeg && matches!(color, ColorType::Rgb8 | ColorType::L8);
+    // An upright JPEG of a size we keep is kept as sent, without its metadata (unless it is
+    // heavier than a byte a pixel: then the re-encoding is smaller).
+    let as_sent = (turbo && !scaled && orientation == Orientation::NoTransforms)
+        .then(|| jpeg::without_metadata(bytes))
+        .flatten()
+        .filter(|kept| kept.len() as u64 <= u64::from(width) * u64::from(height));
+    // Only the pixels that are used: for a photo kept as sent, those of its thumbnail (its
+    // reading gets a grey decode of its own below); otherwise those of the stored size. A JPEG
+    // libjpeg-turbo refuses (it also stops at what `image` forgives, such as stray bytes
+    // between segments) goes by `image`.
+    let want = if as_sent.is_some() {
+        THUMB_SIDE
+    } else {
+        MAX_SIDE
+    };
+    let mut img = match turbo.then(|| turbo::decode(bytes, want, color == ColorType::L8)) {
+        Some(Ok(img)) => img,
+        Some(Err(_)) => DynamicImage::from_decoder(open_image(bytes, format)?).map_err(classify)?,
+        None => DynamicImage::from_decoder(decoder).map_err(classify)?,
+    };
+    if img.width() > MAX_SIDE || img.height() > MAX_SIDE {
         // Area averaging straight into the smaller bitmap (no full-size float buffers).
         img = img.thumbnail(MAX_SIDE, MAX_SIDE);
     }
     img.apply_orientation(orientation);
-    let read = read(&img);
-    // An upright JPEG of a size we keep is kept as sent, without its metadata (unless it is
-    // heavier than a byte a pixel: then the re-encoding is smaller).
-    let as_sent = (format == ImageFormat::Jpeg
-        && !scaled
-        && orientation == Orientation::NoTransforms
-        && matches!(color, ColorType::Rgb8 | ColorType::L8))
-    .then(|| jpeg::without_metadata(bytes))
-    .flatten()
-    .filter(|kept| kept.len() as u64 <= u64::from(img.width()) * u64::from(img.height()));
+    // A photo kept as sent is read in grey at the reading's size: libjpeg-turbo's grey is the
+    // photo's own luma channel, with no colour conversion and, for a large photo, fewer pixels.
+    let grey = (as_sent.is_some() && read_side > 0)
+        .then(|| turbo::decode(bytes, read_side, true).ok())
+        .flatten();
+    let read = read(grey.as_ref().unwrap_or(&img));
     // PNG stays lossless (screenshots of e-invoices); other photos become JPEG.
-    let (mime, out) = if format == ImageFormat::Png {
-        ("image/png", encode_png(&img)?)
+    let (mime, out, (width, height)) = if format == ImageFormat::Png {
+        ("image/png", encode_png(&img)?, (img.width(), img.height()))
     } else if let Some(kept) = as_sent {
-        ("image/jpeg", kept)
+        ("image/jpeg", kept, (width, height))
     } else {
-        ("image/jpeg", encode_jpeg(&img, 85)?)
+        (
+            "image/jpeg",
+            encode_jpeg(&img, 85)?,
+            (img.width(), img.height()),
+        )
     };
     let thumb = encode_jpeg(&img.thumbnail(THUMB_SIDE, THUMB_SIDE), 75)?;
     let prepared = Prepared {
         mime,
         bytes: out,
         thumb: Some(thumb),
-        width: Some(i64::from(img.width())),
-        height: Some(i64::from(img.height())),
+        width: Some(i64::from(width)),
+        height: Some(i64::from(height)),
     };
     Ok((prepared, read))
 }
 
-fn encode_jpeg(img: &DynamicImage, quality: u8) -> Result<Vec<u8>, AppError> {
-    let mut out = Vec::new();
-    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
-    let written = match img {
-        DynamicImage::ImageRgb8(rgb) => rgb.write_with_encoder(encoder),
-        other => other.to_rgb8().write_with_encoder(encoder),
-    };
-    written.map_err(|e| AppError::internal(anyhow::anyhow!("jpeg encode: {e}")))?;
-    Ok(out)
+fn encode_jpeg(img: &DynamicImage, quality: i32) -> Result<Vec<u8>, AppError> {
+    turbo::encode(img, quality)
+        .map_err(|e| AppError::internal(anyhow::anyhow!("jpeg encode: {}", e.0)))
 }
 
 fn encode_png(img: &DynamicImage) -> Result<Vec<u8>, AppError> {
@@ -233,7 +255,7 @@ pub fn decode_cost_mib(bitmap_bytes: u64) -> u32 {
 /// [`prepare`] on the blocking pool, so big photos do not stall the server, once `budget`
 /// grants the memory the header says the decode needs.
 pub async fn prepare_async(budget: &DecodeBudget, bytes: Vec<u8>) -> Result<Prepared, AppError> {
-    let (prepared, ()) = prepare_reading_async(budget, bytes, 0, |_| ()).await?;
+    let (prepared, ()) = prepare_reading_async(budget, bytes, 0, 0, |_| ()).await?;
     Ok(prepared)
 }
 
@@ -243,6 +265,7 @@ pub async fn prepare_reading_async<T, F>(
     budget: &DecodeBudget,
     bytes: Vec<u8>,
     read_mib: u32,
+    read_side: u32,
     read: F,
 ) -> Result<(Prepared, T), AppError>
 where
@@ -256,7 +279,7 @@ where
         }
         None => None,
     };
-    let prepared = tokio::task::spawn_blocking(move || prepare_reading(&bytes, read))
+    let prepared = tokio::task::spawn_blocking(move || prepare_reading(&bytes, read_side, read))
         .await
         .map_err(|e| AppError::internal(anyhow::anyhow!("upload task: {e}")))?;
     drop(permit);

@@ -740,6 +740,62 @@ async fn preview_shows_rows_without_applying_then_apply_imports() {
     assert_eq!(count_users(&app, "2026").await, 2);
 }
 
+/// A roster longer than one multi-row statement, half of it known already: every row lands once,
+/// with its own fields and the student role, and the counts say what happened.
+#[tokio::test]
+async fn a_long_roster_lands_row_by_row_across_its_batches() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.user_with("admin1", &[Role::Admin]).await;
+    let roster = |rows: std::ops::Range<usize>, changed: usize| {
+        let mut csv = String::from("学号,姓名,班级,手机号,身份证号,状态\n");
+        for i in rows {
+            let class = if i == changed {
+                "2027级9班".to_string()
+            } else {
+                format!("2027级{}班", i % 7 + 1)
+            };
+            csv.push_str(&format!(
+                "{},王{}号,{class},,11010519491231002X,在读\n",
+                2_027_000_000 + i,
+                i
+            ));
+        }
+        csv.into_bytes()
+    };
+    let path = "/api/v1/admin/imports/students";
+    let (status, body) = upload(&app, path, &admin, "roster.csv", roster(0..230, usize::MAX)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["report"]["created"], 230);
+    let (status, body) = upload(&app, path, &admin, "roster.csv", roster(0..650, 17)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["report"]["created"], 420);
+    assert_eq!(body["report"]["updated"], 1);
+    assert_eq!(body["report"]["unchanged"], 229);
+    assert_eq!(count_users(&app, "2027").await, 650);
+    let students: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id
+         WHERE u.username LIKE '2027%' AND r.role = 'student'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(students, 650, "each row once, each a student");
+    for (username, name, class) in [
+        ("2027000017", "王17号", "2027级9班"),
+        ("2027000229", "王229号", "2027级6班"),
+        ("2027000230", "王230号", "2027级7班"),
+        ("2027000649", "王649号", "2027级6班"),
+    ] {
+        let row: (String, String) =
+            sqlx::query_as("SELECT name, class_name FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_one(&app.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(row, (name.to_string(), class.to_string()), "{username}");
+    }
+}
+
 #[tokio::test]
 async fn coverage_imports_from_xlsx_and_only_admins_import() {
     let app = TestApp::spawn().await;

@@ -90,6 +90,67 @@ async fn queue_is_oldest_submission_first_with_keyset_pages_and_age() {
     assert_eq!(ids, vec![c_mid, c_new, c_old]);
 }
 
+/// The count stops at its limit and says so ("2+"), in the API and on the console page; the
+/// oldest case and the pages are the whole queue's all the same.
+#[tokio::test]
+async fn the_waiting_count_stops_at_its_limit_and_says_more() {
+    let app = TestApp::spawn_with(crate::common::Options {
+        configure: Some(Box::new(|s| s.queue_count_limit = 2)),
+        ..Default::default()
+    })
+    .await;
+    let t = team(&app).await;
+    let h = "协和医院";
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let case = app
+            .submitted_case(&t.student, at(h, None), &[inv(&format!("C{n}"), 100, 0)])
+            .await;
+        ids.push(case.id);
+    }
+    let (st, page) = app.get("/api/v1/review/queue?level=1", &t.r1.token).await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert_eq!(
+        (page["waiting"].clone(), page["waiting_more"].clone()),
+        (json!(2), json!(false)),
+        "{page}"
+    );
+
+    let third = app
+        .submitted_case(&t.student, at(h, None), &[inv("C2", 100, 0)])
+        .await;
+    ids.push(third.id);
+    let (_, page) = app.get("/api/v1/review/queue?level=1", &t.r1.token).await;
+    assert_eq!(
+        (page["waiting"].clone(), page["waiting_more"].clone()),
+        (json!(2), json!(true)),
+        "{page}"
+    );
+    let listed: Vec<i64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(listed, ids, "every waiting case is still listed");
+    assert!(page["oldest_submitted_at"].is_string());
+
+    let html = app
+        .client
+        .get(app.url("/console/review?level=1"))
+        .header(
+            reqwest::header::COOKIE,
+            format!("medclaim_session={}", t.r1.token),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"<span id="waiting">2+</span>"#), "{html}");
+}
+
 #[tokio::test]
 async fn roles_are_per_level() {
     let app = TestApp::spawn().await;
