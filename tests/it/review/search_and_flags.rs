@@ -72,6 +72,16 @@ async fn search_by_invoice_number_student_id_and_name() {
         .get("/api/v1/search?q=%E7%8E%8B%E8%8A%B3", &t.r1.token)
         .await; // 王芳
     assert_eq!(ids(&b), vec![c3]);
+    // A number that found nothing (the draft's invoice) is not looked for inside every name,
+    // even where a name holds those digits; the name is found by its beginning.
+    let odd = app.student_named("2022999", "测试0440319003").await;
+    let (c4, _) = submitted(&app, &odd, None, &[inv("0660000001", 100, 0)]).await;
+    let (_, b) = app.get("/api/v1/search?q=0440319003", &t.r1.token).await;
+    assert_eq!(ids(&b), Vec::<i64>::new(), "{b}");
+    let (_, b) = app
+        .get("/api/v1/search?q=%E6%B5%8B%E8%AF%95", &t.r1.token)
+        .await; // 测试
+    assert_eq!(ids(&b), vec![c4]);
     // Wildcards are literal.
     let (_, b) = app.get("/api/v1/search?q=%25", &t.r1.token).await;
     assert_eq!(ids(&b), Vec::<i64>::new());
