@@ -1516,6 +1516,7 @@ async fn main() -> anyhow::Result<()> {
 /// record photo and one invoice photo (with its QR search) cost, and the parts of it. Medians
 /// of `rounds` runs, ms.
 fn pipeline(rounds: usize) -> anyhow::Result<()> {
+    use medclaim::invoice_qr::decode::SIDE;
     let bytes = photo(100, 1600, 1200);
     let invoice = invoice_photo(200, 1600, 1200);
     let median = |f: &mut dyn FnMut()| {
@@ -1535,34 +1536,22 @@ fn pipeline(rounds: usize) -> anyhow::Result<()> {
     let record = median(&mut || {
         storage::prepare(&bytes).expect("prepare");
     });
-    let (_, found) = storage::prepare_reading(
-        &invoice,
-        medclaim::invoice_qr::decode::SIDE,
-        medclaim::invoice_qr::decode::read,
-    )
-    .map_err(fail)?;
+    let (_, found) = storage::prepare_reading(&invoice, SIDE, medclaim::invoice_qr::decode::read)
+        .map_err(fail)?;
     anyhow::ensure!(found.is_some(), "the invoice photo's QR code is not found");
     let with_code = median(&mut || {
-        storage::prepare_reading(
-            &invoice,
-            medclaim::invoice_qr::decode::SIDE,
-            medclaim::invoice_qr::decode::read,
-        )
-        .expect("prepare");
+        storage::prepare_reading(&invoice, SIDE, medclaim::invoice_qr::decode::read)
+            .expect("prepare");
     });
     let without_code = median(&mut || {
-        storage::prepare_reading(
-            &bytes,
-            medclaim::invoice_qr::decode::SIDE,
-            medclaim::invoice_qr::decode::read,
-        )
-        .expect("prepare");
+        storage::prepare_reading(&bytes, SIDE, medclaim::invoice_qr::decode::read)
+            .expect("prepare");
     });
     let decode = median(&mut || {
         image::load_from_memory(&bytes).expect("decode");
     });
     let qr = median(&mut || {
-        medclaim::invoice_qr::decode::read(&decoded);
+        medclaim::invoice_qr::decode::read(&storage::Pixels::of(&decoded, SIDE));
     });
     println!(
         "{}",

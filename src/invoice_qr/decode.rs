@@ -1,12 +1,14 @@
 //! Finding and reading the QR code in an invoice photo. CPU-bound: it runs inside the upload's
-//! blocking, budgeted decode step (see `storage::prepare_reading_async`), on the photo already
-//! decoded there, so the photo is decoded once.
+//! blocking, budgeted decode step (see `storage::prepare_reading_async`) on the photo's
+//! [`Pixels`], which give it grey at each pass's size (for a JPEG kept as sent, straight from
+//! libjpeg-turbo's DCT-scaled decode of the luma channel).
 
 use std::borrow::Cow;
 
-use image::{DynamicImage, GrayImage, imageops};
+use image::GrayImage;
 
 use super::payload::{InvoiceQr, parse};
+use crate::storage::Pixels;
 
 /// The passes tried in turn: the longest side the photo is scaled to, and whether it is softened
 /// first. Softening (a light blur) removes the sensor and JPEG noise the detector's per-pixel
@@ -16,7 +18,7 @@ use super::payload::{InvoiceQr, parse};
 /// and the order changes only how soon a code is found, not which codes are.
 const PASSES: [(u32, bool); 4] = [(800, false), (2400, true), (1600, true), (1600, false)];
 
-/// The longest side the search looks at: the upload step need not decode more than this.
+/// The longest side the search looks at.
 pub const SIDE: u32 = 2400;
 
 /// Memory the search holds at its peak beyond the upload's own decode, MiB: the greyscale of
@@ -25,32 +27,21 @@ pub const SIDE: u32 = 2400;
 pub const COST_MIB: u32 = 40;
 
 /// The fields of the first readable QR code in the photo, if any.
-pub fn read(img: &DynamicImage) -> Option<InvoiceQr> {
-    read_text(img).map(|text| parse(&text))
+pub fn read(pixels: &Pixels<'_>) -> Option<InvoiceQr> {
+    read_text(pixels).map(|text| parse(&text))
 }
 
 /// The text of the first readable QR code. A detector failure (even a panic inside it) is
 /// "no code": the upload must not fail because its QR could not be read.
 ///
-/// The photo is turned grey once (a grey photo is used as it is), at most at the largest
-/// pass's size; the smaller passes are scaled from that grey, and a pass of the same size as
-/// the one before reuses its pixels.
-pub fn read_text(img: &DynamicImage) -> Option<String> {
-    let longest = img.width().max(img.height());
-    if longest == 0 {
+/// Each pass asks for the photo in grey at its size (at most [`SIDE`]); a pass of the same size
+/// as the one before reuses its pixels.
+pub fn read_text(pixels: &Pixels<'_>) -> Option<String> {
+    let (width, height) = pixels.dimensions();
+    let base_side = width.max(height).min(SIDE);
+    if base_side == 0 {
         return None;
     }
-    let grey: Cow<'_, GrayImage> = match img {
-        DynamicImage::ImageLuma8(grey) => Cow::Borrowed(grey),
-        other => Cow::Owned(other.to_luma8()),
-    };
-    let base = if longest > SIDE {
-        let (w, h) = (scaled(img.width(), longest), scaled(img.height(), longest));
-        Cow::Owned(imageops::thumbnail(grey.as_ref(), w, h))
-    } else {
-        grey
-    };
-    let base_side = longest.min(SIDE);
     let mut tried = Vec::new();
     let mut pass: Option<(u32, Cow<'_, GrayImage>)> = None;
     for (side, soften) in PASSES {
@@ -60,17 +51,7 @@ pub fn read_text(img: &DynamicImage) -> Option<String> {
         }
         tried.push((side, soften));
         if pass.as_ref().is_none_or(|(s, _)| *s != side) {
-            let (w, h) = base.dimensions();
-            let gray = if side < base_side {
-                Cow::Owned(imageops::thumbnail(
-                    base.as_ref(),
-                    w * side / base_side,
-                    h * side / base_side,
-                ))
-            } else {
-                Cow::Borrowed(base.as_ref())
-            };
-            pass = Some((side, gray));
+            pass = Some((side, pixels.grey(side)));
         }
         let Some((_, gray)) = &pass else { continue };
         let softened;
@@ -85,11 +66,6 @@ pub fn read_text(img: &DynamicImage) -> Option<String> {
         }
     }
     None
-}
-
-/// `dim` of a photo whose longest side is `longest`, at the search's largest pass.
-fn scaled(dim: u32, longest: u32) -> u32 {
-    (u64::from(dim) * u64::from(SIDE) / u64::from(longest)).max(1) as u32
 }
 
 fn detect(gray: &GrayImage) -> Option<String> {

@@ -66,7 +66,9 @@ pub fn read(bytes: &[u8]) -> Result<Option<InvoiceQr>, PdfRefusal> {
                 break;
             }
             tried += 1;
-            if let Some(qr) = image_bitmap(&image).and_then(|img| super::decode::read(&img)) {
+            if let Some(qr) = image_bitmap(&image).and_then(|img| {
+                super::decode::read(&crate::storage::Pixels::of(&img, super::decode::SIDE))
+            }) {
                 return Ok(Some(qr));
             }
         }

@@ -1,8 +1,9 @@
 //! Uploads: the type is decided by the content (JPEG, PNG, WebP, PDF); images are decoded under
 //! pixel limits, turned upright by their EXIF orientation, scaled down and re-encoded (so EXIF
-//! and GPS are gone) — an upright JPEG that needs no scaling is kept as sent with its
-//! metadata cut out instead ([`jpeg`]) — with a thumbnail. JPEGs are decoded and encoded by
-//! libjpeg-turbo ([`turbo`]), at the smallest DCT scale that gives the pixels used. Files are
+//! and GPS are gone) — a JPEG that needs no scaling is kept as sent with its metadata cut out
+//! instead ([`jpeg`]), turned upright first without decoding where its size allows — with a
+//! thumbnail. JPEGs are decoded, turned and encoded by libjpeg-turbo ([`turbo`]), at the
+//! smallest DCT scale that gives the pixels used; images are scaled down by [`scale`]. Files are
 //! stored sealed (each with its own key, see `crate::seal`) and named by a keyed hash of their
 //! content in the upload store
 //! ([`crate::db::FileStore`]: `<data_dir>/files/` by default — outside any web root — or an
@@ -11,15 +12,19 @@
 
 pub mod api;
 mod jpeg;
+pub mod scale;
 pub mod transfer;
 mod turbo;
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use axum::http::StatusCode;
 use image::metadata::Orientation;
-use image::{ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use image::{ColorType, DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 use crate::http::budget::DecodeBudget;
 
@@ -146,13 +151,68 @@ pub fn prepare(bytes: &[u8]) -> Result<Prepared, AppError> {
     prepare_reading(bytes, 0, |_| ()).map(|(prepared, ())| prepared)
 }
 
-/// [`prepare`], and `read` run on the upright, scaled-down photo (not on a PDF, which answers
-/// `T::default()`): one decode serves both. `read_side` is the longest side `read` needs (0:
-/// none), so a JPEG kept as sent is decoded at no more than that and the thumbnail need.
+/// A photo as a reading of it (the invoice QR search) sees it: upright, in grey, at the sizes
+/// the reading asks for.
+pub struct Pixels<'a> {
+    upright: &'a DynamicImage,
+    /// The photo's own size (`upright` may be a smaller decode of it).
+    size: (u32, u32),
+    /// A JPEG kept as sent (so upright as it is): its grey is libjpeg-turbo's decode of the
+    /// luma channel alone, with no colour conversion, at the DCT scale that gives `read_side`.
+    jpeg: Option<&'a [u8]>,
+    /// The longest side the reading asks for: the grey is made once at that size, and the
+    /// smaller sizes are scaled from it.
+    read_side: u32,
+    grey: OnceCell<GrayImage>,
+}
+
+impl<'a> Pixels<'a> {
+    /// The pixels of a decoded, upright image, read at sizes up to `read_side`.
+    pub fn of(img: &'a DynamicImage, read_side: u32) -> Self {
+        Self {
+            upright: img,
+            size: (img.width(), img.height()),
+            jpeg: None,
+            read_side,
+            grey: OnceCell::new(),
+        }
+    }
+
+    /// The photo's width and height.
+    pub fn dimensions(&self) -> (u32, u32) {
+        self.size
+    }
+
+    /// The photo in grey, fitted within `side`×`side` (never larger than the photo, nor than
+    /// the reading's side).
+    pub fn grey(&self, side: u32) -> Cow<'_, GrayImage> {
+        let grey = self.grey.get_or_init(|| {
+            let grey = match self
+                .jpeg
+                .map(|bytes| turbo::decode(bytes, self.read_side, true))
+            {
+                Some(Ok(decoded)) => decoded.into_luma8(),
+                _ => match self.upright {
+                    DynamicImage::ImageLuma8(grey) => grey.clone(),
+                    other => other.to_luma8(),
+                },
+            };
+            match scale::shrink_grey(&grey, self.read_side) {
+                Cow::Borrowed(_) => grey,
+                Cow::Owned(smaller) => smaller,
+            }
+        });
+        scale::shrink_grey(grey, side)
+    }
+}
+
+/// [`prepare`], and `read` run on the upright photo (not on a PDF, which answers
+/// `T::default()`): one decode serves both. `read_side` is the longest side `read` asks for,
+/// so a JPEG kept as sent is decoded at no more than that and the thumbnail need.
 pub fn prepare_reading<T: Default>(
     bytes: &[u8],
     read_side: u32,
-    read: impl FnOnce(&DynamicImage) -> T,
+    read: impl FnOnce(&Pixels<'_>) -> T,
 ) -> Result<(Prepared, T), AppError> {
     let Some(format) = image_format(sniff(bytes).ok_or_else(unsupported)?) else {
         let pdf = Prepared {
@@ -172,6 +232,29 @@ pub fn prepare_reading<T: Default>(
     // libjpeg-turbo takes the JPEGs it can turn into RGB or grey straight (CMYK goes by
     // `image`).
     let turbo = format == ImageFormat::Jpeg && matches!(color, ColorType::Rgb8 | ColorType::L8);
+    // A JPEG of a size we keep that its EXIF turns (a phone held upright) is turned without
+    // decoding where its size allows (whole blocks), and is upright from then on.
+    let turned = (turbo && !scaled)
+        .then(|| turbo::turn(bytes, orientation))
+        .flatten();
+    let (bytes, orientation, (width, height)) = match &turned {
+        Some(upright) => {
+            let across = matches!(
+                orientation,
+                Orientation::Rotate90
+                    | Orientation::Rotate270
+                    | Orientation::Rotate90FlipH
+                    | Orientation::Rotate270FlipH
+            );
+            let size = if across {
+                (height, width)
+            } else {
+                (width, height)
+            };
+            (upright.as_slice(), Orientation::NoTransforms, size)
+        }
+        None => (bytes, orientation, (width, height)),
+    };
     // An upright JPEG of a size we keep is kept as sent, without its metadata (unless it is
     // heavier than a byte a pixel: then the re-encoding is smaller).
     let as_sent = (turbo && !scaled && orientation == Orientation::NoTransforms)
@@ -179,7 +262,7 @@ pub fn prepare_reading<T: Default>(
         .flatten()
         .filter(|kept| kept.len() as u64 <= u64::from(width) * u64::from(height));
     // Only the pixels that are used: for a photo kept as sent, those of its thumbnail (its
-    // reading gets a grey decode of its own below); otherwise those of the stored size. A JPEG
+    // reading decodes the grey it asks for); otherwise those of the stored size. A JPEG
     // libjpeg-turbo refuses (it also stops at what `image` forgives, such as stray bytes
     // between segments) goes by `image`.
     let want = if as_sent.is_some() {
@@ -192,17 +275,23 @@ pub fn prepare_reading<T: Default>(
         Some(Err(_)) => DynamicImage::from_decoder(open_image(bytes, format)?).map_err(classify)?,
         None => DynamicImage::from_decoder(decoder).map_err(classify)?,
     };
-    if img.width() > MAX_SIDE || img.height() > MAX_SIDE {
-        // Area averaging straight into the smaller bitmap (no full-size float buffers).
-        img = img.thumbnail(MAX_SIDE, MAX_SIDE);
+    if let Cow::Owned(smaller) = scale::shrink(&img, MAX_SIDE) {
+        img = smaller;
     }
     img.apply_orientation(orientation);
-    // A photo kept as sent is read in grey at the reading's size: libjpeg-turbo's grey is the
-    // photo's own luma channel, with no colour conversion and, for a large photo, fewer pixels.
-    let grey = (as_sent.is_some() && read_side > 0)
-        .then(|| turbo::decode(bytes, read_side, true).ok())
-        .flatten();
-    let read = read(grey.as_ref().unwrap_or(&img));
+    // A photo kept as sent is read from its own JPEG, in grey at the sizes the reading asks
+    // for (`img` is then only the thumbnail's decode).
+    let read = read(&Pixels {
+        upright: &img,
+        size: if as_sent.is_some() {
+            (width, height)
+        } else {
+            (img.width(), img.height())
+        },
+        jpeg: as_sent.is_some().then_some(bytes),
+        read_side,
+        grey: OnceCell::new(),
+    });
     // PNG stays lossless (screenshots of e-invoices); other photos become JPEG.
     let (mime, out, (width, height)) = if format == ImageFormat::Png {
         ("image/png", encode_png(&img)?, (img.width(), img.height()))
@@ -215,7 +304,7 @@ pub fn prepare_reading<T: Default>(
             (img.width(), img.height()),
         )
     };
-    let thumb = encode_jpeg(&img.thumbnail(THUMB_SIDE, THUMB_SIDE), 75)?;
+    let thumb = encode_jpeg(&scale::shrink(&img, THUMB_SIDE), 75)?;
     let prepared = Prepared {
         mime,
         bytes: out,
@@ -270,7 +359,7 @@ pub async fn prepare_reading_async<T, F>(
 ) -> Result<(Prepared, T), AppError>
 where
     T: Default + Send + 'static,
-    F: FnOnce(&DynamicImage) -> T + Send + 'static,
+    F: FnOnce(&Pixels<'_>) -> T + Send + 'static,
 {
     let permit = match bitmap_bytes(&bytes)? {
         Some(size) => {

@@ -3,8 +3,11 @@
 //! wanted, so a thumbnail of a kept photo costs an eighth to a quarter of the pixels, and what
 //! must be re-encoded is encoded here too.
 
+use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, RgbImage};
-use turbojpeg::{Compressor, Decompressor, Image, PixelFormat, ScalingFactor, Subsamp};
+use turbojpeg::{
+    Compressor, Decompressor, Image, PixelFormat, ScalingFactor, Subsamp, Transform, TransformOp,
+};
 
 /// Why a JPEG could not be turned into pixels or back: the caller answers `unreadable_image`
 /// for a decode and an internal error for an encode.
@@ -75,6 +78,30 @@ pub fn encode(img: &DynamicImage, quality: i32) -> Result<Vec<u8>, Failed> {
     compressor.compress_to_vec(image).map_err(Failed)
 }
 
+/// The JPEG turned upright by its EXIF `orientation` without decoding it: libjpeg-turbo moves
+/// and transposes the DCT blocks, so nothing is lost and nothing re-encoded. `None` when that
+/// cannot be done perfectly (a side that is not a whole number of blocks, where the edge
+/// blocks could not move) or at all: the caller decodes and turns the pixels instead. The
+/// markers are copied as they are, EXIF with its orientation included: the caller strips them.
+pub fn turn(bytes: &[u8], orientation: Orientation) -> Option<Vec<u8>> {
+    let op = match orientation {
+        Orientation::NoTransforms => return None,
+        Orientation::FlipHorizontal => TransformOp::Hflip,
+        Orientation::Rotate180 => TransformOp::Rot180,
+        Orientation::FlipVertical => TransformOp::Vflip,
+        Orientation::Rotate90FlipH => TransformOp::Transpose,
+        Orientation::Rotate90 => TransformOp::Rot90,
+        Orientation::Rotate270FlipH => TransformOp::Transverse,
+        Orientation::Rotate270 => TransformOp::Rot270,
+    };
+    let mut transform = Transform::op(op);
+    transform.perfect = true;
+    turbojpeg::Transformer::new()
+        .ok()?
+        .transform_to_vec(&transform, bytes)
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +137,33 @@ mod tests {
             .max()
             .unwrap();
         assert!(worst < 40, "largest channel difference {worst}");
+    }
+
+    /// Every EXIF orientation turns the blocks into the picture that decoding and turning the
+    /// pixels gives; a side that is not a whole number of blocks is left to the decode.
+    #[test]
+    fn turns_losslessly_as_the_pixels_would_turn() {
+        let jpeg = encode(&sample(64, 32), 95).unwrap();
+        let decoded = decode(&jpeg, 64, false).unwrap();
+        for exif in 2..=8 {
+            let orientation = Orientation::from_exif(exif).unwrap();
+            let turned = turn(&jpeg, orientation).expect("a whole number of blocks");
+            let got = decode(&turned, 64, false).unwrap().to_rgb8();
+            let mut want = decoded.clone();
+            want.apply_orientation(orientation);
+            let want = want.to_rgb8();
+            assert_eq!(got.dimensions(), want.dimensions(), "orientation {exif}");
+            let worst = got
+                .pixels()
+                .zip(want.pixels())
+                .flat_map(|(p, q)| (0..3).map(move |c| p.0[c].abs_diff(q.0[c])))
+                .max()
+                .unwrap();
+            assert!(worst <= 8, "orientation {exif}: largest difference {worst}");
+        }
+        let ragged = encode(&sample(60, 30), 95).unwrap();
+        assert!(turn(&ragged, Orientation::Rotate90).is_none());
+        assert!(turn(&jpeg, Orientation::NoTransforms).is_none());
     }
 
     #[test]

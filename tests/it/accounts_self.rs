@@ -355,17 +355,6 @@ fn csrf_in(html: &str) -> String {
     html[at..].split('"').next().unwrap().to_string()
 }
 
-async fn page(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
-    let resp = app
-        .client
-        .get(app.url(path))
-        .header(COOKIE, cookie)
-        .send()
-        .await
-        .unwrap();
-    (resp.status(), resp.text().await.unwrap())
-}
-
 async fn post_form(
     app: &TestApp,
     cookie: &str,
@@ -389,7 +378,7 @@ async fn me_page_changes_the_password_and_lists_the_sessions() {
     app.create_user("2024001", "张三", &[Role::Student]).await;
     let elsewhere = app.login("2024001").await;
     let cookie = web_login(&app, "2024001").await;
-    let (status, html) = page(&app, &cookie, "/app/me").await;
+    let (status, html) = app.page(&cookie, "/app/me").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("id=\"session-list\""), "{html}");
     assert_eq!(html.matches("class=\"session\"").count(), 2, "{html}");
@@ -471,7 +460,7 @@ async fn me_page_changes_the_password_and_lists_the_sessions() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert!(!token_works(&app, &third).await);
-    assert_eq!(page(&app, &cookie, "/app/me").await.0, StatusCode::OK);
+    assert_eq!(app.page(&cookie, "/app/me").await.0, StatusCode::OK);
 }
 
 #[tokio::test]

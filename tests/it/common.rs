@@ -236,6 +236,19 @@ impl TestApp {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
+    /// Fetches a page as a browser does, with `cookie` (e.g. `medclaim_session=…`); answers the
+    /// status and the HTML.
+    pub async fn page(&self, cookie: &str, path: &str) -> (StatusCode, String) {
+        let resp = self
+            .client
+            .get(self.url(path))
+            .header(reqwest::header::COOKIE, cookie)
+            .send()
+            .await
+            .expect("request");
+        (resp.status(), resp.text().await.unwrap_or_default())
+    }
+
     /// Runs the `medclaim` binary against this app's data directory and database, beside the
     /// running server. Awaited, never blocking: the server runs on this test's runtime, and a
     /// test thread blocked on the child would stall a server transaction holding SQLite's write

@@ -180,13 +180,7 @@ pub async fn web_login(app: &TestApp, username: &str) -> String {
 }
 
 pub async fn page(app: &TestApp, cookie: &str, path: &str) -> String {
-    let resp = app
-        .client
-        .get(app.url(path))
-        .header(reqwest::header::COOKIE, cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK, "{path}");
-    resp.text().await.unwrap()
+    let (status, html) = app.page(cookie, path).await;
+    assert_eq!(status, StatusCode::OK, "{path}");
+    html
 }

@@ -461,23 +461,15 @@ fn table_row<'a>(html: &'a str, start: &str) -> &'a str {
     &html[from..from + html[from..].find("</tr>").unwrap()]
 }
 
-async fn get_page(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
-    let resp = app
-        .client
-        .get(app.url(path))
-        .header(reqwest::header::COOKIE, cookie)
-        .send()
-        .await
-        .unwrap();
-    (resp.status(), resp.text().await.unwrap())
-}
-
 #[tokio::test]
 async fn the_console_page_shows_balances_cases_and_mismatches() {
     let f = books().await;
     let [_, c2, c3, ..] = f.cases;
     let cookie = web_login(&f.app, "finance1").await;
-    let (status, html) = get_page(&f.app, &cookie, &format!("/console/ledger?{MARCH}")).await;
+    let (status, html) = f
+        .app
+        .page(&cookie, &format!("/console/ledger?{MARCH}"))
+        .await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("<h1>账目与对账</h1>"), "{html}");
     assert!(
@@ -490,12 +482,10 @@ async fn the_console_page_shows_balances_cases_and_mismatches() {
         "{html}"
     );
     // A click on an insurer limits the per-case table to its cases.
-    let (status, only_b) = get_page(
-        &f.app,
-        &cookie,
-        &format!("/console/ledger?insurer_id={}", f.b.id),
-    )
-    .await;
+    let (status, only_b) = f
+        .app
+        .page(&cookie, &format!("/console/ledger?insurer_id={}", f.b.id))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         only_b.contains("<span id=\"insurer-filter\">太平洋保险</span>"),
@@ -523,32 +513,31 @@ async fn the_console_page_shows_balances_cases_and_mismatches() {
         "href=\"/api/v1/admin/reconciliation.xlsx?from=2026-03-01&#38;to=2026-03-31&#38;unpaid_after_days=30&#38;lang=zh-CN\""
     ), "{}", table_row(&html, "<form method=\"get\" action=\"/console/ledger\""));
     // The link works with the page's session.
-    let (status, _) = get_page(
-        &f.app,
-        &cookie,
+    let (status, _) = f.app.page(&cookie,
         "/api/v1/admin/reconciliation.xlsx?from=2026-03-01&to=2026-03-31&unpaid_after_days=30&lang=zh-CN",
     )
     .await;
     assert_eq!(status, StatusCode::OK);
 
-    let (status, html) = get_page(&f.app, &cookie, "/console/ledger?from=2026-04-01").await;
+    let (status, html) = f.app.page(&cookie, "/console/ledger?from=2026-04-01").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("id=\"no-mismatch\""));
-    let (status, html) = get_page(&f.app, &cookie, "/console/ledger?from=March").await;
+    let (status, html) = f.app.page(&cookie, "/console/ledger?from=March").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("id=\"flash-error\""), "{html}");
-    let (_, english) = get_page(
-        &f.app,
-        &format!("{cookie}; medclaim_lang=en"),
-        &format!("/console/ledger?{MARCH}"),
-    )
-    .await;
+    let (_, english) = f
+        .app
+        .page(
+            &format!("{cookie}; medclaim_lang=en"),
+            &format!("/console/ledger?{MARCH}"),
+        )
+        .await;
     assert!(english.contains("<h1>Ledger and reconciliation</h1>"));
     assert!(english.contains("Paid twice") && english.contains("Amount differs from approval"));
 
     f.app.create_user("2024099", "学生", &[Role::Student]).await;
     let student = web_login(&f.app, "2024099").await;
-    let (status, _) = get_page(&f.app, &student, "/console/ledger").await;
+    let (status, _) = f.app.page(&student, "/console/ledger").await;
     assert_eq!(
         status,
         StatusCode::FORBIDDEN,
@@ -558,6 +547,6 @@ async fn the_console_page_shows_balances_cases_and_mismatches() {
         .create_user("rev1", "审核员", &[Role::Reviewer1])
         .await;
     let reviewer = web_login(&f.app, "rev1").await;
-    let (status, _) = get_page(&f.app, &reviewer, "/console/ledger").await;
+    let (status, _) = f.app.page(&reviewer, "/console/ledger").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }

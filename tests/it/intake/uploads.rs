@@ -278,6 +278,79 @@ async fn upright_photos_are_kept_as_sent_without_their_metadata() {
     assert_eq!((t.width(), t.height()), (320, 240), "the thumbnail is made");
 }
 
+/// The values of each quantization table of a JPEG (its DQT segments before the scan), each
+/// table's sorted: turning the blocks transposes the tables, a re-encoding writes its own.
+fn quantization_tables(jpeg: &[u8]) -> Vec<Vec<u8>> {
+    let mut tables = Vec::new();
+    let mut at = 2;
+    while at + 4 <= jpeg.len() && jpeg[at] == 0xFF && jpeg[at + 1] != 0xDA {
+        let len = usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+        if jpeg[at + 1] == 0xDB {
+            // 8-bit tables: a byte naming the table, then its 64 values.
+            for table in jpeg[at + 4..at + 2 + len].chunks(65) {
+                let mut values = table[1..].to_vec();
+                values.sort_unstable();
+                tables.push(values);
+            }
+        }
+        at += 2 + len;
+    }
+    tables
+}
+
+/// A photo its EXIF turns (a phone held upright) is turned without decoding when its sides
+/// are whole blocks (issue 19): upright, EXIF and GPS gone, and the same compressed blocks
+/// (the sender's quantization tables, transposed with the blocks, not a re-encoding's).
+#[tokio::test]
+async fn turned_photos_are_turned_without_re_encoding() {
+    let app = TestApp::spawn().await;
+    let (_, token) = student(&app, "2024001").await;
+    let case_id = new_case(&app, &token).await;
+    let original = jpeg_with_exif(640, 480, 6);
+    let (status, rec) = upload_record(
+        &app,
+        &token,
+        case_id,
+        original.clone(),
+        "portrait.jpg",
+        "image/jpeg",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{rec}");
+    let stored = fetch_bytes(&app, &token, rec["url"].as_str().unwrap()).await;
+    assert!(!stored.windows(4).any(|w| w == b"Exif"), "EXIF removed");
+    assert!(
+        !stored.windows(16).any(|w| w == b"GPS-SECRET-SPOT!"),
+        "GPS removed"
+    );
+    assert_eq!(
+        quantization_tables(&stored),
+        quantization_tables(&original),
+        "not re-encoded"
+    );
+    let img = image::load_from_memory(&stored).unwrap().to_rgb8();
+    let mut want = image::load_from_memory(&original).unwrap();
+    want.apply_orientation(image::metadata::Orientation::Rotate90);
+    let want = want.to_rgb8();
+    assert_eq!(img.dimensions(), (480, 640));
+    let worst = img
+        .pixels()
+        .zip(want.pixels())
+        .flat_map(|(p, q)| (0..3).map(move |c| p.0[c].abs_diff(q.0[c])))
+        .max()
+        .unwrap();
+    assert!(worst <= 8, "the picture turned: largest difference {worst}");
+    let top = img.get_pixel(240, 10).0;
+    assert!(top[0] > 200 && top[2] < 60, "red on top, got {top:?}");
+    let thumb = fetch_bytes(&app, &token, rec["thumb_url"].as_str().unwrap()).await;
+    let t = image::load_from_memory(&thumb).unwrap();
+    assert_eq!(
+        (t.width(), t.height()),
+        (240, 320),
+        "the thumbnail is upright"
+    );
+}
+
 #[tokio::test]
 async fn json_edits_on_upload_routes_keep_the_json_size_limit() {
     let app = TestApp::spawn().await;

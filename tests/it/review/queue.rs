@@ -135,19 +135,12 @@ async fn the_waiting_count_stops_at_its_limit_and_says_more() {
     assert_eq!(listed, ids, "every waiting case is still listed");
     assert!(page["oldest_submitted_at"].is_string());
 
-    let html = app
-        .client
-        .get(app.url("/console/review?level=1"))
-        .header(
-            reqwest::header::COOKIE,
-            format!("medclaim_session={}", t.r1.token),
+    let (_, html) = app
+        .page(
+            &format!("medclaim_session={}", t.r1.token),
+            "/console/review?level=1",
         )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .await;
     assert!(html.contains(r#"<span id="waiting">2+</span>"#), "{html}");
 }
 
