@@ -209,15 +209,7 @@ async fn photos_are_turned_upright_scaled_and_stripped_of_exif() {
         original.windows(16).any(|w| w == b"GPS-SECRET-SPOT!"),
         "fixture carries GPS data"
     );
-    let (status, rec) =
-        upload_record(&app, &token, case_id, original, "exif.jpg", "image/jpeg").await;
-    assert_eq!(status, StatusCode::CREATED, "{rec}");
-    let stored = fetch_bytes(&app, &token, rec["url"].as_str().unwrap()).await;
-    assert!(!stored.windows(4).any(|w| w == b"Exif"), "EXIF removed");
-    assert!(
-        !stored.windows(16).any(|w| w == b"GPS-SECRET-SPOT!"),
-        "GPS removed"
-    );
+    let (rec, stored) = stored_without_metadata(&app, &token, case_id, &original, "exif.jpg").await;
     let img = image::load_from_memory(&stored).unwrap();
     assert_eq!(
         (img.width(), img.height()),
@@ -243,6 +235,27 @@ async fn photos_are_turned_upright_scaled_and_stripped_of_exif() {
     assert!(t.width() <= 320 && t.height() <= 320);
 }
 
+/// Uploads `original` as a record photo; answers the record and the stored bytes, checked to
+/// carry neither the EXIF block nor the GPS data of [`jpeg_with_exif`].
+async fn stored_without_metadata(
+    app: &TestApp,
+    token: &str,
+    case_id: i64,
+    original: &[u8],
+    name: &str,
+) -> (Value, Vec<u8>) {
+    let (status, rec) =
+        upload_record(app, token, case_id, original.to_vec(), name, "image/jpeg").await;
+    assert_eq!(status, StatusCode::CREATED, "{rec}");
+    let stored = fetch_bytes(app, token, rec["url"].as_str().unwrap()).await;
+    assert!(!stored.windows(4).any(|w| w == b"Exif"), "EXIF removed");
+    assert!(
+        !stored.windows(16).any(|w| w == b"GPS-SECRET-SPOT!"),
+        "GPS removed"
+    );
+    (rec, stored)
+}
+
 /// An upright photo that needs no scaling is stored as it was sent, only without its EXIF
 /// (issue 19 item 2): the same pixels, nothing re-encoded.
 #[tokio::test]
@@ -251,22 +264,8 @@ async fn upright_photos_are_kept_as_sent_without_their_metadata() {
     let (_, token) = student(&app, "2024001").await;
     let case_id = new_case(&app, &token).await;
     let original = jpeg_with_exif(640, 480, 1);
-    let (status, rec) = upload_record(
-        &app,
-        &token,
-        case_id,
-        original.clone(),
-        "upright.jpg",
-        "image/jpeg",
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{rec}");
-    let stored = fetch_bytes(&app, &token, rec["url"].as_str().unwrap()).await;
-    assert!(!stored.windows(4).any(|w| w == b"Exif"), "EXIF removed");
-    assert!(
-        !stored.windows(16).any(|w| w == b"GPS-SECRET-SPOT!"),
-        "GPS removed"
-    );
+    let (rec, stored) =
+        stored_without_metadata(&app, &token, case_id, &original, "upright.jpg").await;
     assert!(stored.len() < original.len());
     assert_eq!(
         image::load_from_memory(&stored).unwrap().to_rgb8(),
@@ -307,22 +306,8 @@ async fn turned_photos_are_turned_without_re_encoding() {
     let (_, token) = student(&app, "2024001").await;
     let case_id = new_case(&app, &token).await;
     let original = jpeg_with_exif(640, 480, 6);
-    let (status, rec) = upload_record(
-        &app,
-        &token,
-        case_id,
-        original.clone(),
-        "portrait.jpg",
-        "image/jpeg",
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{rec}");
-    let stored = fetch_bytes(&app, &token, rec["url"].as_str().unwrap()).await;
-    assert!(!stored.windows(4).any(|w| w == b"Exif"), "EXIF removed");
-    assert!(
-        !stored.windows(16).any(|w| w == b"GPS-SECRET-SPOT!"),
-        "GPS removed"
-    );
+    let (rec, stored) =
+        stored_without_metadata(&app, &token, case_id, &original, "portrait.jpg").await;
     assert_eq!(
         quantization_tables(&stored),
         quantization_tables(&original),
