@@ -163,7 +163,7 @@ pub struct Pixels<'a> {
     /// The longest side the reading asks for: the grey is made once at that size, and the
     /// smaller sizes are scaled from it.
     read_side: u32,
-    grey: OnceCell<GrayImage>,
+    grey: OnceCell<Cow<'a, GrayImage>>,
 }
 
 impl<'a> Pixels<'a> {
@@ -193,13 +193,16 @@ impl<'a> Pixels<'a> {
             {
                 Some(Ok(decoded)) => decoded.into_luma8(),
                 _ => match self.upright {
-                    DynamicImage::ImageLuma8(grey) => grey.clone(),
+                    // A grey photo is read as it is, not copied.
+                    DynamicImage::ImageLuma8(grey) => {
+                        return scale::shrink_grey(grey, self.read_side);
+                    }
                     other => other.to_luma8(),
                 },
             };
             match scale::shrink_grey(&grey, self.read_side) {
-                Cow::Borrowed(_) => grey,
-                Cow::Owned(smaller) => smaller,
+                Cow::Borrowed(_) => Cow::Owned(grey),
+                Cow::Owned(smaller) => Cow::Owned(smaller),
             }
         });
         scale::shrink_grey(grey, side)
