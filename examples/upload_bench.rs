@@ -96,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     tx.commit().await?;
-    db.pool.close().await;
+    db.close().await;
 
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0")?;

@@ -43,36 +43,84 @@ pub fn worker(state: &AppState, clock: Arc<dyn Clock>) -> anyhow::Result<Worker>
     };
     let forget = ForgetIdleAddresses {
         limiter: state.login_limiter.clone(),
-        last: std::sync::Mutex::new(None),
+        every: AtMostEvery::new(std::time::Duration::from_secs(600)),
+    };
+    let nonces = PruneNonces {
+        db: state.db.clone(),
+        every: AtMostEvery::new(std::time::Duration::from_secs(60)),
     };
     Ok(Worker::new(state, clock)?
         .with_job(Arc::new(connector))
         .with_task(Arc::new(reminders))
-        .with_task(Arc::new(forget)))
+        .with_task(Arc::new(forget))
+        .with_task(Arc::new(nonces)))
+}
+
+/// Lets housekeeping run at most once a `period` (its first call always runs).
+struct AtMostEvery {
+    period: std::time::Duration,
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl AtMostEvery {
+    fn new(period: std::time::Duration) -> Self {
+        Self {
+            period,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Whether the period has passed since the last run; if so, this call is the run.
+    fn due(&self) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() < self.period) {
+            return false;
+        }
+        *last = Some(std::time::Instant::now());
+        true
+    }
 }
 
 /// Clears the shared sign-in buckets that have refilled, every ten minutes at most (a task of
 /// the instance leading the background work).
 struct ForgetIdleAddresses {
     limiter: Arc<crate::http::limiter::SignInLimiter>,
-    last: std::sync::Mutex<Option<std::time::Instant>>,
+    every: AtMostEvery,
 }
 
 impl crate::notify::worker::PeriodicTask for ForgetIdleAddresses {
     fn run(&self, _now_ms: i64) -> futures_util::future::BoxFuture<'_, anyhow::Result<usize>> {
         Box::pin(async move {
-            {
-                let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-                if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(600)) {
-                    return Ok(0);
-                }
-                *last = Some(std::time::Instant::now());
+            if !self.every.due() {
+                return Ok(0);
             }
             let forgotten = self.limiter.forget_idle().await?;
             if forgotten > 0 {
                 tracing::info!(forgotten, "idle sign-in limits forgotten");
             }
             // Housekeeping, not work done: the worker's pace is unchanged.
+            Ok(0)
+        })
+    }
+}
+
+/// Forgets the partners' request nonces too old to replay, every minute at most (kept off the
+/// push itself, which would otherwise pay a second write each time).
+struct PruneNonces {
+    db: Db,
+    every: AtMostEvery,
+}
+
+impl crate::notify::worker::PeriodicTask for PruneNonces {
+    fn run(&self, now_ms: i64) -> futures_util::future::BoxFuture<'_, anyhow::Result<usize>> {
+        Box::pin(async move {
+            if !self.every.due() {
+                return Ok(0);
+            }
+            let pruned = crate::registry::signature::prune_nonces(&self.db, now_ms).await?;
+            if pruned > 0 {
+                tracing::debug!(pruned, "stale request nonces pruned");
+            }
             Ok(0)
         })
     }

@@ -369,7 +369,7 @@ pub async fn restore(settings: &Settings, from: &Path) -> anyhow::Result<Restore
             )
             .fetch_one(&db.pool)
             .await?;
-            db.pool.close().await;
+            db.close().await;
             anyhow::ensure!(
                 tables == 0,
                 "the database has {tables} table(s): restore goes into an empty database"
@@ -413,7 +413,7 @@ pub async fn restore(settings: &Settings, from: &Path) -> anyhow::Result<Restore
     };
     let cases = count("SELECT CAST(COUNT(*) AS BIGINT) FROM cases").await?;
     let audit_events = count("SELECT CAST(COUNT(*) AS BIGINT) FROM audit_events").await?;
-    db.pool.close().await;
+    db.close().await;
     Ok(RestoreReport {
         files: restored,
         cases,

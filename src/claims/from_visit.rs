@@ -9,7 +9,8 @@ use super::lifecycle::CaseEvent;
 use super::service::{check_eligible, event};
 use super::store;
 use crate::audit;
-use crate::db::now_ms;
+use crate::db::{Backend, now_ms};
+use crate::gateway::store::{LinesOf, SealedLine, insert_fee_lines};
 use crate::http::auth::CurrentUser;
 use crate::http::{AppError, AppResult, AppState, ErrorCode};
 use crate::ids::CaseId;
@@ -23,15 +24,19 @@ pub async fn claim_visit(state: &AppState, user: &CurrentUser, visit_id: i64) ->
     // Matched on the national id's blind index: without a verified id number, no visit is ours.
     let bidx = account.id_number_bidx.ok_or_else(AppError::not_found)?;
     let mut tx = state.db.begin().await?;
+    // Two taps at once: on PostgreSQL the second waits at the invoice number's lock for the
+    // first to finish, then reads the visit with its case. (A SQLite transaction here holds the
+    // database's write lock from its start, so the read below already comes after.)
+    if state.db.backend == Backend::Postgres {
+        let invoice_no = crate::gateway::store::invoice_no_of(&mut tx, visit_id, &bidx)
+            .await?
+            .ok_or_else(AppError::not_found)?;
+        store::lock_invoice_no(&mut tx, state.db.backend, &InvoiceNo::parse(&invoice_no)?).await?;
+    }
     let visit = crate::gateway::store::visit_of_patient(&mut tx, visit_id, &bidx)
         .await?
         .ok_or_else(AppError::not_found)?;
-    // Two taps at once: the second waits here for the first to finish, then reads it.
     let invoice_no = InvoiceNo::parse(&visit.invoice_no)?;
-    store::lock_invoice_no(&mut tx, state.db.backend, &invoice_no).await?;
-    let visit = crate::gateway::store::visit_of_patient(&mut tx, visit_id, &bidx)
-        .await?
-        .ok_or_else(AppError::not_found)?;
     if visit.case_id.is_some() {
         return Err(already_claimed());
     }
@@ -85,18 +90,16 @@ pub async fn claim_visit(state: &AppState, user: &CurrentUser, visit_id: i64) ->
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    for (i, line) in visit.fee_lines.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO case_fee_lines (case_id, line_no, code, display, amount_cents) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(case_id)
-        .bind(i as i64 + 1)
-        .bind(crate::seal::seal_opt(line.code.as_deref()))
-        .bind(crate::seal::seal(&line.display))
-        .bind(line.amount_cents)
-        .execute(&mut *tx)
-        .await?;
-    }
+    let lines: Vec<SealedLine> = visit
+        .fee_lines
+        .iter()
+        .map(|line| SealedLine {
+            code: crate::seal::seal_opt(line.code.as_deref()),
+            display: crate::seal::seal(&line.display),
+            amount_cents: line.amount_cents,
+        })
+        .collect();
+    insert_fee_lines(&mut tx, LinesOf::Case(case_id), &lines).await?;
     // Made complete from the visit, the new draft is submitted at once.
     store::advance(&mut tx, case_id, CaseStatus::Draft, CaseEvent::Submit).await??;
     let insurer = super::routing::route_submission(&mut tx, case_id).await?;

@@ -194,36 +194,37 @@ pub async fn load(db: &crate::db::Db, case: CaseRow) -> sqlx::Result<CaseView> {
 /// rather than one per case: a list of twenty cases costs about as much as one.
 pub async fn load_many(db: &crate::db::Db, cases: Vec<CaseRow>) -> sqlx::Result<Vec<CaseView>> {
     use std::collections::HashMap;
-    let pool = &db.pool;
+    // One connection for all of it: one acquire (and, on PostgreSQL, one liveness ping).
+    let mut conn = db.pool.acquire().await?;
     let ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
     let mut students: Vec<i64> = cases.iter().map(|c| c.student_id).collect();
     students.sort_unstable();
     students.dedup();
     let mut records: HashMap<CaseId, Vec<RecordView>> = HashMap::new();
-    for r in store::records_of_cases(pool, &ids).await? {
+    for r in store::records_of_cases(&mut *conn, &ids).await? {
         records.entry(r.case_id).or_default().push(RecordView {
             id: r.id,
             photo: PhotoView::new(r.file_id, r.mime),
         });
     }
     let mut invoices: HashMap<CaseId, Vec<(store::InvoiceRow, Option<String>)>> = HashMap::new();
-    for i in store::invoices_of_cases(pool, &ids).await? {
+    for i in store::invoices_of_cases(&mut *conn, &ids).await? {
         invoices
             .entry(i.invoice.case_id)
             .or_default()
             .push((i.invoice, i.photo_mime));
     }
     let mut decisions: HashMap<CaseId, Vec<store::DecisionRow>> = HashMap::new();
-    for d in store::decisions_of_cases(pool, &ids).await? {
+    for d in store::decisions_of_cases(&mut *conn, &ids).await? {
         decisions.entry(d.case_id).or_default().push(d);
     }
-    let mut fee_lines = fee_lines_of_cases(pool, &ids).await?;
-    let counted = store::counted_cases_of(pool, &students).await?;
-    let policy = crate::policy::store::current(pool).await?;
+    let mut fee_lines = fee_lines_of_cases(&mut conn, &ids).await?;
+    let counted = store::counted_cases_of(&mut *conn, &students).await?;
+    let policy = crate::policy::store::current(&mut *conn).await?;
     let mut views = Vec::with_capacity(cases.len());
     for case in cases {
         let insurer = match case.insurer_id {
-            Some(id) => Some(insurer_view(pool, case.id, id).await?),
+            Some(id) => Some(insurer_view(&mut conn, case.id, id).await?),
             None => None,
         };
         let id = case.id;
@@ -363,20 +364,20 @@ fn build(case: CaseRow, parts: Parts, policy: &crate::policy::Policy) -> CaseVie
 }
 
 async fn insurer_view(
-    pool: &sqlx::AnyPool,
+    conn: &mut sqlx::AnyConnection,
     case_id: CaseId,
     insurer_id: i64,
 ) -> sqlx::Result<InsurerView> {
     let name: Option<String> = sqlx::query_scalar("SELECT name FROM insurers WHERE id = $1")
         .bind(insurer_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await?;
     use crate::seal::SealedOpt;
     let claim = sqlx::query_as::<_, (String, Option<Cents>, SealedOpt, SealedOpt)>(
         "SELECT status, approved_cents, disposition, adjudication FROM insurer_claims WHERE case_id = $1",
     )
     .bind(case_id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     let (status, approved_cents, disposition, items) = match claim {
         Some((status, approved, disposition, adjudication)) => (
@@ -402,7 +403,7 @@ async fn insurer_view(
 
 /// The hospital's fee lines of a case claimed from a visit (none for other cases).
 pub async fn fee_lines_of(pool: &sqlx::AnyPool, case_id: CaseId) -> sqlx::Result<Vec<FeeLineView>> {
-    Ok(fee_lines_of_cases(pool, &[case_id])
+    Ok(fee_lines_of_cases(&mut *pool.acquire().await?, &[case_id])
         .await?
         .remove(&case_id)
         .unwrap_or_default())
@@ -410,7 +411,7 @@ pub async fn fee_lines_of(pool: &sqlx::AnyPool, case_id: CaseId) -> sqlx::Result
 
 /// The fee lines of the cases `ids` (claimed from visits), in the hospital's order.
 pub async fn fee_lines_of_cases(
-    pool: &sqlx::AnyPool,
+    conn: &mut sqlx::AnyConnection,
     ids: &[CaseId],
 ) -> sqlx::Result<std::collections::HashMap<CaseId, Vec<FeeLineView>>> {
     use crate::seal::{Sealed, SealedOpt};
@@ -427,7 +428,7 @@ pub async fn fee_lines_of_cases(
     for id in ids {
         query = query.bind(*id);
     }
-    for (case_id, code, display, amount_cents) in query.fetch_all(pool).await? {
+    for (case_id, code, display, amount_cents) in query.fetch_all(conn).await? {
         lines.entry(case_id).or_default().push(FeeLineView {
             code: code.into(),
             display: display.into(),

@@ -31,7 +31,12 @@ pub enum Backend {
 
 #[derive(Clone, Debug)]
 pub struct Db {
+    /// For reads.
     pub pool: AnyPool,
+    /// For writes: [`Db::begin`], and a write that is its own transaction. On SQLite a pool of
+    /// one connection, so writers queue here rather than on the file lock; on PostgreSQL the
+    /// same pool as `pool`.
+    pub writer: AnyPool,
     pub backend: Backend,
 }
 
@@ -47,37 +52,27 @@ impl Db {
             anyhow::bail!("unsupported DATABASE_URL scheme (use sqlite:// or postgres://)");
         };
         let options = AnyConnectOptions::from_str(url).context("parsing the database URL")?;
-        let pool_options = match backend {
-            Backend::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(8)
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            // The busy timeout first: switching to WAL needs a moment alone
-                            // with the file, and without it a command run beside a busy
-                            // server (`medclaim storage migrate`, `backup`) fails at once
-                            // with "database is locked" instead of waiting its turn. 30 s: a
-                            // loaded machine can keep a writer busy for seconds.
-                            conn.execute("PRAGMA busy_timeout = 30000").await?;
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            Ok(())
-                        })
-                    })
-            }
-            Backend::Postgres => AnyPoolOptions::new().max_connections(16),
-        };
-        // `test_before_acquire` (sqlx's default, spelled out): an idle connection is pinged
-        // before it is handed out and dropped when the ping fails, so connections to a
-        // PostgreSQL primary that died (failover) never reach a request a second time.
-        let pool = pool_options
-            .test_before_acquire(true)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+        let pool = pool_options(backend, if backend == Backend::Sqlite { 8 } else { 16 })
+            .connect_with(options.clone())
             .await
             .context("connecting to the database")?;
-        Ok(Db { pool, backend })
+        // SQLite has one writer at a time. Writers that each held a pooled connection would
+        // meet at the file lock, and SQLite's busy handler makes the loser sleep (1, 2, 5 … 100
+        // ms) and try again: under load most of a write's time went to those sleeps. One
+        // connection for writes makes them queue in order in the pool instead, and hands the
+        // lock on at once; reads keep their own connections (WAL lets them run beside it).
+        let writer = match backend {
+            Backend::Sqlite => pool_options(backend, 1)
+                .connect_with(options)
+                .await
+                .context("connecting to the database")?,
+            Backend::Postgres => pool.clone(),
+        };
+        Ok(Db {
+            pool,
+            writer,
+            backend,
+        })
     }
 
     /// The SQLite URL for a file in the data directory, created when missing.
@@ -88,14 +83,21 @@ impl Db {
         )
     }
 
-    /// Begins a transaction that will write. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), so two writers queue on the busy timeout instead of failing with
-    /// SQLITE_BUSY when a read lock would have to be upgraded.
+    /// Begins a transaction that will write, on the writer. On SQLite it takes the write lock
+    /// at once (`BEGIN IMMEDIATE`): a writer outside this process (a `medclaim` command beside
+    /// the server) then makes it wait on the busy timeout instead of failing with SQLITE_BUSY
+    /// when a read lock would have to be upgraded.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.writer.begin().await,
         }
+    }
+
+    /// Closes both pools (on PostgreSQL they are one).
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.pool.close().await;
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
@@ -113,6 +115,39 @@ impl Db {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         }
     }
+}
+
+/// The pool settings of `backend` with `size` connections.
+fn pool_options(backend: Backend, size: u32) -> AnyPoolOptions {
+    let options = match backend {
+        Backend::Sqlite => {
+            AnyPoolOptions::new()
+                .max_connections(size)
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        // The busy timeout first: switching to WAL needs a moment alone with
+                        // the file, and without it a command run beside a busy server
+                        // (`medclaim storage migrate`, `backup`) fails at once with "database
+                        // is locked" instead of waiting its turn. 30 s: a loaded machine can
+                        // keep a writer busy for seconds.
+                        conn.execute("PRAGMA busy_timeout = 30000").await?;
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        Ok(())
+                    })
+                })
+        }
+        Backend::Postgres => AnyPoolOptions::new().max_connections(size),
+    };
+    // `test_before_acquire` on PostgreSQL (sqlx's default): an idle connection is pinged before
+    // it is handed out and dropped when the ping fails, so connections to a primary that died
+    // (failover) never reach a request a second time. A SQLite connection is a file this
+    // process holds open: nothing to test, and the ping was a round trip to its thread on
+    // every acquire.
+    options
+        .test_before_acquire(backend == Backend::Postgres)
+        .acquire_timeout(Duration::from_secs(30))
 }
 
 /// `$1, $2, …, $n`: the placeholders of an `IN` list of `n` values (only numbers go into the

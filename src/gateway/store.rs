@@ -111,18 +111,19 @@ pub async fn save(
         Pushed::Amended { visit_id, revision } => (visit_id, revision),
         Pushed::Unchanged { .. } => unreachable!("returned above"),
     };
-    for (i, line) in visit.fee_lines.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO visit_fee_lines (visit_id, line_no, code, display, amount_cents) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(visit_id)
-        .bind(i as i64 + 1)
-        .bind(line.code.as_deref().map(|c| crate::seal::seal_with(keys, c)))
-        .bind(crate::seal::seal_with(keys, &line.display))
-        .bind(line.amount_cents)
-        .execute(&mut **tx)
-        .await?;
-    }
+    let lines: Vec<SealedLine> = visit
+        .fee_lines
+        .iter()
+        .map(|line| SealedLine {
+            code: line
+                .code
+                .as_deref()
+                .map(|c| crate::seal::seal_with(keys, c)),
+            display: crate::seal::seal_with(keys, &line.display),
+            amount_cents: line.amount_cents,
+        })
+        .collect();
+    insert_fee_lines(tx, LinesOf::Visit(visit_id), &lines).await?;
     let bundle_text = String::from_utf8_lossy(raw_bundle);
     sqlx::query(
         "INSERT INTO visit_revisions (visit_id, revision, content_sha256, bundle_enc, created_at) VALUES ($1, $2, $3, $4, $5)",
@@ -135,6 +136,63 @@ pub async fn save(
     .execute(&mut **tx)
     .await?;
     Ok(pushed)
+}
+
+/// A fee line as stored: its code and text sealed.
+pub struct SealedLine {
+    pub code: Option<String>,
+    pub display: String,
+    pub amount_cents: Cents,
+}
+
+/// Whose fee lines: a pushed visit's, or those of the case made from it.
+#[derive(Clone, Copy)]
+pub enum LinesOf {
+    Visit(i64),
+    Case(i64),
+}
+
+/// Rows per statement of [`insert_fee_lines`]: five values each, well under either database's
+/// limit on bound values.
+const LINES_PER_STATEMENT: usize = 200;
+
+/// Inserts `lines`, numbered from 1, a few hundred to a statement (one round trip for a
+/// visit's usual handful).
+pub async fn insert_fee_lines(tx: &mut Tx, of: LinesOf, lines: &[SealedLine]) -> sqlx::Result<()> {
+    let (table, owner_column, owner) = match of {
+        LinesOf::Visit(id) => ("visit_fee_lines", "visit_id", id),
+        LinesOf::Case(id) => ("case_fee_lines", "case_id", id),
+    };
+    for (chunk_no, chunk) in lines.chunks(LINES_PER_STATEMENT).enumerate() {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {table} ({owner_column}, line_no, code, display, amount_cents) VALUES {}",
+            crate::db::row_placeholders(chunk.len(), 5)
+        )));
+        for (i, line) in chunk.iter().enumerate() {
+            let line_no = (chunk_no * LINES_PER_STATEMENT + i) as i64 + 1;
+            query = query
+                .bind(owner)
+                .bind(line_no)
+                .bind(line.code.clone())
+                .bind(line.display.clone())
+                .bind(line.amount_cents);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// The invoice number of one visit of the patient with this blind index.
+pub async fn invoice_no_of(
+    conn: &mut AnyConnection,
+    visit_id: i64,
+    bidx: &str,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT invoice_no FROM visits WHERE id = $1 AND patient_id_bidx = $2")
+        .bind(visit_id)
+        .bind(bidx)
+        .fetch_optional(conn)
+        .await
 }
 
 /// A visit as its patient sees it.

@@ -180,7 +180,7 @@ impl SignInLimiter {
         .bind(burst)
         .bind(crate::db::now_ms())
         .bind(i64::from(self.settings.per_minute) * 1000)
-        .fetch_one(&db.pool)
+        .fetch_one(&db.writer)
         .await?;
         Ok(allowed == 1)
     }
@@ -195,7 +195,7 @@ impl SignInLimiter {
             i64::from(self.settings.burst) * 60_000 / i64::from(self.settings.per_minute.max(1));
         let done = sqlx::query("DELETE FROM sign_in_limits WHERE seen_at < $1")
             .bind(crate::db::now_ms() - refill_ms)
-            .execute(&db.pool)
+            .execute(&db.writer)
             .await?;
         Ok(done.rows_affected())
     }

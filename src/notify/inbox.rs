@@ -154,7 +154,7 @@ pub async fn set_all_read(db: &crate::db::Db, user_id: i64) -> AppResult<u64> {
         sqlx::query("UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND read_at IS NULL")
             .bind(now_ms())
             .bind(user_id)
-            .execute(&db.pool)
+            .execute(&db.writer)
             .await?;
     Ok(done.rows_affected())
 }

@@ -134,7 +134,7 @@ pub async fn mark_sent(db: &Db, row: &Claimed, now: i64) -> sqlx::Result<bool> {
     .bind(now)
     .bind(row.id)
     .bind(row.attempts)
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -165,7 +165,7 @@ pub async fn mark_failed(
     .bind(truncate(error))
     .bind(row.id)
     .bind(row.attempts)
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await?;
     Ok(status)
 }
@@ -181,7 +181,7 @@ pub async fn mark_dead(db: &Db, row: &Claimed, now: i64, error: &str) -> sqlx::R
     .bind(truncate(error))
     .bind(row.id)
     .bind(row.attempts)
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await?;
     Ok(())
 }
@@ -196,7 +196,7 @@ pub async fn mark_not_configured(db: &Db, row: &Claimed, note: &str) -> sqlx::Re
     .bind(note)
     .bind(row.id)
     .bind(row.attempts)
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await?;
     Ok(())
 }

@@ -213,9 +213,7 @@ fn stale() -> AppError {
         .with_message("The timestamp is more than 5 minutes away from our clock.")
 }
 
-/// Records the nonce (409 `replay` when already there) and prunes nonces too old to matter: a
-/// request is accepted only within the window of its timestamp, which was within the window of
-/// when its nonce was first seen, so after twice the window (plus a minute) a replay is stale.
+/// Records the nonce (409 `replay` when already there). [`prune_nonces`] forgets the old ones.
 async fn remember_nonce(state: &AppState, key_id: &str, nonce: &str) -> Result<(), AppError> {
     let now = now_ms();
     let inserted =
@@ -223,7 +221,7 @@ async fn remember_nonce(state: &AppState, key_id: &str, nonce: &str) -> Result<(
             .bind(key_id)
             .bind(nonce)
             .bind(now)
-            .execute(&state.db.pool)
+            .execute(&state.db.writer)
             .await;
     match inserted {
         Ok(_) => {}
@@ -233,12 +231,20 @@ async fn remember_nonce(state: &AppState, key_id: &str, nonce: &str) -> Result<(
         }
         Err(e) => return Err(e.into()),
     }
-    let horizon = now - (2 * WINDOW_SECS + 60) * 1000;
-    sqlx::query("DELETE FROM gateway_nonces WHERE seen_at < $1")
-        .bind(horizon)
-        .execute(&state.db.pool)
-        .await?;
     Ok(())
+}
+
+/// Deletes the nonces too old to matter (answers how many): a request is accepted only within
+/// the window of its timestamp, which was within the window of when its nonce was first seen,
+/// so after twice the window (plus a minute) a replay is stale anyway. Run now and then by the
+/// instance leading the background work.
+pub async fn prune_nonces(db: &crate::db::Db, now: i64) -> sqlx::Result<u64> {
+    let horizon = now - (2 * WINDOW_SECS + 60) * 1000;
+    let done = sqlx::query("DELETE FROM gateway_nonces WHERE seen_at < $1")
+        .bind(horizon)
+        .execute(&db.writer)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 #[cfg(test)]

@@ -307,7 +307,7 @@ async fn events_committed_before_a_crash_are_sealed_by_the_next_process() {
         tx.commit().await.unwrap();
     }
     assert_eq!(pending_and_head(&db).await, (20, 0), "written, not sealed");
-    db.pool.close().await;
+    db.close().await;
 
     // The next process: `medclaim audit verify` seals what it finds, then checks the chain.
     let out = crate::common::run_cli(dir.path(), &url, &["audit", "verify"], None).await;

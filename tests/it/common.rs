@@ -44,7 +44,7 @@ pub async fn fresh_database_url(dir: &std::path::Path) -> String {
                 .execute(&admin.pool)
                 .await
                 .expect("create test database");
-            admin.pool.close().await;
+            admin.close().await;
             let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
             let path_start = base[after_scheme..]
                 .find('/')

@@ -53,7 +53,7 @@ async fn a_database_out_of_reach_is_503_unavailable_with_retry_after() {
     let app = TestApp::spawn().await;
     app.create_user("2024009", "李四", &[Role::Student]).await;
     let token = app.login("2024009").await;
-    app.db.pool.close().await;
+    app.db.close().await;
 
     let resp = app
         .client

@@ -1,14 +1,17 @@
 //! Hospital gateway: registry, signed visit pushes (signature, timestamp, replay), amendments,
 //! whole-bundle rejection, and the patient's own visits.
 
+use std::sync::Arc;
+
 use hmac::{Hmac, KeyInit, Mac};
 use medclaim::http::auth::Role;
+use medclaim::notify::ManualClock;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sha2::Sha256;
 use sqlx::Row;
 
-use crate::common::{TestApp, assert_error};
+use crate::common::{Options, TestApp, assert_error};
 pub use crate::fixtures::{Creds, now, post_signed, register, send, signature_for};
 
 /// The signature of a visit push (`POST /api/v1/gateway/visits`).
@@ -505,6 +508,29 @@ async fn an_invalid_bundle_is_rejected_whole_with_every_problem_named() {
     );
 }
 
+/// A bill with more fee lines than one statement stores keeps them all, in the hospital's
+/// order.
+#[tokio::test]
+async fn a_long_bill_keeps_every_fee_line_in_order() {
+    let app = TestApp::spawn().await;
+    let token = admin(&app).await;
+    let h = hospital(&app, &token).await;
+    let (_, patient) = app.user_with("2024001", &[Role::Student]).await;
+    let names: Vec<String> = (1..=450).map(|i| format!("药品{i}")).collect();
+    let lines: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
+    let body = bundle(DEFAULT_ID, "V-LONG", "2026-03-01", &lines, "450");
+    let (status, pushed) = send(&app, VISITS, &h, &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{pushed}");
+    let (_, visits) = app.get("/api/v1/visits", &patient).await;
+    let got: Vec<&str> = visits["items"][0]["fee_lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["display"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, names);
+}
+
 #[tokio::test]
 async fn patients_see_only_their_own_visits() {
     let app = TestApp::spawn().await;
@@ -578,9 +604,15 @@ async fn simultaneous_identical_pushes_store_one_visit() {
     assert_eq!(count(&app, "visit_revisions").await, 1);
 }
 
+/// The nonces are pruned by the background work, not by each push: old ones go at its next
+/// run, one still inside the replay window stays.
 #[tokio::test]
-async fn nonces_older_than_the_window_are_pruned() {
-    let app = TestApp::spawn().await;
+async fn nonces_older_than_the_window_are_pruned_by_the_background_work() {
+    let app = TestApp::spawn_with(Options {
+        outbox_worker: false,
+        ..Options::default()
+    })
+    .await;
     let token = admin(&app).await;
     let h = hospital(&app, &token).await;
     // Written directly: a push records its nonce at the current time, never one this old.
@@ -591,15 +623,23 @@ async fn nonces_older_than_the_window_are_pruned() {
         .unwrap();
     let body = bundle(DEFAULT_ID, "V-700", "2026-03-01", &[("挂号费", "10")], "10");
     assert_eq!(send(&app, VISITS, &h, &body).await.0, StatusCode::CREATED);
-    let nonces: Vec<String> = sqlx::query("SELECT nonce FROM gateway_nonces")
-        .fetch_all(&app.db.pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.try_get("nonce").unwrap())
-        .collect();
-    assert_eq!(nonces.len(), 1, "{nonces:?}");
-    assert_ne!(nonces[0], "ancient");
+    let nonces = || async {
+        sqlx::query("SELECT nonce FROM gateway_nonces ORDER BY nonce")
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get("nonce").unwrap())
+            .collect::<Vec<String>>()
+    };
+    assert_eq!(nonces().await.len(), 2, "the push itself prunes nothing");
+
+    let clock = Arc::new(ManualClock::new(medclaim::db::now_ms()));
+    let worker = medclaim::app::worker(&app.state, clock).unwrap();
+    worker.tick().await.unwrap();
+    let left = nonces().await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_ne!(left[0], "ancient");
 }
 
 fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
