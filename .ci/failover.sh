@@ -236,6 +236,18 @@ PROXY_PID=$!
 wait_for 30 "a writable primary through HAProxy" \
   psql -h 127.0.0.1 -p "$PROXY" -U postgres -d postgres -qc 'CREATE DATABASE medclaim'
 DATABASE_URL=postgres://postgres@127.0.0.1:$PROXY/medclaim
+# HAProxy starts with both nodes marked up and needs two failed checks to mark the standby down:
+# until then a new connection may land on the standby, where the database may not be replayed
+# yet ("database medclaim does not exist"). Wait until six new connections in a row reach the
+# primary.
+primary_only() {
+  local i
+  for i in 1 2 3 4 5 6; do
+    [ "$(psql -h 127.0.0.1 -p "$PROXY" -U postgres -d medclaim -Atc 'SELECT pg_is_in_recovery()')" = f ] ||
+      return 1
+  done
+}
+wait_for 30 "HAProxy leading only to the primary" primary_only
 
 # --- medclaim, through HAProxy ---------------------------------------------------------------
 say "medclaim serve --demo (DATABASE_URL=$DATABASE_URL)"
