@@ -1,5 +1,6 @@
-//! Export benchmark (not a test): seeds a SQLite database with N approved invoices, then
-//! downloads the payout export over HTTP from a real server, as finance would.
+//! Export benchmark (not a test): seeds a database (SQLite in the directory given, or the
+//! PostgreSQL database `DATABASE_URL` names) with N approved invoices, then downloads the
+//! payout export over HTTP from a real server, as finance would.
 //!
 //! ```text
 //! cargo build --release --example export_bench
@@ -27,7 +28,9 @@ const BATCH: usize = 500;
 
 fn settings(dir: &std::path::Path) -> Settings {
     let mut s = Settings::new(dir.to_path_buf());
-    s.database_url = Some(medclaim::db::Db::sqlite_url(dir));
+    // PostgreSQL when DATABASE_URL names one (an empty database), else SQLite in `dir`.
+    s.database_url =
+        Some(std::env::var("DATABASE_URL").unwrap_or_else(|_| medclaim::db::Db::sqlite_url(dir)));
     s.bind = "127.0.0.1:0".parse().unwrap();
     s
 }
