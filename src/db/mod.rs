@@ -31,7 +31,8 @@ pub enum Backend {
 
 #[derive(Clone, Debug)]
 pub struct Db {
-    /// For reads.
+    /// For reads. (On SQLite the few small writes still made here, such as a session's "last
+    /// seen", meet the writer at the file lock and wait on the busy timeout.)
     pub pool: AnyPool,
     /// For writes: [`Db::begin`], and a write that is its own transaction. On SQLite a pool of
     /// one connection, so writers queue here rather than on the file lock; on PostgreSQL the
